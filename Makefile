@@ -1,0 +1,93 @@
+# Makefile - build, test and run sensorpipe. The README's two commands are `make run` and `make test`.
+#
+#   make            build build/sensorpipe (optimised)
+#   make run        install what is missing, build, run the whole pipeline under var/
+#   make test       install what is missing, build with ASan+UBSan, run every test suite
+#   make unit       unit tests only (ASan+UBSan)
+#   make asan       build/asan/sensorpipe
+#   make web        copy the npm web assets into web/vendor/
+#   make deps       install apt and npm packages (idempotent)
+#   make format     clang-format every C file
+
+CC      ?= cc
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
+PKGS    := libmosquitto libwebsockets libcjson
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+                 -Isrc -Ibuild/gen -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql) \
+                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DSENSORPIPE_VERSION='"$(VERSION)"'
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmosquitto -lwebsockets -lcjson) -lpq -lm -lpthread
+
+RELEASE_FLAGS := -O2 -g
+ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+SRCS     := $(shell find src -name '*.c' | sort)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+SQL      := $(sort $(wildcard db/[0-9]*.sql))
+GEN      := build/gen/migrations.c
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+
+REL_OBJS  := $(patsubst %.c,build/release/%.o,$(SRCS) $(GEN))
+ASAN_OBJS := $(patsubst %.c,build/asan/%.o,$(SRCS) $(GEN))
+ASAN_LIB_OBJS := $(patsubst %.c,build/asan/%.o,$(LIB_SRCS) $(GEN))
+UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRCS))
+
+.PHONY: all run test unit asan web deps format clean integration e2e
+all: build/sensorpipe web
+
+build/sensorpipe: $(REL_OBJS)
+	$(CC) $(RELEASE_FLAGS) -o $@ $^ $(LDLIBS)
+
+build/asan/sensorpipe: $(ASAN_OBJS)
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+asan: build/asan/sensorpipe
+
+$(GEN): $(SQL) scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-sql.sh $@ $(SQL)
+
+build/release/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(RELEASE_FLAGS) -MMD -MP -c -o $@ $<
+
+build/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
+
+build/asan/build/gen/migrations.o build/release/build/gen/migrations.o: CFLAGS_COMMON += -Isrc/core
+
+build/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(ASAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_LIB_OBJS) $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+web: web/vendor/uPlot.iife.min.js
+
+web/vendor/uPlot.iife.min.js: package.json
+	@[ -d node_modules/uplot ] || npm install --no-audit --no-fund --loglevel=error
+	mkdir -p web/vendor
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css web/vendor/
+
+deps:
+	scripts/install-deps.sh
+
+run: deps
+	$(MAKE) build/sensorpipe web
+	scripts/run.sh
+
+test: deps
+	$(MAKE) build/asan/sensorpipe build/sensorpipe web $(UNIT_BINS)
+	scripts/test.sh
+
+integration e2e: build/asan/sensorpipe web
+	scripts/test.sh $@
+
+format:
+	clang-format -i $(SRCS) $(wildcard src/*/*.h tests/unit/*.c tests/unit/*.h)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

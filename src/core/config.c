@@ -1,0 +1,247 @@
+/* config.c - option tables: defaults, environment, flags (see config.h). */
+#include "config.h"
+
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *cfg_default_getenv(const char *name)
+{
+    return getenv(name);
+}
+
+static void cfg_env_name(const char *name, char *out, size_t outlen)
+{
+    size_t n = (size_t)snprintf(out, outlen, "SENSORPIPE_");
+    for (const char *p = name; *p && n + 1 < outlen; p++)
+        out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    out[n] = '\0';
+}
+
+/* Store text into the option's destination, checking type and bounds. */
+static int cfg_set(const struct cfg_opt *o, const char *text, const char *source, char *err, size_t errlen)
+{
+    switch (o->type) {
+    case CFG_STR: {
+        char **dst = o->dest;
+        char *copy = strdup(text);
+        if (!copy) {
+            snprintf(err, errlen, "out of memory");
+            return CFG_ERROR;
+        }
+        free(*dst);
+        *dst = copy;
+        return CFG_OK;
+    }
+    case CFG_BOOL: {
+        bool *dst = o->dest;
+        if (!strcmp(text, "1") || !strcasecmp(text, "true") || !strcasecmp(text, "yes") || !strcasecmp(text, "on"))
+            *dst = true;
+        else if (!strcmp(text, "0") || !strcasecmp(text, "false") || !strcasecmp(text, "no") ||
+                 !strcasecmp(text, "off") || !*text)
+            *dst = false;
+        else {
+            snprintf(err, errlen, "%s: --%s expects true or false, got '%.64s'", source, o->name, text);
+            return CFG_ERROR;
+        }
+        return CFG_OK;
+    }
+    case CFG_INT:
+    case CFG_DOUBLE: {
+        char *end;
+        errno = 0;
+        double v = o->type == CFG_INT ? (double)strtol(text, &end, 10) : strtod(text, &end);
+        if (end == text || *end || errno || !isfinite(v)) {
+            snprintf(err, errlen, "%s: --%s expects a number, got '%.64s'", source, o->name, text);
+            return CFG_ERROR;
+        }
+        if (v < o->min || v > o->max) {
+            snprintf(err, errlen, "%s: --%s must be between %g and %g, got %.64s", source, o->name, o->min,
+                     o->max, text);
+            return CFG_ERROR;
+        }
+        if (o->type == CFG_INT)
+            *(long *)o->dest = (long)v;
+        else
+            *(double *)o->dest = v;
+        return CFG_OK;
+    }
+    }
+    return CFG_ERROR;
+}
+
+static const struct cfg_opt *cfg_find(const struct cfg_opt *opts, const char *name, size_t len)
+{
+    for (const struct cfg_opt *o = opts; o->name; o++)
+        if (strlen(o->name) == len && !strncmp(o->name, name, len))
+            return o;
+    return NULL;
+}
+
+int cfg_parse(const struct cfg_opt *opts, int argc, char **argv, cfg_getenv_fn env, char *err, size_t errlen)
+{
+    if (!env)
+        env = cfg_default_getenv;
+    for (const struct cfg_opt *o = opts; o->name; o++) {
+        if (o->type == CFG_STR)
+            *(char **)o->dest = NULL;
+        if (cfg_set(o, o->def ? o->def : (o->type == CFG_STR ? "" : "0"), "default", err, errlen))
+            return CFG_ERROR;
+    }
+    for (const struct cfg_opt *o = opts; o->name; o++) {
+        char name[96];
+        cfg_env_name(o->name, name, sizeof name);
+        const char *v = env(name);
+        if (!v && o->env_alias)
+            v = env(o->env_alias);
+        if (v && cfg_set(o, v, "environment", err, errlen))
+            return CFG_ERROR;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return CFG_HELP;
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%.64s' (options start with --)", a);
+            return CFG_ERROR;
+        }
+        a += 2;
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        const struct cfg_opt *o = cfg_find(opts, a, len);
+        if (!o && !eq && len > 3 && !strncmp(a, "no-", 3)) {
+            o = cfg_find(opts, a + 3, len - 3);
+            if (o && o->type == CFG_BOOL) {
+                *(bool *)o->dest = false;
+                continue;
+            }
+            o = NULL;
+        }
+        if (!o) {
+            snprintf(err, errlen, "unknown option --%.*s (see --help)", (int)(len > 64 ? 64 : len), a);
+            return CFG_ERROR;
+        }
+        const char *value;
+        if (eq)
+            value = eq + 1;
+        else if (o->type == CFG_BOOL)
+            value = "true";
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else {
+            snprintf(err, errlen, "option --%s needs a value", o->name);
+            return CFG_ERROR;
+        }
+        if (cfg_set(o, value, "flag", err, errlen))
+            return CFG_ERROR;
+    }
+    return CFG_OK;
+}
+
+void cfg_usage(FILE *out, const char *cmd, const char *summary, const struct cfg_opt *opts)
+{
+    fprintf(out, "usage: sensorpipe %s [options]\n%s\n\noptions (flag, environment, default):\n", cmd, summary);
+    for (const struct cfg_opt *o = opts; o->name; o++) {
+        char env[96];
+        cfg_env_name(o->name, env, sizeof env);
+        fprintf(out, "  --%-20s %s\n  %22s env %s%s%s, default '%s'\n", o->name, o->help, "", env,
+                o->env_alias ? " or " : "", o->env_alias ? o->env_alias : "", o->def ? o->def : "");
+    }
+    fprintf(out, "  --%-20s %s\n", "help", "show this help");
+}
+
+void cfg_mask_dsn(const char *dsn, char *out, size_t outlen)
+{
+    /* URI form: scheme://user:password@host -> scheme://user:***@host */
+    const char *scheme = strstr(dsn, "://");
+    if (scheme) {
+        const char *at = strchr(scheme + 3, '@');
+        const char *colon = strchr(scheme + 3, ':');
+        if (at && colon && colon < at) {
+            snprintf(out, outlen, "%.*s:***%s", (int)(colon - dsn), dsn, at);
+            return;
+        }
+        snprintf(out, outlen, "%s", dsn);
+        return;
+    }
+    /* key=value form: mask the value of password= */
+    const char *pw = strstr(dsn, "password=");
+    if (pw) {
+        const char *end = pw + 9;
+        while (*end && !isspace((unsigned char)*end))
+            end++;
+        snprintf(out, outlen, "%.*spassword=***%s", (int)(pw - dsn), dsn, end);
+        return;
+    }
+    snprintf(out, outlen, "%s", dsn);
+}
+
+void cfg_log_effective(const struct cfg_opt *opts)
+{
+    for (const struct cfg_opt *o = opts; o->name; o++) {
+        char buf[512];
+        switch (o->type) {
+        case CFG_STR: {
+            const char *s = *(char **)o->dest ? *(char **)o->dest : "";
+            if (o->secret && *s)
+                snprintf(buf, sizeof buf, "***");
+            else
+                cfg_mask_dsn(s, buf, sizeof buf);
+            break;
+        }
+        case CFG_INT:
+            snprintf(buf, sizeof buf, "%ld", *(long *)o->dest);
+            break;
+        case CFG_BOOL:
+            snprintf(buf, sizeof buf, "%s", *(bool *)o->dest ? "true" : "false");
+            break;
+        case CFG_DOUBLE:
+            snprintf(buf, sizeof buf, "%g", *(double *)o->dest);
+            break;
+        }
+        log_info("config %s = %s", o->name, buf);
+    }
+}
+
+void cfg_free(const struct cfg_opt *opts)
+{
+    for (const struct cfg_opt *o = opts; o->name; o++)
+        if (o->type == CFG_STR) {
+            free(*(char **)o->dest);
+            *(char **)o->dest = NULL;
+        }
+}
+
+int cfg_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    size_t hl;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        hl = (size_t)(close - s - 1);
+        s++;
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen)
+        return -1;
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || errno || p < 0 || p > 65535)
+        return -1;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}

@@ -1,0 +1,167 @@
+/* migrate.c - apply the embedded db/NNN_*.sql migrations; `sensorpipe migrate` (see migrate.h). */
+#include "migrate.h"
+
+#include "config.h"
+#include "log.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIGRATE_LOCK_KEY 7346120000LL
+
+/* Run one command; on failure write the server's message into err. */
+static int exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : -1;
+    if (rc)
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    return rc;
+}
+
+static int applied_version(PGconn *conn, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    int v = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+int migrate_run(PGconn *conn, char *err, size_t errlen)
+{
+    int applied = 0;
+    char sql[128];
+    PGresult *r = PQexec(conn, "SET client_min_messages = warning");
+    PQclear(r);
+    if (exec_ok(conn,
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                err, errlen))
+        return -1;
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(%lld)", MIGRATE_LOCK_KEY);
+    if (exec_ok(conn, sql, err, errlen))
+        return -1;
+    int current = applied_version(conn, err, errlen);
+    if (current < 0)
+        goto fail;
+    for (int i = 0; i < migrations_count; i++) {
+        const struct migration *m = &migrations[i];
+        if (m->version <= current)
+            continue;
+        if (exec_ok(conn, "BEGIN", err, errlen))
+            goto fail;
+        if (exec_ok(conn, m->sql, err, errlen)) {
+            char reason[512];
+            snprintf(reason, sizeof reason, "%s", err);
+            snprintf(err, errlen, "migration %s failed: %s", m->name, reason);
+            PQclear(PQexec(conn, "ROLLBACK"));
+            goto fail;
+        }
+        const char *params[2];
+        char version[16];
+        snprintf(version, sizeof version, "%d", m->version);
+        params[0] = version;
+        params[1] = m->name;
+        r = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL, params,
+                         NULL, NULL, 0);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok || exec_ok(conn, "COMMIT", err, errlen)) {
+            if (!ok)
+                snprintf(err, errlen, "could not record migration %s", m->name);
+            PQclear(PQexec(conn, "ROLLBACK"));
+            goto fail;
+        }
+        log_info("applied migration %s", m->name);
+        applied++;
+    }
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", MIGRATE_LOCK_KEY);
+    PQclear(PQexec(conn, sql));
+    return applied;
+fail:
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", MIGRATE_LOCK_KEY);
+    PQclear(PQexec(conn, sql));
+    return -1;
+}
+
+int migrate_maintain(PGconn *conn, long retention_days, char *err, size_t errlen)
+{
+    char days[24];
+    snprintf(days, sizeof days, "%ld", retention_days);
+    const char *params[1] = {days};
+    PGresult *r = PQexecParams(conn, "UPDATE sensorpipe_settings SET value = $1 WHERE key = 'retention_days'", 1,
+                               NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc)
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    if (rc)
+        return rc;
+    r = PQexec(conn, "SELECT sensorpipe_maintain()");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    log_info("maintenance: %s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+int migrate_main(int argc, char **argv)
+{
+    char *db = NULL, *log_level = NULL;
+    long retention = 0;
+    const struct cfg_opt opts[] = {
+        {"db", CFG_STR, &db, "", 0, 0, "DATABASE_URL", "libpq connection string or URI (PG* variables apply)", false},
+        {"retention-days", CFG_INT, &retention, "0", 0, 36500, NULL, "drop readings older than this (0 = keep)",
+         false},
+        {"log-level", CFG_STR, &log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
+        {0},
+    };
+    char err[512];
+    int rc = cfg_parse(opts, argc, argv, NULL, err, sizeof err);
+    if (rc == CFG_HELP) {
+        cfg_usage(stdout, "migrate", "Create or upgrade the schema, then create partitions ahead and apply retention.",
+                  opts);
+        cfg_free(opts);
+        return 0;
+    }
+    if (rc != CFG_OK) {
+        fprintf(stderr, "sensorpipe migrate: %s\n", err);
+        cfg_free(opts);
+        return 2;
+    }
+    int level = log_level_parse(log_level);
+    log_init("migrate", level < 0 ? LOG_INFO : (enum log_level)level);
+    PGconn *conn = PQconnectdb(db);
+    int status = 1;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        log_error("cannot connect to the database: %s", PQerrorMessage(conn));
+        goto done;
+    }
+    int n = migrate_run(conn, err, sizeof err);
+    if (n < 0) {
+        log_error("%s", err);
+        goto done;
+    }
+    if (migrate_maintain(conn, retention, err, sizeof err) != 0) {
+        log_error("maintenance failed: %s", err);
+        goto done;
+    }
+    log_info("schema up to date (%d migration%s applied)", n, n == 1 ? "" : "s");
+    status = 0;
+done:
+    PQfinish(conn);
+    cfg_free(opts);
+    return status;
+}

@@ -1,0 +1,98 @@
+// sensorpipe dashboard: wires the REST snapshot, the WebSocket stream, the
+// cards and the chart together. Data flow, with no polling anywhere:
+//   1. GET /api/topics once  -> cards with last values, device presence
+//   2. WS /ws?history=500    -> backfill, then pushed readings and presence
+//   3. on close: backoff + jitter, resume with /ws?after=<last id>
+// The only timer re-renders the "3 s ago" ages from local state.
+
+import { Board } from './cards.js';
+import { LiveChart } from './chart.js';
+import { ReadingStream } from './ws.js';
+import { topicInfo, parseTs } from './format.js';
+
+const HISTORY = 500;
+
+const $ = (id) => document.getElementById(id);
+
+const chart = new LiveChart($('chart'));
+const board = new Board($('devices'), {
+  colorFor: (topic) => chart.colorFor(topic),
+  onEmptyChange: (empty) => {
+    $('empty').hidden = !empty;
+  },
+});
+
+const stats = { rows: 0, lastId: null };
+
+function renderStats() {
+  const parts = [`${stats.rows} reading${stats.rows === 1 ? '' : 's'} received`];
+  if (stats.lastId != null) parts.push(`last id ${stats.lastId}`);
+  $('stats').textContent = parts.join(' · ');
+}
+
+function applyRows(rows) {
+  for (const row of rows) {
+    board.update(row.topic, row.id, row.ts, row.value);
+    chart.add(row.topic, topicInfo(row.topic).unit, row.ts, row.value);
+  }
+  stats.rows += rows.length;
+  stats.lastId = rows[rows.length - 1].id;
+  renderStats();
+}
+
+// --- connection indicator -------------------------------------------------
+
+const conn = $('conn');
+function setState(state, info = {}) {
+  conn.setAttribute('data-state', state);
+  $('conn-state').textContent = state;
+  if (info.url) $('conn-url').textContent = info.url;
+  let detail = '';
+  if (state === 'reconnecting' && info.retryInMs != null) {
+    detail = `${info.reason ? info.reason + ' · ' : ''}retry in ${(info.retryInMs / 1000).toFixed(1)} s`;
+  }
+  $('conn-detail').textContent = detail;
+  document.title = state === 'live' ? 'sensorpipe — live' : `sensorpipe — ${state}`;
+}
+
+// --- 1. snapshot ----------------------------------------------------------
+
+async function loadSnapshot() {
+  try {
+    const res = await fetch('/api/topics', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const body = await res.json();
+    for (const d of Array.isArray(body.devices) ? body.devices : []) board.presence(d);
+    for (const t of Array.isArray(body.topics) ? body.topics : []) {
+      if (!t || typeof t.topic !== 'string' || t.topic === '') continue;
+      const id = Number(t.id);
+      const value = typeof t.value === 'number' ? t.value : Number(t.value);
+      // The snapshot seeds cards only; the chart is fed by the stream's backfill.
+      board.update(t.topic, Number.isFinite(id) ? id : -Infinity, parseTs(t.ts), value);
+    }
+  } catch (err) {
+    console.warn('sensorpipe: /api/topics failed; the live stream still fills the cards', err);
+  }
+}
+
+// --- 2./3. stream -----------------------------------------------------------
+
+const base = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
+const stream = new ReadingStream({
+  base,
+  history: HISTORY,
+  onRows: applyRows,
+  onPresence: (p) => board.presence(p),
+  onState: setState,
+});
+
+// Exposed for debugging from the console and for the end-to-end test.
+globalThis.sensorpipe = { stream, board, chart };
+
+setState('connecting', { url: stream.url() });
+renderStats();
+loadSnapshot();
+stream.start();
+
+// Ages only: no network in here.
+setInterval(() => board.tickAges(), 1000);
