@@ -1,0 +1,283 @@
+// harness.mjs - integration-test harness: real PostgreSQL, real mosquitto, real sensorpipe processes.
+//
+// scripts/test.sh starts one private PostgreSQL and one mosquitto for the whole run and
+// exports where they are (PGHOST, PGPORT, PGUSER, SENSORPIPE_MQTT_PORT). Each test file
+// gets its own fresh database (createDatabase), its own sensorpipe processes on free ports,
+// and bounded waits that fail with a clear message. Logs of every process are printed
+// when it exits badly, so a failing test shows why.
+import { spawn, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const execFileP = promisify(execFile);
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = process.env.SENSORPIPE_BIN || path.join(ROOT, 'build/asan/sensorpipe');
+export const MQTT_PORT = Number(process.env.SENSORPIPE_MQTT_PORT || 1883);
+const PG = { host: process.env.PGHOST || '127.0.0.1', port: process.env.PGPORT || '5432', user: process.env.PGUSER || 'postgres' };
+
+/** A TCP port nobody listens on right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Wait until fn() returns a truthy value (checked every `every` ms), or throw `message` after `timeout` ms. */
+export async function waitFor(fn, { timeout = 10000, every = 25, message = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${message}` + (last instanceof Error ? `: ${last.message}` : ''));
+    }
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** libpq keyword/value string for a database of the test cluster. */
+export function dsnFor(dbname) {
+  return `host=${PG.host} port=${PG.port} user=${PG.user} dbname=${dbname}`;
+}
+
+/** Run SQL with psql; returns stdout (tuples only, unaligned, '|' separated). Throws on SQL errors. */
+export async function psql(dsn, sql) {
+  const { stdout } = await execFileP('psql', ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', dsn, '-c', sql], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return stdout.trim();
+}
+
+let dbCounter = 0;
+/** A fresh database, migrated with `sensorpipe migrate`. Returns { name, dsn }. */
+export async function createDatabase(prefix = 'test') {
+  const name = `${prefix}_${process.pid}_${Date.now()}_${dbCounter++}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  await psql(dsnFor('postgres'), `CREATE DATABASE ${name}`);
+  const dsn = dsnFor(name);
+  const proc = spawnSensorpipe(['migrate', '--db', dsn], { name: 'migrate' });
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`sensorpipe migrate exited ${code}:\n${proc.output()}`);
+  return { name, dsn };
+}
+
+/**
+ * Start `sensorpipe <args...>`. Returns a handle:
+ *   output()                 everything it printed so far
+ *   waitForOutput(re, opts)  resolves with the match when stdout/stderr matches re
+ *   stop(signal='SIGTERM')   signals it and resolves with the exit code (logs printed if not 0)
+ *   exited                   promise of the exit code
+ */
+export function spawnSensorpipe(args, { env = {}, name = args[0], echo = false } = {}) {
+  const child = spawn(BIN, args, {
+    cwd: ROOT,
+    env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const waiters = new Set();
+  const onData = (d) => {
+    out += d.toString();
+    if (echo) process.stderr.write(`[${name}] ${d}`);
+    for (const w of waiters) w();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      const c = code === null ? `signal ${signal}` : code;
+      for (const w of waiters) w();
+      resolve(c);
+    });
+  });
+  const handle = {
+    child,
+    name,
+    exited,
+    output: () => out,
+    waitForOutput(re, { timeout = 15000 } = {}) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = out.match(re);
+          if (m) return done(null, m);
+          if (child.exitCode !== null || child.signalCode !== null)
+            return done(new Error(`${name} exited (${child.exitCode ?? child.signalCode}) before printing ${re}:\n${out}`));
+        };
+        const timer = setTimeout(() => done(new Error(`timed out after ${timeout} ms waiting for ${name} to print ${re}:\n${out}`)), timeout);
+        function done(err, m) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          err ? reject(err) : resolve(m);
+        }
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop(signal = 'SIGTERM', { timeout = 20000 } = {}) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+      const code = await exited;
+      clearTimeout(timer);
+      if (code !== 0 && signal !== 'SIGKILL') process.stderr.write(`--- ${name} exited ${code}; its output:\n${out}\n---\n`);
+      return code;
+    },
+  };
+  return handle;
+}
+
+/** mosquitto_pub one message. payload: string or Buffer. */
+export function publish(topic, payload, { qos = 0, retain = false, port = MQTT_PORT } = {}) {
+  return new Promise((resolve, reject) => {
+    const args = ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-q', String(qos), '-s'];
+    if (retain) args.push('-r');
+    const p = spawn('mosquitto_pub', args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_pub ${topic} exited ${code}: ${err}`))));
+    p.stdin.end(payload);
+  });
+}
+
+/** mosquitto_pub many lines (one message per line) on one topic, over one connection. */
+export function publishLines(topic, lines, { qos = 0, port = MQTT_PORT } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-q', String(qos), '-l'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_pub -l exited ${code}: ${err}`))));
+    p.stdin.end(lines.join('\n') + '\n');
+  });
+}
+
+/** Retained messages and live messages on `filter`, via mosquitto_sub -v. Returns { messages, stop() }. */
+export function subscribe(filter, { port = MQTT_PORT } = {}) {
+  const p = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), '-t', filter, '-v', '-q', '1'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const messages = [];
+  let buf = '';
+  p.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const sp = line.indexOf(' ');
+      messages.push(sp < 0 ? { topic: line, payload: '' } : { topic: line.slice(0, sp), payload: line.slice(sp + 1) });
+    }
+  });
+  return {
+    messages,
+    stop: () => new Promise((r) => { p.on('exit', r); p.kill('SIGTERM'); }),
+  };
+}
+
+/**
+ * Start ingest and/or serve against a fresh database. Returns
+ * { db, dsn, mqttPort, httpPort, httpUrl, ingest, serve, publish, psql(sql), stop() }.
+ */
+export async function startPipeline({ ingest = true, serve = true, ingestArgs = [], serveArgs = [], dbPrefix = 'pipe' } = {}) {
+  const db = await createDatabase(dbPrefix);
+  const p = { db, dsn: db.dsn, mqttPort: MQTT_PORT, procs: [] };
+  p.psql = (sql) => psql(db.dsn, sql);
+  p.publish = (topic, payload, opts = {}) => publish(topic, payload, { port: MQTT_PORT, ...opts });
+  if (ingest) {
+    p.ingest = spawnSensorpipe(['ingest', '--db', db.dsn, '--mqtt-port', String(MQTT_PORT),
+      '--mqtt-client-id', `test-ingest-${db.name}`, ...ingestArgs], { name: 'ingest' });
+    p.procs.push(p.ingest);
+    await p.ingest.waitForOutput(/subscribed/i);
+  }
+  if (serve) {
+    p.httpPort = await freePort();
+    p.httpUrl = `http://127.0.0.1:${p.httpPort}`;
+    p.serve = spawnSensorpipe(['serve', '--db', db.dsn, '--listen', `127.0.0.1:${p.httpPort}`, ...serveArgs], { name: 'serve' });
+    p.procs.push(p.serve);
+    await waitFor(async () => (await fetch(`${p.httpUrl}/healthz`)).status === 200, {
+      timeout: 15000,
+      message: `sensorpipe serve to answer /healthz on ${p.httpUrl}`,
+    }).catch((e) => {
+      throw new Error(`${e.message}\n${p.serve.output()}`);
+    });
+  }
+  /** Stop every process; resolves with { name: exitCode }. */
+  p.stop = async () => {
+    const codes = {};
+    for (const proc of p.procs.reverse()) codes[proc.name] = await proc.stop();
+    return codes;
+  };
+  return p;
+}
+
+/**
+ * A WebSocket client that queues every JSON message it receives.
+ *   next(pred, {timeout, message})  resolves with the first queued/arriving message matching pred (and removes it)
+ *   rows()                          every row received so far (history, reading, readings), in order
+ */
+export async function wsConnect(url, { origin, headers = {} } = {}) {
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(url, { headers: origin ? { Origin: origin, ...headers } : headers });
+  const queue = [];
+  const allRows = [];
+  const waiters = new Set();
+  let closed = null;
+  ws.on('message', (data) => {
+    const msg = JSON.parse(data.toString());
+    if (msg.type === 'history' || msg.type === 'readings') allRows.push(...msg.data);
+    if (msg.type === 'reading') allRows.push(msg.data);
+    queue.push(msg);
+    for (const w of waiters) w();
+  });
+  ws.on('close', (code, reason) => {
+    closed = { code, reason: reason.toString() };
+    for (const w of waiters) w();
+  });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+    ws.once('unexpected-response', (req, res) => reject(new Error(`websocket upgrade refused: HTTP ${res.statusCode}`)));
+  });
+  return {
+    ws,
+    queue,
+    rows: () => allRows,
+    closed: () => closed,
+    next(pred = () => true, { timeout = 10000, message = 'a websocket message' } = {}) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const i = queue.findIndex(pred);
+          if (i >= 0) return done(null, queue.splice(i, 1)[0]);
+          if (closed) return done(new Error(`websocket closed (${closed.code} ${closed.reason}) while waiting for ${message}`));
+        };
+        const timer = setTimeout(() => done(new Error(`timed out after ${timeout} ms waiting for ${message}; got ${JSON.stringify(queue).slice(0, 500)}`)), timeout);
+        function done(err, m) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          err ? reject(err) : resolve(m);
+        }
+        waiters.add(check);
+        check();
+      });
+    },
+    close() {
+      return new Promise((resolve) => {
+        if (closed) return resolve();
+        ws.once('close', resolve);
+        ws.close();
+      });
+    },
+  };
+}
