@@ -7,6 +7,7 @@
 #   make asan       build/asan/sensorpipe
 #   make web        copy the npm web assets into web/vendor/
 #   make deps       install apt and npm packages (idempotent)
+#   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS (10); make fuzz-long: 10 min each
 #   make format     clang-format every C file
 
 CC      ?= cc
@@ -31,7 +32,7 @@ ASAN_OBJS := $(patsubst %.c,build/asan/%.o,$(SRCS) $(GEN))
 ASAN_LIB_OBJS := $(patsubst %.c,build/asan/%.o,$(LIB_SRCS) $(GEN))
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit asan web deps format clean integration e2e
+.PHONY: all run test unit asan web deps format clean integration e2e fuzz fuzz-long
 all: build/sensorpipe web
 
 build/sensorpipe: $(REL_OBJS)
@@ -78,11 +79,30 @@ run: deps
 	scripts/run.sh
 
 test: deps
-	$(MAKE) build/asan/sensorpipe build/sensorpipe web $(UNIT_BINS)
+	$(MAKE) build/asan/sensorpipe build/sensorpipe web $(UNIT_BINS) $(FUZZ_BINS)
+	$(MAKE) fuzz FUZZ_SECONDS=10
 	scripts/test.sh
 
 integration e2e: build/asan/sensorpipe web
 	scripts/test.sh $@
+
+# libFuzzer targets (clang): each fuzz/fuzz_X.c links the parsers it exercises.
+FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB  := $(filter-out src/core/migrate.c,$(wildcard src/core/*.c)) $(wildcard src/serve/query_params.c)
+FUZZ_SECONDS ?= 10
+
+build/fuzz/%: fuzz/%.c $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	clang $(filter-out -Werror,$(CFLAGS_COMMON)) -Werror -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB) -lcjson -lm
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} 2>&1 | tail -n 2; done
+
+fuzz-long:
+	$(MAKE) fuzz FUZZ_SECONDS=600
 
 format:
 	clang-format -i $(SRCS) $(wildcard src/*/*.h tests/unit/*.c tests/unit/*.h)
