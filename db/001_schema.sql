@@ -9,7 +9,10 @@ CREATE SEQUENCE readings_id_seq AS bigint;
 
 DO $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+    -- TimescaleDB must be in shared_preload_libraries: without it CREATE EXTENSION
+    -- ends the session (FATAL), which no exception handler can catch.
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+       AND current_setting('shared_preload_libraries') ~ 'timescaledb' THEN
         BEGIN
             CREATE EXTENSION IF NOT EXISTS timescaledb;
         EXCEPTION WHEN OTHERS THEN
