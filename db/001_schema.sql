@@ -11,8 +11,12 @@ DO $$
 BEGIN
     -- TimescaleDB must be in shared_preload_libraries: without it CREATE EXTENSION
     -- ends the session (FATAL), which no exception handler can catch.
+    -- Preloaded, its loader defines the setting timescaledb.disable_load, listed
+    -- in pg_settings only then (a placeholder from SET or postgresql.conf is not).
+    -- pg_settings is readable by any role, unlike current_setting(
+    -- 'shared_preload_libraries'), which needs superuser or pg_read_all_settings.
     IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
-       AND current_setting('shared_preload_libraries') ~ 'timescaledb' THEN
+       AND EXISTS (SELECT 1 FROM pg_settings WHERE name = 'timescaledb.disable_load') THEN
         BEGIN
             CREATE EXTENSION IF NOT EXISTS timescaledb;
         EXCEPTION WHEN OTHERS THEN
