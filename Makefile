@@ -14,14 +14,14 @@ CC      ?= cc
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
 PKGS    := libmosquitto libwebsockets libcjson
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
-                 -Isrc -Ibuild/gen -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql) \
+                 -I. -Isrc -Ibuild/gen -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql) \
                  $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DSENSORPIPE_VERSION='"$(VERSION)"'
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmosquitto -lwebsockets -lcjson) -lpq -lm -lpthread
 
 RELEASE_FLAGS := -O2 -g
 ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-SRCS     := $(shell find src -name '*.c' | sort)
+SRCS     := $(shell find src firmware/core -name '*.c' | sort)
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 SQL      := $(sort $(wildcard db/[0-9]*.sql))
 GEN      := build/gen/migrations.c

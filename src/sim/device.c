@@ -1,0 +1,82 @@
+/* device.c - a simulated sensor node running the firmware's portable core (see device.h). */
+#include "device.h"
+
+#include "firmware/core/chiptemp.h"
+
+#include <math.h>
+#include <stdio.h>
+
+/* The simulated one-wire bus: hand over the frame prepared for this transfer. */
+static int sim_device_bus(void *ctx, uint8_t frame[DHT22_FRAME_LEN])
+{
+    struct sim_device *d = ctx;
+    for (int i = 0; i < d->frame_len && i < DHT22_FRAME_LEN; i++)
+        frame[i] = d->frame[i];
+    return d->frame_len;
+}
+
+int sim_device_init(struct sim_device *d, const char *id, uint32_t interval_ms, uint8_t qos, uint32_t first_ms,
+                    double fail_rate, uint64_t seed, uint64_t index)
+{
+    if (node_init(&d->node, id, interval_ms, qos, first_ms))
+        return -1;
+    dht22_init(&d->dht, sim_device_bus, d);
+    sim_rng_seed(&d->rng, seed, index);
+    sim_env_init(&d->env, &d->rng);
+    d->fail_rate = fail_rate;
+    d->frame_len = 0;
+    d->cycles = 0;
+    d->failed_reads = 0;
+    return 0;
+}
+
+int32_t sim_tenths(double v)
+{
+    return (int32_t)lround(v * 10.0);
+}
+
+/* Encode the room's air values as the sensor would send them, maybe spoilt. */
+static void sim_device_prepare_frame(struct sim_device *d, const struct sim_env_values *v)
+{
+    dht22_encode(sim_tenths(v->air_c), sim_tenths(v->humidity), d->frame);
+    d->frame_len = DHT22_FRAME_LEN;
+    if (d->fail_rate <= 0 || sim_rng_uniform(&d->rng) >= d->fail_rate)
+        return;
+    switch (sim_rng_below(&d->rng, 3)) {
+    case 0: /* no answer */
+        d->frame_len = 0;
+        break;
+    case 1: /* the transfer stops early */
+        d->frame_len = 1 + (int)sim_rng_below(&d->rng, DHT22_FRAME_LEN - 1);
+        break;
+    default: /* one bit misread: always caught by the checksum */
+        d->frame[sim_rng_below(&d->rng, DHT22_FRAME_LEN)] ^= (uint8_t)(1u << sim_rng_below(&d->rng, 8));
+        break;
+    }
+}
+
+size_t sim_device_cycle(struct sim_device *d, uint32_t now_ms, double t_s, struct node_msg out[NODE_MSGS_MAX])
+{
+    struct sim_env_values v;
+    sim_env_step(&d->env, &d->rng, t_s, &v);
+    struct node_sample s = {0};
+    if (dht22_ready(&d->dht, now_ms))
+        sim_device_prepare_frame(d, &v);
+    s.dht_status = dht22_read(&d->dht, now_ms, &s.dht);
+    s.chip_ok = true;
+    s.chip_dc = chiptemp_dc_from_raw(chiptemp_raw_from_dc(sim_tenths(v.chip_c)));
+    d->cycles++;
+    if (s.dht_status != DHT22_OK && s.dht_status != DHT22_CACHED)
+        d->failed_reads++;
+    return node_readings(&d->node, &s, out);
+}
+
+int sim_device_name(char *out, size_t outlen, const char *prefix, long devices, long index)
+{
+    int n;
+    if (devices == 1 && (!prefix || !*prefix))
+        n = snprintf(out, outlen, "pico");
+    else
+        n = snprintf(out, outlen, "%s%04ld", prefix && *prefix ? prefix : "sim", index + 1);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}

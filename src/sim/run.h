@@ -1,0 +1,49 @@
+/*
+ * run.h - the simulator's one event loop: N devices (device.h), each with its
+ * own MQTT connection (link.h), in one of two modes:
+ *
+ *   interval  every device runs a cycle every --interval seconds on its own
+ *             schedule (node_due), like the firmware; devices are staggered
+ *             across the interval.
+ *   load      (--rate R > 0) R readings per second in total, paced on the
+ *             monotonic clock, taken from the devices in turn; each device runs
+ *             the same cycle on a virtual clock that moves one interval per
+ *             cycle, so its DHT22 gate never holds a value back.
+ *
+ * Both stop after --count readings (0 = never) or on SIGINT/SIGTERM, then wait
+ * until every reading is written (QoS 0) or acknowledged (QoS 1, 2), publish
+ * "offline" on every device, disconnect, and print one summary line on stdout.
+ */
+#ifndef SP_SIM_RUN_H
+#define SP_SIM_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sim_config {
+    const char *mqtt_host;
+    long mqtt_port;
+    long devices;
+    const char *device_prefix; /* "" = "pico" for one device, "sim" for more */
+    double interval_s;         /* seconds between a device's cycles, >= 2 */
+    double rate;               /* readings/s in total; 0 = interval mode */
+    long count;                /* readings to send; 0 = until stopped */
+    long qos;                  /* QoS of readings */
+    double fail_rate;          /* share of failed DHT22 reads */
+    uint64_t seed;             /* PRNG seed; the same seed replays the same values */
+};
+
+/*
+ * Check a configuration beyond the option table's bounds: interval at least the
+ * DHT22's 2 s, device ids valid topic levels. Returns 0, or -1 with a one-line
+ * reason in err.
+ */
+int sim_config_check(const struct sim_config *c, char *err, size_t errlen);
+
+/* Readings a device may have outstanding (sent, not yet written/acknowledged) in load mode. */
+uint64_t sim_window(long devices, long qos);
+
+/* Run until done or signalled. Returns the process exit status (0, or 1 when start-up fails). */
+int sim_run(const struct sim_config *c);
+
+#endif
