@@ -167,6 +167,37 @@ bool sbuf_json_string(struct sbuf *b, const char *s, size_t n)
     return sbuf_append(b, "\"", 1);
 }
 
+bool sbuf_text_escaped(struct sbuf *b, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t run = 0; /* bytes copied verbatim in one append */
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            run++;
+            i++;
+            continue;
+        }
+        size_t seq = c >= 0x80 ? utf8_seq_len(p + i, n - i) : 0;
+        if (seq) {
+            run += seq;
+            i += seq;
+            continue;
+        }
+        sbuf_append(b, p + i - run, run);
+        run = 0;
+        if (c == '\\')
+            sbuf_append(b, "\\\\", 2);
+        else {
+            char esc[5];
+            snprintf(esc, sizeof esc, "\\x%02x", c);
+            sbuf_append(b, esc, 4);
+        }
+        i++;
+    }
+    return sbuf_append(b, p + n - run, run);
+}
+
 bool sbuf_json_double(struct sbuf *b, double v)
 {
     if (!isfinite(v))

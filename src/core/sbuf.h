@@ -31,6 +31,13 @@ bool sbuf_json_string(struct sbuf *b, const char *s, size_t n);
 bool sbuf_json_double(struct sbuf *b, double v);
 /* One reading row as DESIGN.md fixes it: {"id":..,"ts":"..","topic":"..","value":..} */
 bool sbuf_json_row(struct sbuf *b, int64_t id, int64_t ts_us, const char *topic, double value);
+/*
+ * Text safe for a PostgreSQL text column and readable back without ambiguity:
+ * valid printable UTF-8 is copied, a backslash is doubled, and every other byte
+ * (invalid UTF-8, C0 controls, DEL) becomes \xNN. For untrusted names such as
+ * a refused MQTT topic.
+ */
+bool sbuf_text_escaped(struct sbuf *b, const char *s, size_t n);
 /* A CSV field, quoted when it holds a comma, quote, CR or LF. */
 bool sbuf_csv_field(struct sbuf *b, const char *s);
 

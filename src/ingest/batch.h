@@ -1,0 +1,78 @@
+/*
+ * batch.h - group commit for readings: a bounded FIFO and the batch being written.
+ *
+ * Pure queue logic, no I/O, so it is unit-tested without a database. The writer
+ * asks batchq_begin() for work whenever it has no write under way: a lone
+ * reading therefore goes out at once, and readings that arrive while a write is
+ * under way wait and all go together (up to the batch limit) in the next one.
+ *
+ * The in-flight rows stay at the head of the queue until the write is known to
+ * be committed (batchq_done); a write lost with its connection is retried
+ * (batchq_retry) with the same rows in the same order.
+ *
+ * Backpressure: batchq_paused() becomes true when the queue reaches its high
+ * mark (queue_max minus a small reserve for messages already being read) and
+ * false again at the low mark (half of queue_max). Each pause is counted.
+ */
+#ifndef SP_INGEST_BATCH_H
+#define SP_INGEST_BATCH_H
+
+#include "core/topic.h"
+#include "fifo.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One accepted reading, held by value (no pointers): the row COPY writes. */
+struct reading {
+    int64_t ts_us; /* device time, or receive time when the payload had none */
+    double value;
+    char topic[TOPIC_MAX + 1];
+};
+
+struct batchq {
+    struct fifo q;    /* pending readings, oldest first; the first `inflight` are being written */
+    size_t inflight;  /* rows of the write under way, 0 when none */
+    size_t batch_max; /* configured rows per statement */
+    size_t limit;     /* rows per statement now: batch_max, halved while isolating a refused row */
+    size_t high;      /* reading pauses when count reaches this */
+    size_t low;       /* and resumes when count falls to this */
+    bool paused;
+    uint64_t pauses;  /* how many times reading paused (queue-full events) */
+};
+
+/* queue_max >= 1 rows in memory at most, batch_max >= 1 rows per statement. */
+void batchq_init(struct batchq *b, size_t queue_max, size_t batch_max);
+void batchq_free(struct batchq *b);
+
+/* Copy r to the tail. False when the queue holds queue_max rows (the caller must reject r). */
+bool batchq_push(struct batchq *b, const struct reading *r);
+/* Rows held, in flight included. */
+size_t batchq_count(const struct batchq *b);
+/* Rows waiting behind the write under way. */
+size_t batchq_waiting(const struct batchq *b);
+
+/*
+ * When no write is under way and rows are pending, mark up to `limit` rows from
+ * the head as in flight and return how many; else return 0.
+ */
+size_t batchq_begin(struct batchq *b);
+/* Row i of the queue (i < count); rows 0..inflight-1 are the batch. Valid until the next push or done. */
+const struct reading *batchq_row(const struct batchq *b, size_t i);
+/* The batch is committed: drop it, let the limit grow back. Returns the rows dropped. */
+size_t batchq_done(struct batchq *b);
+/* The batch did not reach the database (connection lost): keep its rows for the next begin. */
+void batchq_retry(struct batchq *b);
+/*
+ * The database refused the batch for a data reason. With several rows, the
+ * limit halves so later batches narrow down the bad row, and 0 is returned
+ * (rows kept). With one row, returns 1: that row (batchq_row(b, 0)) is the bad
+ * one; the caller records it as rejected and then calls batchq_done().
+ */
+int batchq_refused(struct batchq *b);
+
+/* True while the reader should stop taking input (see the hysteresis above). */
+bool batchq_paused(const struct batchq *b);
+
+#endif

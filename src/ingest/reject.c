@@ -1,0 +1,113 @@
+/* reject.c - queue of refused messages for the rejects table (see reject.h). */
+#include "reject.h"
+
+#include "core/sbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *reject_class_name(enum reject_class c)
+{
+    static const char *names[REJECT_CLASSES] = {"topic", "payload", "status", "overflow", "database"};
+    return (unsigned)c < REJECT_CLASSES ? names[c] : "?";
+}
+
+void rejectq_init(struct rejectq *r, size_t max)
+{
+    memset(r, 0, sizeof *r);
+    fifo_init(&r->q, sizeof(struct reject), max);
+    size_t reserve = max / 8 < 64 ? max / 8 : 64;
+    r->high = max - reserve;
+}
+
+void rejectq_free(struct rejectq *r)
+{
+    for (size_t i = 0; i < r->q.count; i++)
+        free(((struct reject *)fifo_at(&r->q, i))->mem);
+    fifo_free(&r->q);
+    r->inflight = 0;
+}
+
+int rejectq_push(struct rejectq *r, enum reject_class cls, const char *topic, size_t topic_len, const void *payload,
+                 size_t payload_len, const char *reason, int64_t received_us)
+{
+    if (r->q.count >= r->q.max)
+        return -1;
+    size_t keep_topic = topic_len > REJECT_TOPIC_KEEP ? REJECT_TOPIC_KEEP : topic_len;
+    size_t keep_payload = payload_len > REJECT_PAYLOAD_KEEP ? REJECT_PAYLOAD_KEEP : payload_len;
+
+    /* topic and reason as escaped text, NUL-separated, then the payload bytes */
+    struct sbuf b;
+    sbuf_init(&b, 0, 4 * (REJECT_TOPIC_KEEP + 1024) + REJECT_PAYLOAD_KEEP + 64);
+    sbuf_text_escaped(&b, topic, keep_topic);
+    if (keep_topic < topic_len)
+        sbuf_puts(&b, "...");
+    sbuf_append(&b, "", 1);
+    size_t reason_at = b.len;
+    sbuf_text_escaped(&b, reason, strnlen(reason, 1024));
+    if (keep_topic < topic_len)
+        sbuf_printf(&b, "; topic of %zu bytes, first %d kept", topic_len, REJECT_TOPIC_KEEP);
+    if (keep_payload < payload_len)
+        sbuf_printf(&b, "; payload of %zu bytes, first %d kept", payload_len, REJECT_PAYLOAD_KEEP);
+    sbuf_append(&b, "", 1);
+    size_t payload_at = b.len;
+    if (keep_payload) /* payload may be NULL when empty */
+        sbuf_append(&b, payload, keep_payload);
+    if (b.failed) {
+        sbuf_free(&b);
+        return -1;
+    }
+    struct reject *slot = fifo_push(&r->q);
+    if (!slot) {
+        sbuf_free(&b);
+        return -1;
+    }
+    /* the queue takes the buffer: slot->mem owns b.data (sbuf with no headroom) */
+    slot->mem = b.data;
+    slot->topic = b.data;
+    slot->reason = b.data + reason_at;
+    slot->payload = (unsigned char *)b.data + payload_at;
+    slot->payload_len = keep_payload;
+    slot->cls = cls;
+    slot->received_us = received_us;
+    return 0;
+}
+
+size_t rejectq_count(const struct rejectq *r)
+{
+    return r->q.count;
+}
+
+bool rejectq_nearly_full(const struct rejectq *r)
+{
+    return r->q.count >= r->high;
+}
+
+size_t rejectq_begin(struct rejectq *r, size_t max_rows)
+{
+    if (r->inflight || !r->q.count)
+        return 0;
+    r->inflight = r->q.count < max_rows ? r->q.count : max_rows;
+    return r->inflight;
+}
+
+const struct reject *rejectq_row(const struct rejectq *r, size_t i)
+{
+    return fifo_at(&r->q, i);
+}
+
+size_t rejectq_done(struct rejectq *r)
+{
+    size_t n = r->inflight;
+    for (size_t i = 0; i < n; i++)
+        free(((struct reject *)fifo_at(&r->q, i))->mem);
+    fifo_pop(&r->q, n);
+    r->inflight = 0;
+    return n;
+}
+
+void rejectq_retry(struct rejectq *r)
+{
+    r->inflight = 0;
+}

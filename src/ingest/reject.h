@@ -1,0 +1,73 @@
+/*
+ * reject.h - refused messages waiting to be written to the `rejects` table.
+ *
+ * Nothing the ingest refuses is dropped silently: it is queued here with its
+ * topic, its payload and a reason, written between reading batches, and
+ * counted by class. The topic is stored as text that is always valid UTF-8
+ * (sbuf_text_escaped); the payload is kept as bytes (bytea). Very long topics
+ * and payloads keep their first bytes, and the reason says so.
+ */
+#ifndef SP_INGEST_REJECT_H
+#define SP_INGEST_REJECT_H
+
+#include "fifo.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define REJECT_TOPIC_KEEP 512    /* bytes of a refused topic kept */
+#define REJECT_PAYLOAD_KEEP 4096 /* bytes of a refused payload kept */
+
+/* Why a message was refused; one counter each. */
+enum reject_class {
+    REJECT_TOPIC = 0, /* not <device>/<metric>/<sensor> nor <device>/status */
+    REJECT_PAYLOAD,   /* reading payload is not a finite number or a valid JSON object */
+    REJECT_STATUS,    /* presence payload is not online/offline */
+    REJECT_OVERFLOW,  /* a queue of the ingest was full */
+    REJECT_DATABASE,  /* the database refused the row */
+    REJECT_CLASSES
+};
+
+/* "topic", "payload", "status", "overflow", "database". */
+const char *reject_class_name(enum reject_class c);
+
+struct reject {
+    int64_t received_us;
+    enum reject_class cls;
+    char *topic;            /* NUL-terminated valid UTF-8; points into mem */
+    char *reason;           /* NUL-terminated valid UTF-8; points into mem */
+    unsigned char *payload; /* payload_len bytes; points into mem */
+    size_t payload_len;
+    void *mem;              /* owned by the queue: one allocation for the three */
+};
+
+struct rejectq {
+    struct fifo q;   /* struct reject, oldest first; the first `inflight` are being written */
+    size_t inflight;
+    size_t high;     /* the reader pauses at this count, keeping room for what is being read */
+};
+
+void rejectq_init(struct rejectq *r, size_t max);
+/* Free every queued reject and the ring. */
+void rejectq_free(struct rejectq *r);
+
+/*
+ * Queue a copy of topic[0..topic_len) (raw bytes, any encoding), payload and
+ * reason (a C string). Returns 0, or -1 when the queue is full or memory ran
+ * out (the caller counts the loss).
+ */
+int rejectq_push(struct rejectq *r, enum reject_class cls, const char *topic, size_t topic_len, const void *payload,
+                 size_t payload_len, const char *reason, int64_t received_us);
+
+size_t rejectq_count(const struct rejectq *r);
+bool rejectq_nearly_full(const struct rejectq *r);
+/* When none is in flight, mark up to max_rows from the head as in flight; returns how many. */
+size_t rejectq_begin(struct rejectq *r, size_t max_rows);
+const struct reject *rejectq_row(const struct rejectq *r, size_t i);
+/* Free and drop the in-flight rejects (written, or given up). Returns how many. */
+size_t rejectq_done(struct rejectq *r);
+/* Keep the in-flight rejects for another attempt. */
+void rejectq_retry(struct rejectq *r);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * stats.h - counters of the ingest and their one-line summary.
+ *
+ * The summary is logged every minute when a counter moved, and at exit:
+ *   stats received=.. written=.. rejected=.. (topic=.. payload=.. status=.. overflow=.. database=..)
+ *         rejects_lost=.. presence=.. retained_skipped=.. batches=.. max_batch=.. queue_full=..
+ *         db_reconnects=.. mqtt_reconnects=.. queued=..
+ */
+#ifndef SP_INGEST_STATS_H
+#define SP_INGEST_STATS_H
+
+#include "reject.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ingest_stats {
+    uint64_t received;                  /* MQTT messages delivered to the ingest */
+    uint64_t written;                   /* readings committed */
+    uint64_t rejected[REJECT_CLASSES];  /* messages refused, by class */
+    uint64_t rejects_written;           /* rows committed to the rejects table */
+    uint64_t rejects_lost;              /* refused messages that could not be kept (queue full, row refused) */
+    uint64_t presence;                  /* presence updates committed */
+    uint64_t retained_skipped;          /* retained readings replayed by the broker, not stored again */
+    uint64_t batches;                   /* COPY statements committed */
+    uint64_t max_batch;                 /* most rows in one of them */
+    uint64_t queue_full;                /* times reading MQTT paused because a queue was full */
+    uint64_t db_reconnects;             /* database connections made after a lost one */
+    uint64_t mqtt_reconnects;           /* broker sessions made after a lost one */
+};
+
+uint64_t stats_rejected_total(const struct ingest_stats *s);
+/* True when any counter differs. */
+bool stats_changed(const struct ingest_stats *a, const struct ingest_stats *b);
+/* Write the summary (without a trailing newline); queued is the readings held now. */
+void stats_format(const struct ingest_stats *s, size_t queued, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,474 @@
+/* writer.c - the writer's jobs: COPY batches, rejects, presence, upkeep, and their results (see writer.h). */
+#include "writer.h"
+
+#include "writer_int.h"
+
+#include "copy_format.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#define WRITER_MAINTAIN_RETRY_MS 300000   /* after a failed upkeep */
+#define WRITER_COPY_CHUNK 65536
+#define WRITER_COPY_ROW_MAX 512           /* bytes of one COPY row at most: ts, escaped topic, value */
+
+void writer_init(struct writer *w, const struct writer_config *cfg, struct batchq *readings, struct rejectq *rejects,
+                 struct presenceq *presence, struct ingest_stats *stats)
+{
+    memset(w, 0, sizeof *w);
+    w->cfg = *cfg;
+    w->readings = readings;
+    w->rejects = rejects;
+    w->presence = presence;
+    w->stats = stats;
+    w->state = WR_DOWN;
+    w->job = JOB_NONE;
+    w->last_job = JOB_MAINTAIN; /* so readings come first */
+    /* room for a whole batch; a row is bounded, so only malloc can fail */
+    sbuf_init(&w->copy, 0, readings->batch_max * WRITER_COPY_ROW_MAX + 1024);
+    stmt_init(&w->stmt);
+    backoff_init(&w->backoff, WRITER_BACKOFF_BASE_MS, WRITER_BACKOFF_MAX_MS, (uint32_t)time_now_us());
+    w->retry_at_ms = 0; /* connect at once */
+}
+
+void writer_free(struct writer *w)
+{
+    if (w->conn)
+        PQfinish(w->conn);
+    w->conn = NULL;
+    sbuf_free(&w->copy);
+    stmt_free(&w->stmt);
+}
+
+void writer_stop(struct writer *w)
+{
+    w->stopping = true;
+}
+
+bool writer_drained(const struct writer *w)
+{
+    return w->job == JOB_NONE && batchq_count(w->readings) == 0 && rejectq_count(w->rejects) == 0 &&
+           presenceq_count(w->presence) == 0;
+}
+
+int writer_pollfd(const struct writer *w, short *events)
+{
+    if (!w->conn || w->state == WR_DOWN)
+        return -1;
+    int fd = PQsocket(w->conn);
+    if (fd < 0)
+        return -1;
+    switch (w->state) {
+    case WR_CONNECTING:
+        *events = w->connect_events;
+        break;
+    case WR_COPY_DATA:
+        /* blocked on a full output buffer; keep reading so the server is never stuck on us */
+        *events = POLLIN | POLLOUT;
+        break;
+    default:
+        /* idle: notice a server that closes the connection; else the results */
+        *events = (short)(POLLIN | (w->flushing ? POLLOUT : 0));
+        break;
+    }
+    return fd;
+}
+
+int64_t writer_next_timer(const struct writer *w)
+{
+    switch (w->state) {
+    case WR_DOWN:
+        return w->retry_at_ms;
+    case WR_CONNECTING:
+        return w->connect_deadline_ms;
+    case WR_IDLE:
+        return w->stopping ? INT64_MAX : w->maintain_at_ms;
+    default:
+        return INT64_MAX;
+    }
+}
+
+/* ---- jobs ---- */
+
+/* Put the job's rows back in their queues, untouched, for the next attempt. */
+void writer__job_retry(struct writer *w)
+{
+    switch (w->job) {
+    case JOB_READINGS:
+        batchq_retry(w->readings);
+        break;
+    case JOB_REJECTS:
+        rejectq_retry(w->rejects);
+        break;
+    case JOB_PRESENCE:
+        presenceq_retry(w->presence);
+        break;
+    default:
+        break;
+    }
+    w->job = JOB_NONE;
+}
+
+static bool writer_has_work(const struct writer *w, enum writer_job j, int64_t now_ms)
+{
+    switch (j) {
+    case JOB_READINGS:
+        return batchq_count(w->readings) > 0;
+    case JOB_REJECTS:
+        return rejectq_count(w->rejects) > 0;
+    case JOB_PRESENCE:
+        return presenceq_count(w->presence) > 0;
+    case JOB_MAINTAIN:
+        return !w->stopping && now_ms >= w->maintain_at_ms;
+    default:
+        return false;
+    }
+}
+
+/* After a send: push what libpq buffered; -1 when the connection failed. */
+static int writer_flush(struct writer *w)
+{
+    int r = PQflush(w->conn);
+    if (r < 0)
+        return -1;
+    w->flushing = r == 1;
+    return 0;
+}
+
+static int writer_send_readings(struct writer *w)
+{
+    size_t n = batchq_begin(w->readings);
+    sbuf_reset(&w->copy);
+    for (size_t i = 0; i < n; i++) {
+        const struct reading *r = batchq_row(w->readings, i);
+        copy_reading_row(&w->copy, r->ts_us, r->topic, r->value);
+    }
+    w->job_rows = n;
+    w->copy_off = 0;
+    if (w->copy.failed) {
+        log_error("database: out of memory formatting %zu readings", n);
+        return -1;
+    }
+    if (!PQsendQuery(w->conn, COPY_READINGS_SQL))
+        return -1;
+    w->state = WR_COPY_START;
+    return 0;
+}
+
+static int writer_send_stmt(struct writer *w)
+{
+    if (!PQsendQueryParams(w->conn, w->stmt.sql.data, w->stmt.nparams, NULL, w->stmt.values, w->stmt.lengths,
+                           w->stmt.formats, 0))
+        return -1;
+    w->state = WR_RESULT;
+    return 0;
+}
+
+/* Start job j. Returns -1 when the connection failed (the caller handles it). */
+static int writer_start(struct writer *w, enum writer_job j)
+{
+    w->job = j;
+    w->last_job = j;
+    w->job_failed = false;
+    w->sqlstate[0] = w->errmsg[0] = w->note[0] = '\0';
+    int rc;
+    switch (j) {
+    case JOB_READINGS:
+        rc = writer_send_readings(w);
+        break;
+    case JOB_REJECTS:
+        w->job_rows = rejectq_begin(w->rejects, STMT_MAX_ROWS);
+        rc = stmt_rejects(&w->stmt, w->rejects, w->job_rows) == 0 ? writer_send_stmt(w) : -1;
+        break;
+    case JOB_PRESENCE:
+        w->job_rows = presenceq_begin(w->presence, STMT_MAX_ROWS);
+        rc = stmt_presence(&w->stmt, w->presence, w->job_rows) == 0 ? writer_send_stmt(w) : -1;
+        break;
+    case JOB_MAINTAIN:
+        w->job_rows = 0;
+        rc = PQsendQuery(w->conn, "SELECT sensorpipe_maintain()") ? 0 : -1;
+        if (rc == 0)
+            w->state = WR_RESULT;
+        break;
+    default:
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = writer_flush(w);
+    return rc;
+}
+
+/* Record one result of the job under way (the first error wins). */
+static void writer_take_result(struct writer *w, PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK && PQntuples(res) > 0 && PQnfields(res) > 0)
+        snprintf(w->note, sizeof w->note, "%s", PQgetvalue(res, 0, 0));
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_COPY_IN && !w->job_failed) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        w->job_failed = true;
+        snprintf(w->sqlstate, sizeof w->sqlstate, "%s", state ? state : "");
+        writer__flatten(w->errmsg, sizeof w->errmsg, PQresultErrorMessage(res));
+        if (!w->errmsg[0])
+            writer__flatten(w->errmsg, sizeof w->errmsg, PQerrorMessage(w->conn));
+    }
+}
+
+/* Class 22 (data exception) and 23 (integrity constraint): the rows are at fault, not the connection. */
+static bool writer_data_error(const struct writer *w)
+{
+    return !strncmp(w->sqlstate, "22", 2) || !strncmp(w->sqlstate, "23", 2);
+}
+
+/* The database refused one reading: keep it in rejects as a JSON payload with the reason. */
+static void writer_reject_reading(struct writer *w, const struct reading *r)
+{
+    struct sbuf payload, reason;
+    char ts[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(r->ts_us, ts);
+    sbuf_init(&payload, 0, 256);
+    sbuf_puts(&payload, "{\"value\":");
+    sbuf_json_double(&payload, r->value);
+    sbuf_printf(&payload, ",\"ts\":\"%s\"}", ts);
+    sbuf_init(&reason, 0, 1024);
+    sbuf_printf(&reason, "database refused the row: %s", w->errmsg);
+    w->stats->rejected[REJECT_DATABASE]++;
+    if (payload.failed || reason.failed ||
+        rejectq_push(w->rejects, REJECT_DATABASE, r->topic, strlen(r->topic), payload.data, payload.len, reason.data,
+                     time_now_us()) != 0) {
+        w->stats->rejects_lost++;
+        log_error("reading on %s refused by the database and not kept (rejects queue full): %s", r->topic, w->errmsg);
+    }
+    sbuf_free(&payload);
+    sbuf_free(&reason);
+}
+
+static void writer_job_done(struct writer *w, int64_t now_ms)
+{
+    enum writer_job j = w->job;
+    size_t n;
+    if (!w->job_failed) {
+        switch (j) {
+        case JOB_READINGS:
+            n = batchq_done(w->readings);
+            w->stats->written += n;
+            w->stats->batches++;
+            if (n > w->stats->max_batch)
+                w->stats->max_batch = n;
+            log_debug("wrote %zu readings in one COPY; %zu waiting", n, batchq_count(w->readings));
+            break;
+        case JOB_REJECTS:
+            w->stats->rejects_written += rejectq_done(w->rejects);
+            break;
+        case JOB_PRESENCE:
+            w->stats->presence += presenceq_done(w->presence);
+            break;
+        case JOB_MAINTAIN:
+            log_info("maintenance: %s", w->note);
+            w->maintain_at_ms = now_ms + WRITER_MAINTAIN_EVERY_MS;
+            break;
+        default:
+            break;
+        }
+        if (j != JOB_MAINTAIN)
+            backoff_reset(&w->backoff);
+        w->job = JOB_NONE;
+        w->state = WR_IDLE;
+        return;
+    }
+
+    if (j == JOB_MAINTAIN) {
+        log_warn("partition upkeep failed: %s; trying again in %d s", w->errmsg, WRITER_MAINTAIN_RETRY_MS / 1000);
+        w->maintain_at_ms = now_ms + WRITER_MAINTAIN_RETRY_MS;
+        w->job = JOB_NONE;
+        w->state = WR_IDLE;
+        return;
+    }
+    if (!writer_data_error(w)) {
+        char why[600];
+        snprintf(why, sizeof why, "%s%s%s", w->sqlstate, w->sqlstate[0] ? " " : "", w->errmsg);
+        writer__lost(w, now_ms, why);
+        return;
+    }
+
+    switch (j) {
+    case JOB_READINGS:
+        if (batchq_refused(w->readings) == 1) {
+            writer_reject_reading(w, batchq_row(w->readings, 0));
+            batchq_done(w->readings);
+        } else
+            log_warn("database refused a batch of %zu readings (%s %s); retrying in batches of %zu to find the row",
+                     w->job_rows, w->sqlstate, w->errmsg, w->readings->limit);
+        break;
+    case JOB_REJECTS:
+        n = rejectq_done(w->rejects);
+        w->stats->rejects_lost += n;
+        log_error("database refused %zu rejects rows, not kept: %s %s", n, w->sqlstate, w->errmsg);
+        break;
+    case JOB_PRESENCE:
+        for (size_t i = 0; i < w->job_rows; i++) {
+            const struct presence *e = presenceq_row(w->presence, i);
+            char topic[TOPIC_LEVEL_MAX + 8], reason[600];
+            snprintf(topic, sizeof topic, "%s/status", e->device);
+            snprintf(reason, sizeof reason, "database refused the presence update: %s", w->errmsg);
+            const char *word = e->online ? "online" : "offline";
+            w->stats->rejected[REJECT_DATABASE]++;
+            if (rejectq_push(w->rejects, REJECT_DATABASE, topic, strlen(topic), word, strlen(word), reason,
+                             e->ts_us) != 0)
+                w->stats->rejects_lost++;
+        }
+        presenceq_done(w->presence);
+        log_error("database refused %zu presence updates (kept in rejects): %s %s", w->job_rows, w->sqlstate,
+                  w->errmsg);
+        break;
+    default:
+        break;
+    }
+    w->job = JOB_NONE;
+    w->state = WR_IDLE;
+}
+
+/* Queue the COPY rows and the end of data; stops early when libpq's buffer is full. */
+static int writer_copy_data(struct writer *w)
+{
+    while (w->copy_off < w->copy.len) {
+        size_t n = w->copy.len - w->copy_off;
+        if (n > WRITER_COPY_CHUNK)
+            n = WRITER_COPY_CHUNK;
+        int r = PQputCopyData(w->conn, w->copy.data + w->copy_off, (int)n);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            w->flushing = true;
+            return 0;
+        }
+        w->copy_off += n;
+    }
+    int r = PQputCopyEnd(w->conn, NULL);
+    if (r < 0)
+        return -1;
+    if (r == 0) {
+        w->flushing = true;
+        return 0;
+    }
+    w->state = WR_RESULT;
+    return writer_flush(w);
+}
+
+/* Move the statement under way as far as libpq allows without blocking. */
+static void writer_progress(struct writer *w, int64_t now_ms)
+{
+    for (;;) {
+        switch (w->state) {
+        case WR_COPY_DATA:
+            if (w->flushing)
+                return;
+            if (writer_copy_data(w) < 0) {
+                /* the server may have ended the COPY with an error: read it if the connection is fine */
+                if (PQstatus(w->conn) == CONNECTION_BAD) {
+                    writer__lost(w, now_ms, "sending COPY data failed");
+                    return;
+                }
+                w->state = WR_RESULT;
+            }
+            if (w->state == WR_COPY_DATA)
+                return;
+            continue;
+        case WR_COPY_START:
+        case WR_RESULT: {
+            if (PQisBusy(w->conn))
+                return;
+            PGresult *res = PQgetResult(w->conn);
+            if (!res) {
+                if (w->state == WR_COPY_START && !w->job_failed) {
+                    w->job_failed = true;
+                    snprintf(w->errmsg, sizeof w->errmsg, "COPY ended without taking data");
+                }
+                writer_job_done(w, now_ms);
+                if (w->state == WR_DOWN)
+                    return;
+                continue;
+            }
+            bool copy_in = PQresultStatus(res) == PGRES_COPY_IN;
+            writer_take_result(w, res);
+            PQclear(res);
+            if (copy_in && w->state == WR_COPY_START) {
+                w->state = WR_COPY_DATA;
+                continue;
+            }
+            if (copy_in) {
+                /* unexpected COPY: end it so the connection comes back to idle */
+                PQputCopyEnd(w->conn, "unexpected COPY");
+            }
+            continue;
+        }
+        case WR_IDLE: {
+            enum writer_job next = JOB_NONE;
+            for (int k = 1; k <= JOB_KINDS; k++) {
+                enum writer_job j = (enum writer_job)((w->last_job + k) % JOB_KINDS);
+                if (writer_has_work(w, j, now_ms)) {
+                    next = j;
+                    break;
+                }
+            }
+            if (next == JOB_NONE)
+                return;
+            if (writer_start(w, next) != 0) {
+                writer__lost(w, now_ms, PQstatus(w->conn) == CONNECTION_BAD ? "connection closed" : "send failed");
+                return;
+            }
+            continue;
+        }
+        default:
+            return;
+        }
+    }
+}
+
+void writer_service(struct writer *w, short revents, int64_t now_ms)
+{
+    switch (w->state) {
+    case WR_DOWN:
+        /* PQconnectStart: wait for the socket to be writable before the first PQconnectPoll */
+        if (now_ms >= w->retry_at_ms)
+            writer__connect_start(w, now_ms);
+        return;
+    case WR_CONNECTING:
+        writer__connect_poll(w, revents != 0, now_ms);
+        if (w->state != WR_IDLE)
+            return;
+        revents = 0; /* those were the connection's events */
+        break;
+    default:
+        break;
+    }
+
+    if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (!PQconsumeInput(w->conn)) {
+            char msg[512];
+            writer__flatten(msg, sizeof msg, PQerrorMessage(w->conn));
+            writer__lost(w, now_ms, msg[0] ? msg : "read failed");
+            return;
+        }
+        if (w->state == WR_IDLE) {
+            /* nothing is expected while idle: a server closing the connection says so here */
+            PGresult *res;
+            while (!PQisBusy(w->conn) && (res = PQgetResult(w->conn)))
+                PQclear(res);
+            if (PQstatus(w->conn) == CONNECTION_BAD) {
+                writer__lost(w, now_ms, "server closed the connection");
+                return;
+            }
+        }
+    }
+    if (w->flushing && (revents & POLLOUT || w->state == WR_COPY_DATA)) {
+        if (writer_flush(w) < 0) {
+            writer__lost(w, now_ms, "write failed");
+            return;
+        }
+    }
+    writer_progress(w, now_ms);
+}

@@ -1,0 +1,105 @@
+/*
+ * writer.h - the ingest's one PostgreSQL connection, driven from the event loop.
+ *
+ * libpq in non-blocking mode: the connection is made with PQconnectStartParams
+ * / PQconnectPoll, statements are sent with PQsendQuery / PQputCopyData and
+ * results collected with PQconsumeInput / PQisBusy / PQgetResult, so a slow or
+ * dead database never stalls the MQTT side. One statement at a time; while it
+ * is under way the queues fill, and the next statement takes all that waits
+ * (group commit, see batch.h).
+ *
+ * Jobs, taken in turn when the connection is idle: a COPY of readings, an
+ * INSERT of rejects, an upsert of presence, and the hourly partition upkeep.
+ *
+ * Failures: a lost connection (or any error that is not about the data)
+ * keeps the job's rows queued, closes the connection and reconnects with
+ * backoff; the same rows are written after the reconnect. A data error
+ * (SQLSTATE class 22 or 23) narrows the batch down to the row at fault, which
+ * goes to rejects. At the first connection only, migrations (--migrate) and
+ * migrate_maintain() run in blocking mode before anything else.
+ */
+#ifndef SP_INGEST_WRITER_H
+#define SP_INGEST_WRITER_H
+
+#include "batch.h"
+#include "core/backoff.h"
+#include "core/sbuf.h"
+#include "presence.h"
+#include "reject.h"
+#include "statements.h"
+#include "stats.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct writer_config {
+    const char *dsn;     /* borrowed; "" = libpq defaults and PG* variables */
+    bool migrate;        /* run migrate_run() at the first connection */
+    long retention_days; /* given to migrate_maintain() at the first connection */
+};
+
+/* Named after what holds the connection in each state. */
+enum writer_state {
+    WR_DOWN,       /* conn NULL; the next attempt is at retry_at_ms */
+    WR_CONNECTING, /* conn owned, PQconnectPoll under way; waits for connect_events */
+    WR_IDLE,       /* conn open, no statement under way */
+    WR_COPY_START, /* COPY sent; waiting for the server to take data (PGRES_COPY_IN) */
+    WR_COPY_DATA,  /* rows and end-of-data being queued and flushed */
+    WR_RESULT,     /* statement sent; collecting results until PQgetResult gives NULL */
+};
+
+enum writer_job { JOB_READINGS = 0, JOB_REJECTS, JOB_PRESENCE, JOB_MAINTAIN, JOB_KINDS, JOB_NONE = -1 };
+
+struct writer {
+    struct writer_config cfg;
+    struct batchq *readings;    /* borrowed queues and counters */
+    struct rejectq *rejects;
+    struct presenceq *presence;
+    struct ingest_stats *stats;
+
+    PGconn *conn; /* owned; NULL when WR_DOWN */
+    enum writer_state state;
+    enum writer_job job;      /* under way, or JOB_NONE */
+    enum writer_job last_job; /* the previous one, for taking turns */
+    size_t job_rows;          /* rows of the job under way */
+    struct sbuf copy;         /* owned: COPY text of the readings batch under way */
+    size_t copy_off;          /* bytes of it handed to libpq */
+    struct stmt stmt;         /* owned: rejects / presence statement under way */
+    bool flushing;            /* PQflush left data: wait for the socket to be writable */
+    short connect_events;     /* POLLIN / POLLOUT PQconnectPoll waits for */
+
+    bool job_failed;          /* an error result came back for the job */
+    char sqlstate[6];
+    char errmsg[512];
+    char note[256];           /* first value of a SELECT (maintenance summary) */
+
+    struct backoff backoff;
+    int64_t retry_at_ms;
+    int64_t connect_deadline_ms;
+    int64_t connected_at_ms;
+    int64_t maintain_at_ms;   /* next partition upkeep */
+    bool setup_done;          /* migrations and maintenance at start ran */
+    bool ever_connected;
+    bool stopping;            /* shutting down: no more upkeep, only flushing */
+    char peer[160];           /* "host=... port=... dbname=..." for log lines */
+};
+
+/* The writer borrows cfg strings, queues and stats; they must outlive it. */
+void writer_init(struct writer *w, const struct writer_config *cfg, struct batchq *readings, struct rejectq *rejects,
+                 struct presenceq *presence, struct ingest_stats *stats);
+/* Close the connection and free the writer's buffers (not the queues). */
+void writer_free(struct writer *w);
+
+/* The socket to poll and its events, or -1 when none (waiting on a timer). */
+int writer_pollfd(const struct writer *w, short *events);
+/* Advance after poll: revents for the socket (0 when woken for another reason). Starts the next job when idle. */
+void writer_service(struct writer *w, short revents, int64_t now_ms);
+/* Monotonic ms of the next timer the writer needs (INT64_MAX when none). */
+int64_t writer_next_timer(const struct writer *w);
+/* From now on only flush: no partition upkeep. */
+void writer_stop(struct writer *w);
+/* True when no statement is under way and every queue is empty. */
+bool writer_drained(const struct writer *w);
+
+#endif
