@@ -3,18 +3,23 @@
 //   1. GET /api/topics once  -> cards with last values, device presence
 //   2. WS /ws?history=500    -> backfill, then pushed readings and presence
 //   3. on close: backoff + jitter, resume with /ws?after=<last id>
-// The only timer re-renders the "3 s ago" ages from local state.
+// The only timer re-renders the "3 s ago" ages (and the retry countdown)
+// from local state.
 
 import { Board } from './cards.js';
 import { LiveChart } from './chart.js';
-import { ReadingStream } from './ws.js';
-import { topicInfo, parseTs } from './format.js';
+import { ReadingStream } from './stream.js';
+import { parseTs } from './format.js';
 
 const HISTORY = 500;
 
 const $ = (id) => document.getElementById(id);
 
-const chart = new LiveChart($('chart'));
+const chart = new LiveChart($('chart'), {
+  onNote: (text) => {
+    if ($('chart-note').textContent !== text) $('chart-note').textContent = text;
+  },
+});
 const board = new Board($('devices'), {
   colorFor: (topic) => chart.colorFor(topic),
   onEmptyChange: (empty) => {
@@ -33,7 +38,7 @@ function renderStats() {
 function applyRows(rows) {
   for (const row of rows) {
     board.update(row.topic, row.id, row.ts, row.value);
-    chart.add(row.topic, topicInfo(row.topic).unit, row.ts, row.value);
+    chart.add(row.topic, board.card(row.topic).info.unit, row.ts, row.value);
   }
   stats.rows += rows.length;
   stats.lastId = rows[rows.length - 1].id;
@@ -43,16 +48,28 @@ function applyRows(rows) {
 // --- connection indicator -------------------------------------------------
 
 const conn = $('conn');
+let retryAt = null; // when the next reconnect attempt is due (epoch ms)
+let retryReason = '';
+
 function setState(state, info = {}) {
   conn.setAttribute('data-state', state);
   $('conn-state').textContent = state;
   if (info.url) $('conn-url').textContent = info.url;
-  let detail = '';
-  if (state === 'reconnecting' && info.retryInMs != null) {
-    detail = `${info.reason ? info.reason + ' · ' : ''}retry in ${(info.retryInMs / 1000).toFixed(1)} s`;
-  }
-  $('conn-detail').textContent = detail;
+  retryAt = state === 'reconnecting' && info.retryInMs != null ? Date.now() + info.retryInMs : null;
+  retryReason = info.reason || '';
+  renderConnDetail(state === 'reconnecting' ? 'trying…' : '');
   document.title = state === 'live' ? 'sensorpipe — live' : `sensorpipe — ${state}`;
+}
+
+// The retry countdown is re-rendered by the local one-second timer.
+function renderConnDetail(idle = '') {
+  let text = idle;
+  if (retryAt != null) {
+    const s = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+    text = `${retryReason ? retryReason + ' · ' : ''}retry in ${s} s`;
+  }
+  const el = $('conn-detail');
+  if (el.textContent !== text) el.textContent = text;
 }
 
 // --- 1. snapshot ----------------------------------------------------------
@@ -95,4 +112,7 @@ loadSnapshot();
 stream.start();
 
 // Ages only: no network in here.
-setInterval(() => board.tickAges(), 1000);
+setInterval(() => {
+  board.tickAges();
+  if (retryAt != null) renderConnDetail();
+}, 1000);

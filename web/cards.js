@@ -14,6 +14,7 @@ import { topicInfo, knownTopicsFor, formatValue, formatAge, formatClock, parseTs
 
 const STALE_MS = 60 * 1000;
 const FG = '#e8edf5'; // --fg in style.css: where a value's flash fades back to
+const FLASH_MS = 3000;
 
 function el(tag, className, text) {
   const e = document.createElement(tag);
@@ -87,8 +88,8 @@ export class Board {
     const swatch = el('span', 'swatch');
     swatch.setAttribute('aria-hidden', 'true');
     const label = el('span', 'card-label', info.label);
-    const sensor = el('span', 'card-sensor', info.sensor);
-    head.append(swatch, label, sensor);
+    label.title = info.label;
+    head.append(swatch, label);
 
     const reading = el('div', 'reading');
     const value = el('span', 'value', '—');
@@ -99,7 +100,10 @@ export class Board {
     const foot = el('div', 'card-foot');
     const age = el('span', 'age', 'no data yet');
     age.setAttribute('data-role', 'age');
-    const name = el('span', 'card-topic', topic);
+    // The group names the device and the label the metric: a firmware card
+    // shows its sensor, any other card the rest of its topic.
+    const rest = info.known ? info.sensor : topic.startsWith(`${info.device}/`) ? topic.slice(info.device.length + 1) : topic;
+    const name = el('span', 'card-topic', rest);
     name.title = topic;
     foot.append(age, name);
 
@@ -117,7 +121,7 @@ export class Board {
     }
     d.cards.insertBefore(art, before);
 
-    c = { el: art, value, age, info, color, id: -Infinity, tsMs: -Infinity, v: NaN, shown: false };
+    c = { el: art, value, age, info, color, id: -Infinity, tsMs: -Infinity, v: NaN, shown: false, flashAt: -Infinity };
     this.cards.set(topic, c);
     return c;
   }
@@ -146,9 +150,15 @@ export class Board {
         const text = formatValue(c.v);
         const changed = c.value.textContent !== text;
         c.value.textContent = text;
+        // Long numbers ("1013.2", "-12345.0") get a smaller font to stay in the card.
+        const len = text.length >= 8 ? 'xl' : text.length >= 6 ? 'l' : '';
+        if ((c.value.getAttribute('data-len') || '') !== len) c.value.setAttribute('data-len', len);
         c.el.title = Number.isFinite(c.tsMs) ? `${c.info.topic} · ${formatClock(c.tsMs)} · id ${c.id}` : c.info.topic;
         this.renderAge(c, now);
-        if (c.shown && changed && c.value.animate) {
+        // A short flash in the series colour on change; at most one per
+        // FLASH_MS so a fast topic does not stay coloured.
+        if (c.shown && changed && c.value.animate && !(now - c.flashAt < FLASH_MS)) {
+          c.flashAt = now;
           c.value.animate([{ color: c.color }, { color: FG }], { duration: 900, easing: 'ease-out' });
         }
         c.shown = true;
@@ -193,8 +203,8 @@ export class Board {
       if (d.since.textContent) d.since.textContent = '';
       return;
     }
-    const text = formatAge(Date.now() - d.presence.tsMs);
+    const text = `for ${formatAge(Date.now() - d.presence.tsMs).replace(/ ago$/, '')}`;
     if (d.since.textContent !== text) d.since.textContent = text;
-    d.since.title = formatClock(d.presence.tsMs);
+    d.since.title = `${d.presence.online ? 'online' : 'offline'} since ${formatClock(d.presence.tsMs)}`;
   }
 }

@@ -5,12 +5,15 @@
 
 export const WINDOW_MS = 10 * 60 * 1000;
 export const MAX_POINTS = 1200;
+// More lines than this stop being readable (and cost a redraw): the chart shows
+// the first MAX_SERIES topics by name, the cards still show every topic.
+export const MAX_SERIES = 16;
 const MIN_REDRAW_MS = 150;
 
 // Colours that read well on the dark background; cards use the same ones.
 const PALETTE = [
   '#4cc2ff', '#ffb454', '#ff6b81', '#7ee787', '#c792ea',
-  '#f2cc60', '#56d4c4', '#ff9e64', '#8fa8ff', '#e6a0c4',
+  '#3dd6c6', '#f2e05a', '#8fa8ff', '#ff7edb', '#d0d7e2',
 ];
 
 const AXIS = {
@@ -20,14 +23,30 @@ const AXIS = {
   font: '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
 };
 
+const pad2 = (n) => String(n).padStart(2, '0');
+
+// Time ticks in local 24 h time: HH:MM, HH:MM:SS when ticks are under a
+// minute apart, with the date in front when the data spans more than a day.
+function timeTicks(u, splits, _axis, _space, incr) {
+  const span = u.scales.x.max - u.scales.x.min;
+  return splits.map((s) => {
+    const d = new Date(s * 1000);
+    const hm = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+    if (span > 86400) return `${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${hm}`;
+    return incr < 60 ? `${hm}:${pad2(d.getSeconds())}` : hm;
+  });
+}
+
 function fmt(v, digits = 1) {
   return v == null || !Number.isFinite(v) ? '—' : v.toFixed(digits);
 }
 
 export class LiveChart {
   // container: element the chart lives in (its width drives the chart's width).
-  constructor(container, { windowMs = WINDOW_MS, maxPoints = MAX_POINTS } = {}) {
+  constructor(container, { windowMs = WINDOW_MS, maxPoints = MAX_POINTS, maxSeries = MAX_SERIES, onNote } = {}) {
     this.el = container;
+    this.maxSeries = maxSeries;
+    this.onNote = onNote || (() => {});
     this.windowMs = windowMs;
     this.maxPoints = maxPoints;
     this.series = new Map(); // topic -> {topic, unit, color, t: number[] (s), v: number[]}
@@ -118,7 +137,9 @@ export class LiveChart {
 
   // Topics sorted so each device's series sit together in the legend.
   topics() {
-    return [...this.series.keys()].sort();
+    const all = [...this.series.keys()].sort();
+    this.onNote(all.length > this.maxSeries ? `chart shows ${this.maxSeries} of ${all.length} topics` : '');
+    return all.slice(0, this.maxSeries);
   }
 
   // uPlot wants aligned columns: one x array, one y array per series with
@@ -151,28 +172,34 @@ export class LiveChart {
   }
 
   options(topics) {
+    // One y scale per unit. The two most common firmware units get an axis
+    // each (°C left, % right); further units are scaled on their own and read
+    // from the legend, so the plot does not drown in axes.
     const units = [];
     for (const topic of topics) {
       const u = this.series.get(topic).unit || '';
       if (!units.includes(u)) units.push(u);
     }
+    const rank = (u) => (u === '°C' ? 0 : u === '%' ? 1 : 2);
+    units.sort((a, b) => rank(a) - rank(b));
     const scales = { x: { time: true } };
     for (const u of units) scales[`u:${u}`] = { auto: true };
-    const axes = [{ ...AXIS }];
-    units.forEach((u, i) => {
+    const narrow = this.size().width < 520;
+    const axes = [{ ...AXIS, space: (u) => (u.width < 520 ? 40 : 64), values: timeTicks }];
+    units.slice(0, 2).forEach((u, i) => {
       axes.push({
         ...AXIS,
         scale: `u:${u}`,
-        side: i % 2 === 0 ? 3 : 1,
+        side: i === 0 ? 3 : 1,
         grid: i === 0 ? AXIS.grid : { show: false },
-        size: 56,
+        size: narrow ? 50 : 58,
         values: (_u, splits) => splits.map((v) => (v == null ? '' : `${+v.toFixed(2)}${u ? ' ' + u : ''}`)),
       });
     });
     const series = [
       {
         label: 'time',
-        value: (_u, v) => (v == null ? '—' : new Date(v * 1000).toLocaleTimeString()),
+        value: (_u, v) => (v == null ? '' : new Date(v * 1000).toLocaleTimeString()),
       },
       ...topics.map((topic) => {
         const s = this.series.get(topic);
@@ -183,7 +210,7 @@ export class LiveChart {
           width: 2,
           spanGaps: true,
           points: { size: 4, fill: s.color },
-          value: (_u, v) => (v == null ? '—' : `${fmt(v)}${s.unit ? ' ' + s.unit : ''}`),
+          value: (_u, v) => (v == null ? '' : `${fmt(v)}${s.unit ? ' ' + s.unit : ''}`),
         };
       }),
     ];

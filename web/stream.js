@@ -1,4 +1,4 @@
-// The live stream: one WebSocket to `sensorpipe serve`, reconnected with
+// stream.js - the live stream: one WebSocket to `sensorpipe serve`, reconnected with
 // exponential backoff + jitter, resumed with `?after=<last id>` so that no row
 // is missed or shown twice. Nothing here polls: the server pushes.
 //
