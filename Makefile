@@ -105,7 +105,7 @@ fuzz-long:
 	$(MAKE) fuzz FUZZ_SECONDS=600
 
 format:
-	clang-format -i $(SRCS) $(wildcard src/*/*.h tests/unit/*.c tests/unit/*.h)
+	clang-format -i $(SRCS) $(wildcard src/*/*.h firmware/core/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c)
 
 clean:
 	rm -rf build
