@@ -1,12 +1,207 @@
-/* serve_main.c - placeholder until the component lands. */
+/*
+ * serve_main.c - `sensorpipe serve`: options, start-up, the one lws event loop, clean stop.
+ *
+ * Start-up: parse options (flags, SENSORPIPE_* environment, defaults), migrate
+ * the schema (blocking, before the loop, unless --no-migrate), make the ring,
+ * the lws context, and the two database connections (LISTEN + query), which
+ * connect asynchronously inside the loop. SIGTERM/SIGINT stop the loop;
+ * everything is freed and the exit status is 0.
+ */
 #include "serve.h"
 
+#include "core/config.h"
+#include "core/log.h"
+#include "core/migrate.h"
+#include "hub_feed.h"
+#include "serve_lws.h"
+#include "serve_state.h"
+
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SCRATCH_MAX (64u << 20)
+#define QUERY_QUEUE_MAX 4096 /* queued backfill/API queries before new ones get 503 / close */
+#define LISTEN_QUEUE_MAX 64
+
+static volatile sig_atomic_t serve_stop_flag;
+static struct lws_context *serve_signal_ctx;
+
+static void serve_on_signal(int sig)
+{
+    (void)sig;
+    serve_stop_flag = 1;
+    if (serve_signal_ctx)
+        lws_cancel_service(serve_signal_ctx); /* wakes poll(): writes to lws' event pipe */
+}
+
+/* pgc hooks of the query connection */
+static void query_up(struct pgc *c, void *arg)
+{
+    (void)c;
+    dbq_on_up(&((struct serve *)arg)->query_q);
+}
+
+static void query_input(struct pgc *c, void *arg)
+{
+    (void)c;
+    dbq_on_input(&((struct serve *)arg)->query_q);
+}
+
+static void query_down(struct pgc *c, void *arg, const char *why)
+{
+    (void)c;
+    struct serve *sv = arg;
+    sv->m.db_reconnects[1]++;
+    dbq_on_down(&sv->query_q, why);
+}
+
+/* Blocking migration before the loop starts. 0 or -1. */
+static int serve_migrate(const char *db)
+{
+    PGconn *conn = PQconnectdb(db);
+    int rc = -1;
+    char err[512];
+    if (PQstatus(conn) != CONNECTION_OK)
+        log_error("cannot connect to the database to migrate: %s", PQerrorMessage(conn));
+    else if ((rc = migrate_run(conn, err, sizeof err)) < 0)
+        log_error("migration failed: %s", err);
+    else {
+        log_info("schema up to date (%d migration%s applied)", rc, rc == 1 ? "" : "s");
+        rc = 0;
+    }
+    PQfinish(conn);
+    return rc;
+}
+
+static void serve_check_web_root(const char *root)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/index.html", root);
+    if (stat(path, &st) != 0)
+        log_warn("web root '%s' has no index.html: the dashboard will 404 (see --web-root)", root);
+}
 
 int serve_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "sensorpipe serve: not built yet\n");
-    return 1;
+    struct serve *sv = calloc(1, sizeof *sv);
+    if (!sv) {
+        fprintf(stderr, "sensorpipe serve: out of memory\n");
+        return 1;
+    }
+    struct serve_config *cfg = &sv->cfg;
+    const struct cfg_opt opts[] = {
+        {"listen", CFG_STR, &cfg->listen, "127.0.0.1:8000", 0, 0, NULL, "HTTP address host:port", false},
+        {"db", CFG_STR, &cfg->db, "", 0, 0, "DATABASE_URL", "libpq connection string or URI (PG* variables apply)",
+         false},
+        {"web-root", CFG_STR, &cfg->web_root, "web", 0, 0, NULL, "directory of the dashboard files", false},
+        {"allow-origin", CFG_STR, &cfg->allow_origin, "", 0, 0, NULL,
+         "extra WebSocket origins allowed (comma list, or *); same host:port is always allowed", false},
+        {"ring-size", CFG_INT, &cfg->ring_size, "16384", 16, 10000000, NULL,
+         "recent readings kept in memory for the live tail", false},
+        {"client-max-lag", CFG_INT, &cfg->client_max_lag, "8192", 1, 10000000, NULL,
+         "rows a client that stopped reading may fall behind before it gets a gap", false},
+        {"client-stall-ms", CFG_INT, &cfg->client_stall_ms, "2000", 10, 3600000, NULL,
+         "a client with rows waiting whose socket stays full this long has stopped reading", false},
+        {"history-max", CFG_INT, &cfg->history_max, "10000", 0, 100000, NULL, "largest ?history= a client may ask",
+         false},
+        {"max-clients", CFG_INT, &cfg->max_clients, "4096", 1, 1000000, NULL, "WebSocket clients at most", false},
+        {"query-timeout-ms", CFG_INT, &cfg->query_timeout_ms, "30000", 100, 3600000, NULL,
+         "statement_timeout of backfill and API queries", false},
+        {"migrate", CFG_BOOL, &cfg->migrate, "true", 0, 0, NULL, "create/upgrade the schema at start", false},
+        {"log-level", CFG_STR, &cfg->log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
+        {0},
+    };
+    char err[512], host[256], options[64];
+    int port, status = 1;
+    int rc = cfg_parse(opts, argc, argv, NULL, err, sizeof err);
+    if (rc == CFG_HELP) {
+        cfg_usage(stdout, "serve",
+                  "Serve the dashboard, the live WebSocket feed (/ws) and the REST API (/api/...) over HTTP.", opts);
+        status = 0;
+        goto out_cfg;
+    }
+    if (rc != CFG_OK) {
+        fprintf(stderr, "sensorpipe serve: %s\n", err);
+        status = 2;
+        goto out_cfg;
+    }
+    int level = log_level_parse(cfg->log_level);
+    if (level < 0) {
+        fprintf(stderr, "sensorpipe serve: --log-level must be error, warn, info or debug\n");
+        status = 2;
+        goto out_cfg;
+    }
+    if (cfg_split_hostport(cfg->listen, host, sizeof host, &port) || port == 0) {
+        fprintf(stderr, "sensorpipe serve: --listen must be host:port, got '%s'\n", cfg->listen);
+        status = 2;
+        goto out_cfg;
+    }
+    log_init("serve", (enum log_level)level);
+    serve_lws_log_init(level);
+    cfg_log_effective(opts);
+    serve_check_web_root(cfg->web_root);
+
+    if (cfg->migrate && serve_migrate(cfg->db))
+        goto out_cfg;
+
+    if (hub_ring_init(&sv->ring, (size_t)cfg->ring_size)) {
+        log_error("cannot allocate a ring of %ld readings", cfg->ring_size);
+        goto out_cfg;
+    }
+    hub_presence_init(&sv->presence);
+    sbuf_init(&sv->scratch, LWS_PRE, SCRATCH_MAX);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = serve_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (serve_lws_start(sv, host, port))
+        goto out_hub;
+    serve_signal_ctx = sv->ctx;
+
+    static const struct pgc_hooks listen_hooks = {hub_feed_up, hub_feed_input, hub_feed_down};
+    static const struct pgc_hooks query_hooks = {query_up, query_input, query_down};
+    pgc_init(&sv->listen_conn, "listen", cfg->db, "sensorpipe-serve-listen", sv->ctx, sv->vh, &listen_hooks, sv);
+    pgc_init(&sv->query_conn, "query", cfg->db, "sensorpipe-serve", sv->ctx, sv->vh, &query_hooks, sv);
+    snprintf(options, sizeof options, "-c statement_timeout=%ld", cfg->query_timeout_ms);
+    sv->query_conn.options = options;
+    dbq_init(&sv->listen_q, &sv->listen_conn, LISTEN_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full);
+    dbq_init(&sv->query_q, &sv->query_conn, QUERY_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full);
+    pgc_start(&sv->listen_conn);
+    pgc_start(&sv->query_conn);
+
+    log_info("listening on http://%s:%d (dashboard from %s, WebSocket /ws)", host, port, cfg->web_root);
+    status = 0;
+    while (!serve_stop_flag)
+        if (lws_service(sv->ctx, 0) < 0) {
+            log_error("the event loop failed");
+            status = 1;
+            break;
+        }
+    log_info("stopping");
+
+    hub_feed_stop(sv);
+    pgc_stop(&sv->listen_conn);
+    pgc_stop(&sv->query_conn);
+    dbq_free(&sv->listen_q);
+    dbq_free(&sv->query_q);
+    serve_signal_ctx = NULL;
+    lws_context_destroy(sv->ctx); /* closes every client: their close callbacks run now */
+    sv->ctx = NULL;
+out_hub:
+    sbuf_free(&sv->scratch);
+    hub_presence_free(&sv->presence);
+    hub_ring_free(&sv->ring);
+out_cfg:
+    cfg_free(opts);
+    free(sv);
+    return status;
 }

@@ -1,0 +1,423 @@
+/* http_api.c - REST endpoints answered asynchronously from the query connection (see http_api.h). */
+#include "http_api.h"
+
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "core/topic.h"
+#include "http_util.h"
+#include "pgval.h"
+#include "serve_state.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define API_BODY_MAX (128u << 20) /* 100000 rows are ~15 MB of JSON */
+#define API_CHUNK 65536           /* body bytes per HTTP_WRITEABLE */
+#define API_TIMEOUT_SLACK_S 10    /* beyond the statement timeout before lws gives up on us */
+
+/* clang-format off */
+/* Last reading of every topic: a loose index scan over readings_topic_ts_idx (one probe per topic). */
+static const char SQL_TOPICS[] =
+    "WITH RECURSIVE t(topic) AS ("
+    " SELECT min(topic) FROM readings"
+    " UNION ALL"
+    " SELECT (SELECT min(r.topic) FROM readings r WHERE r.topic > t.topic) FROM t WHERE t.topic IS NOT NULL)"
+    " SELECT l.topic, l.id, " SQL_TS_US("l.ts") ", l.value"
+    " FROM t CROSS JOIN LATERAL ("
+    "  SELECT r.topic, r.id, r.ts, r.value FROM readings r WHERE r.topic = t.topic"
+    "  ORDER BY r.ts DESC, r.id DESC LIMIT 1) l"
+    " ORDER BY l.topic";
+
+static const char SQL_DEVICES[] =
+    "SELECT device, online, " SQL_TS_US("updated_at") " FROM devices ORDER BY device";
+
+/* $1 from, $2 to (timestamptz text), $3 topic regex or NULL, $4 limit */
+static const char SQL_RAW[] =
+    "SELECT id, " SQL_TS_US("ts") ", topic, value FROM readings"
+    " WHERE ts >= $1::timestamptz AND ts < $2::timestamptz AND ($3::text IS NULL OR topic ~ $3::text)"
+    " ORDER BY ts, id LIMIT $4::int";
+
+/* as SQL_RAW, and $5 the bucket width (interval text) */
+static const char SQL_BUCKETS[] =
+    "SELECT " SQL_TS_US("b") ", topic, avg(value), min(value), max(value), count(*) FROM ("
+    " SELECT date_bin($5::interval, ts, timestamptz '1970-01-01 00:00:00+00') AS b, topic, value FROM readings"
+    " WHERE ts >= $1::timestamptz AND ts < $2::timestamptz AND ($3::text IS NULL OR topic ~ $3::text)) s"
+    " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
+
+static const char SQL_REJECTS[] = "SELECT count(*) FROM rejects";
+/* clang-format on */
+
+/* ---- response plumbing ---- */
+
+static void api_reply(struct api_req *r, int status, const char *ctype)
+{
+    r->status = status;
+    r->ctype = ctype;
+    r->ready = true;
+    metrics_count_http(&r->sv->m, status);
+    lws_callback_on_writable(r->wsi);
+}
+
+static void api_error(struct api_req *r, int status, const char *msg)
+{
+    sbuf_reset(&r->body);
+    http_json_error(&r->body, msg);
+    if (status == HTTP_STATUS_BAD_REQUEST)
+        r->sv->m.http_bad_requests++;
+    api_reply(r, status, "application/json");
+}
+
+/* A query failed: 503 when the connection is gone, 500 when the database refused it. */
+static void api_db_error(struct api_req *r, const PGresult *res, const char *err)
+{
+    char msg[300];
+    if (!res) {
+        snprintf(msg, sizeof msg, "database unavailable: %s", err);
+        api_error(r, HTTP_STATUS_SERVICE_UNAVAILABLE, msg);
+        return;
+    }
+    size_t n = strcspn(err, "\n");
+    snprintf(msg, sizeof msg, "database query failed: %.*s", (int)(n > 250 ? 250 : n), err);
+    log_warn("api: %s", msg);
+    api_error(r, HTTP_STATUS_INTERNAL_SERVER_ERROR, msg);
+}
+
+/* The body outgrew API_BODY_MAX (or memory): say so instead. */
+static bool api_body_ok(struct api_req *r)
+{
+    if (!r->body.failed)
+        return true;
+    sbuf_free(&r->body);
+    sbuf_init(&r->body, 0, API_BODY_MAX);
+    api_error(r, HTTP_STATUS_INTERNAL_SERVER_ERROR, "response too large; narrow the time range or lower limit");
+    return false;
+}
+
+static int api_submit(struct api_req *r, const char *sql, int n, const char *const *params, dbq_cb cb)
+{
+    const char *why;
+    if (dbq_submit(&r->sv->query_q, sql, n, params, cb, r, NULL, &why)) {
+        api_error(r, HTTP_STATUS_SERVICE_UNAVAILABLE, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- value writers ---- */
+
+static void put_ts(struct sbuf *b, int64_t us)
+{
+    char ts[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(us, ts);
+    sbuf_append(b, ts, TIME_RFC3339_LEN);
+}
+
+static void put_json_ts(struct sbuf *b, int64_t us)
+{
+    sbuf_append(b, "\"", 1);
+    put_ts(b, us);
+    sbuf_append(b, "\"", 1);
+}
+
+static void put_csv_double(struct sbuf *b, double v)
+{
+    if (isfinite(v))
+        sbuf_json_double(b, v);
+}
+
+/* ---- /api/topics ---- */
+
+static void devices_cb(void *owner, void *arg, const PGresult *res, const char *err)
+{
+    (void)arg;
+    struct api_req *r = owner;
+    if (err) {
+        api_db_error(r, res, err);
+        return;
+    }
+    struct sbuf *b = &r->body;
+    sbuf_puts(b, "],\"devices\":[");
+    for (int i = 0, n = PQntuples(res); i < n; i++) {
+        const char *dev = PQgetvalue(res, i, 0);
+        sbuf_puts(b, i ? ",{\"device\":" : "{\"device\":");
+        sbuf_json_string(b, dev, strlen(dev));
+        sbuf_puts(b, *PQgetvalue(res, i, 1) == 't' ? ",\"online\":true,\"ts\":" : ",\"online\":false,\"ts\":");
+        put_json_ts(b, pg_i64(res, i, 2));
+        sbuf_puts(b, "}");
+    }
+    sbuf_puts(b, "]}");
+    if (api_body_ok(r))
+        api_reply(r, HTTP_STATUS_OK, "application/json");
+}
+
+static void put_level(struct sbuf *b, const char *key, const char *v, bool ok)
+{
+    sbuf_puts(b, key);
+    if (ok)
+        sbuf_json_string(b, v, strlen(v));
+    else
+        sbuf_puts(b, "null");
+}
+
+static void topics_cb(void *owner, void *arg, const PGresult *res, const char *err)
+{
+    (void)arg;
+    struct api_req *r = owner;
+    if (err) {
+        api_db_error(r, res, err);
+        return;
+    }
+    struct sbuf *b = &r->body;
+    sbuf_puts(b, "{\"topics\":[");
+    for (int i = 0, n = PQntuples(res); i < n; i++) {
+        const char *topic = PQgetvalue(res, i, 0);
+        struct topic_parts parts;
+        enum topic_kind kind;
+        bool ok = topic_parse(topic, strlen(topic), &kind, &parts) == TOPIC_OK && kind == TOPIC_READING;
+        sbuf_puts(b, i ? ",{\"topic\":" : "{\"topic\":");
+        sbuf_json_string(b, topic, strlen(topic));
+        put_level(b, ",\"device\":", parts.device, ok);
+        put_level(b, ",\"metric\":", parts.metric, ok);
+        put_level(b, ",\"sensor\":", parts.sensor, ok);
+        sbuf_puts(b, ",\"value\":");
+        sbuf_json_double(b, pg_f64(res, i, 3));
+        sbuf_puts(b, ",\"ts\":");
+        put_json_ts(b, pg_i64(res, i, 2));
+        sbuf_printf(b, ",\"id\":%lld}", (long long)pg_i64(res, i, 1));
+    }
+    if (!api_body_ok(r))
+        return;
+    api_submit(r, SQL_DEVICES, 0, NULL, devices_cb);
+}
+
+/* ---- /api/readings ---- */
+
+static void readings_cb(void *owner, void *arg, const PGresult *res, const char *err)
+{
+    (void)arg;
+    struct api_req *r = owner;
+    if (err) {
+        api_db_error(r, res, err);
+        return;
+    }
+    struct sbuf *b = &r->body;
+    int n = PQntuples(res);
+    bool buckets = r->q.bucket_s > 0;
+    if (r->csv)
+        sbuf_puts(b, buckets ? "ts,topic,avg,min,max,count\r\n" : "id,ts,topic,value\r\n");
+    else
+        sbuf_puts(b, "{\"rows\":[");
+    for (int i = 0; i < n && !b->failed; i++) {
+        if (buckets) {
+            const char *topic = PQgetvalue(res, i, 1);
+            if (r->csv) {
+                put_ts(b, pg_i64(res, i, 0));
+                sbuf_append(b, ",", 1);
+                sbuf_csv_field(b, topic);
+                for (int c = 2; c <= 4; c++) {
+                    sbuf_append(b, ",", 1);
+                    put_csv_double(b, pg_f64(res, i, c));
+                }
+                sbuf_printf(b, ",%lld\r\n", (long long)pg_i64(res, i, 5));
+            } else {
+                sbuf_puts(b, i ? ",{\"ts\":" : "{\"ts\":");
+                put_json_ts(b, pg_i64(res, i, 0));
+                sbuf_puts(b, ",\"topic\":");
+                sbuf_json_string(b, topic, strlen(topic));
+                sbuf_puts(b, ",\"avg\":");
+                sbuf_json_double(b, pg_f64(res, i, 2));
+                sbuf_puts(b, ",\"min\":");
+                sbuf_json_double(b, pg_f64(res, i, 3));
+                sbuf_puts(b, ",\"max\":");
+                sbuf_json_double(b, pg_f64(res, i, 4));
+                sbuf_printf(b, ",\"count\":%lld}", (long long)pg_i64(res, i, 5));
+            }
+        } else if (r->csv) {
+            sbuf_printf(b, "%lld,", (long long)pg_i64(res, i, 0));
+            put_ts(b, pg_i64(res, i, 1));
+            sbuf_append(b, ",", 1);
+            sbuf_csv_field(b, PQgetvalue(res, i, 2));
+            sbuf_append(b, ",", 1);
+            put_csv_double(b, pg_f64(res, i, 3));
+            sbuf_append(b, "\r\n", 2);
+        } else {
+            if (i)
+                sbuf_append(b, ",", 1);
+            sbuf_json_row(b, pg_i64(res, i, 0), pg_i64(res, i, 1), PQgetvalue(res, i, 2), pg_f64(res, i, 3));
+        }
+    }
+    if (!r->csv)
+        sbuf_puts(b, "]}");
+    if (api_body_ok(r))
+        api_reply(r, HTTP_STATUS_OK, r->csv ? "text/csv; charset=utf-8" : "application/json");
+}
+
+static void api_readings(struct api_req *r, bool csv_path)
+{
+    char argbuf[2048], msg[384];
+    const char *args[HTTP_MAX_ARGS];
+    int n = http_query_args(r->wsi, argbuf, sizeof argbuf, args, HTTP_MAX_ARGS);
+    if (n < 0) {
+        api_error(r, HTTP_STATUS_BAD_REQUEST, "too many or too long parameters");
+        return;
+    }
+    if (qp_parse_readings(args, (size_t)n, time_now_us(), &r->q, msg, sizeof msg)) {
+        api_error(r, HTTP_STATUS_BAD_REQUEST, msg);
+        return;
+    }
+    char accept[256];
+    const char *acc = http_header(r->wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof accept);
+    r->csv = csv_path || (acc && strstr(acc, "text/csv"));
+
+    char from[TIME_RFC3339_LEN + 1], to[TIME_RFC3339_LEN + 1], limit[16], bucket[32], regex[QP_REGEX_MAX];
+    time_format_rfc3339(r->q.from_us, from);
+    time_format_rfc3339(r->q.to_us, to);
+    snprintf(limit, sizeof limit, "%ld", r->q.limit);
+    snprintf(bucket, sizeof bucket, "%ld seconds", r->q.bucket_s);
+    const char *re = NULL;
+    if (r->q.topic[0]) {
+        if (topic_filter_to_regex(r->q.topic, regex, sizeof regex)) {
+            api_error(r, HTTP_STATUS_BAD_REQUEST, "topic filter too long");
+            return;
+        }
+        re = regex;
+    }
+    const char *params[5] = {from, to, re, limit, bucket};
+    api_submit(r, r->q.bucket_s ? SQL_BUCKETS : SQL_RAW, r->q.bucket_s ? 5 : 4, params, readings_cb);
+}
+
+/* ---- /healthz and /metrics ---- */
+
+static void api_healthz(struct api_req *r)
+{
+    bool up = r->sv->listen_conn.state == PGC_UP && r->sv->query_conn.state == PGC_UP;
+    sbuf_puts(&r->body, up ? "{\"status\":\"ok\",\"db\":\"ok\"}" : "{\"status\":\"unavailable\",\"db\":\"down\"}");
+    api_reply(r, up ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE, "application/json");
+}
+
+static void metrics_finish(struct api_req *r, const PGresult *res)
+{
+    struct serve *sv = r->sv;
+    struct metrics_gauges g = {
+        .ws_clients = (long)sv->clients.count,
+        .ring_capacity = (long)sv->ring.cap,
+        .ring_rows = (long)sv->ring.count,
+        .ring_last_id = sv->ring.last_id,
+        .ring_floor = sv->ring.floor,
+        .db_up = {sv->listen_conn.state == PGC_UP, sv->query_conn.state == PGC_UP},
+        .db_queue = {(long)sv->listen_q.queued, (long)sv->query_q.queued},
+        .have_rejects = res && PQntuples(res) == 1,
+        .rejects = res && PQntuples(res) == 1 ? (long long)pg_i64(res, 0, 0) : 0,
+    };
+    /* count this response before rendering, so it shows up in itself */
+    r->ready = true;
+    metrics_count_http(&sv->m, HTTP_STATUS_OK);
+    metrics_render(&r->body, &sv->m, &g);
+    r->status = HTTP_STATUS_OK;
+    r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+    lws_callback_on_writable(r->wsi);
+}
+
+static void rejects_cb(void *owner, void *arg, const PGresult *res, const char *err)
+{
+    (void)arg;
+    metrics_finish(owner, err ? NULL : res);
+}
+
+static void api_metrics(struct api_req *r)
+{
+    const char *why;
+    if (dbq_submit(&r->sv->query_q, SQL_REJECTS, 0, NULL, rejects_cb, r, NULL, &why))
+        metrics_finish(r, NULL); /* the rest is still worth reporting */
+}
+
+/* ---- lws entry points ---- */
+
+int api_filter(struct serve *sv, struct lws *wsi)
+{
+    char *uri;
+    int len;
+    int meth = lws_http_get_uri_and_method(wsi, &uri, &len);
+    if (meth == LWSHUMETH_GET || meth == LWSHUMETH_HEAD)
+        return 0;
+    metrics_count_http(&sv->m, HTTP_STATUS_METHOD_NOT_ALLOWED);
+    sbuf_reset(&sv->scratch);
+    http_json_error(&sv->scratch, "method not allowed: only GET and HEAD");
+    http_send_now(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "application/json", sv->scratch.data, sv->scratch.len, true);
+    return 1;
+}
+
+int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *uri)
+{
+    if (r->active)
+        api_closed(r); /* a new request on a kept-alive connection */
+    memset(r, 0, sizeof *r);
+    r->active = true;
+    r->sv = sv;
+    r->wsi = wsi;
+    r->head = http_is_head(wsi);
+    sbuf_init(&r->body, 0, API_BODY_MAX);
+    if (!strcmp(uri, "/healthz"))
+        api_healthz(r);
+    else if (!strcmp(uri, "/metrics"))
+        api_metrics(r);
+    else if (!strcmp(uri, "/api/topics"))
+        api_submit(r, SQL_TOPICS, 0, NULL, topics_cb);
+    else if (!strcmp(uri, "/api/readings") || !strcmp(uri, "/api/readings.csv"))
+        api_readings(r, uri[13] == '.');
+    else
+        api_error(r, HTTP_STATUS_NOT_FOUND, "not found");
+    if (!r->ready)
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)(sv->cfg.query_timeout_ms / 1000) + API_TIMEOUT_SLACK_S);
+    return 0;
+}
+
+int api_writeable(struct api_req *r)
+{
+    if (!r->active || !r->ready)
+        return 0;
+    struct lws *wsi = r->wsi;
+    struct serve *sv = r->sv;
+    if (!r->headers_sent) {
+        unsigned char buf[LWS_PRE + 1024];
+        unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, r->body.len, &p, end) ||
+            lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store", 8, &p,
+                                         end) ||
+            lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        r->headers_sent = true;
+        if (!r->head && r->body.len) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    } else {
+        size_t chunk = r->body.len - r->sent;
+        if (chunk > API_CHUNK)
+            chunk = API_CHUNK;
+        /* lws wants LWS_PRE bytes of headroom before what it writes */
+        sbuf_reset(&sv->scratch);
+        if (!sbuf_append(&sv->scratch, r->body.data + r->sent, chunk))
+            return -1;
+        bool last = r->sent + chunk == r->body.len;
+        if (lws_write(wsi, (unsigned char *)sv->scratch.data, chunk, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
+            return -1;
+        r->sent += chunk;
+        if (!last) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    api_closed(r);
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+void api_closed(struct api_req *r)
+{
+    if (!r->active)
+        return;
+    dbq_cancel_owner(&r->sv->query_q, r);
+    sbuf_free(&r->body);
+    r->active = false;
+}

@@ -1,0 +1,50 @@
+/*
+ * http_api.h - the REST side: /api/topics, /api/readings(.csv), /healthz,
+ * /metrics, 404 for anything else that is not a file, 405 for methods other
+ * than GET and HEAD.
+ *
+ * A request that needs the database submits its query to the query
+ * connection and returns; the callback builds the whole body into `body`
+ * (sbuf), asks lws for HTTP_WRITEABLE, and api_writeable() sends headers
+ * then the body in chunks. A client that leaves first (CLOSED_HTTP) cancels
+ * its queries, so no callback touches freed memory.
+ *
+ * struct api_req lives in the lws per-session memory of the HTTP connection
+ * (zeroed by lws); it owns `body` while `active`.
+ */
+#ifndef SP_SERVE_HTTP_API_H
+#define SP_SERVE_HTTP_API_H
+
+#include "core/sbuf.h"
+#include "query_params.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+
+struct serve;
+
+struct api_req {
+    bool active; /* between api_http and the end of the response */
+    bool ready;  /* status, content type and body are set */
+    bool head;   /* HEAD: headers only */
+    bool csv;    /* /api/readings as CSV */
+    bool headers_sent;
+    int status;
+    const char *ctype; /* literal */
+    size_t sent;       /* body bytes written */
+    struct sbuf body;  /* owned while active */
+    struct serve *sv;
+    struct lws *wsi;
+    struct qp_readings q;
+};
+
+/* LWS_CALLBACK_FILTER_HTTP_CONNECTION: refuse methods other than GET/HEAD (405). 0, or 1 (refused: close). */
+int api_filter(struct serve *sv, struct lws *wsi);
+/* LWS_CALLBACK_HTTP with the request path. 0, or -1 to close. */
+int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *uri);
+/* LWS_CALLBACK_HTTP_WRITEABLE. 0, or -1 to close. */
+int api_writeable(struct api_req *r);
+/* LWS_CALLBACK_CLOSED_HTTP / HTTP_DROP_PROTOCOL: cancel queries, free. Idempotent. */
+void api_closed(struct api_req *r);
+
+#endif

@@ -1,0 +1,94 @@
+/* metrics.c - Prometheus text rendering of the serve counters (see metrics.h). */
+#include "metrics.h"
+
+const int metrics_http_codes[METRICS_HTTP_CODES] = {200, 304, 400, 403, 404, 405, 413, 415, 500, 503};
+
+static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin", "bad_request", "path", "full", "upgrade"};
+static const char *const conn_names[2] = {"listen", "query"};
+
+void metrics_count_http(struct serve_metrics *m, int status)
+{
+    for (int i = 0; i < METRICS_HTTP_CODES; i++)
+        if (metrics_http_codes[i] == status) {
+            m->http_by_code[i]++;
+            return;
+        }
+    m->http_by_code[METRICS_HTTP_CODES]++;
+}
+
+static void head(struct sbuf *b, const char *name, const char *type, const char *help)
+{
+    sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void one(struct sbuf *b, const char *name, const char *type, const char *help, long long v)
+{
+    head(b, name, type, help);
+    sbuf_printf(b, "%s %lld\n", name, v);
+}
+
+#define COUNTER(name, help, v) one(b, "sensorpipe_" name, "counter", help, (long long)(v))
+#define GAUGE(name, help, v) one(b, "sensorpipe_" name, "gauge", help, (long long)(v))
+
+void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct metrics_gauges *g)
+{
+    GAUGE("ws_clients", "WebSocket clients connected now.", g->ws_clients);
+    COUNTER("ws_connections_total", "WebSocket clients accepted.", m->ws_connections);
+    head(b, "sensorpipe_ws_rejected_total", "counter", "WebSocket upgrades refused, by reason.");
+    for (int i = 0; i < WS_REJECT_COUNT; i++)
+        sbuf_printf(b, "sensorpipe_ws_rejected_total{reason=\"%s\"} %llu\n", ws_reject_names[i],
+                    (unsigned long long)m->ws_rejected[i]);
+    COUNTER("ws_origin_rejections_total", "WebSocket upgrades refused for their Origin.",
+            m->ws_rejected[WS_REJECT_ORIGIN]);
+    COUNTER("ws_messages_sent_total", "WebSocket frames sent.", m->ws_messages);
+    COUNTER("ws_rows_sent_total", "Readings sent over WebSocket (history, backfill and live).", m->ws_rows);
+    COUNTER("ws_gaps_total", "Clients too slow to keep up: sent a gap and closed.", m->ws_gaps);
+    COUNTER("ws_db_closed_total", "Clients closed because their backfill query failed.", m->ws_db_closed);
+    COUNTER("ws_rx_messages_total", "Messages received from clients (ignored).", m->ws_rx_messages);
+    COUNTER("ws_rx_oversized_total", "Clients closed for sending a message over the size limit.", m->ws_rx_oversized);
+    COUNTER("ws_presence_dropped_total", "Presence messages a slow client lost (oldest dropped).",
+            m->ws_presence_dropped);
+    COUNTER("ws_send_failed_total", "Frames that could not be built or written.", m->ws_send_failed);
+
+    head(b, "sensorpipe_http_requests_total", "counter", "HTTP responses by status code.");
+    for (int i = 0; i <= METRICS_HTTP_CODES; i++) {
+        if (i < METRICS_HTTP_CODES)
+            sbuf_printf(b, "sensorpipe_http_requests_total{code=\"%d\"} %llu\n", metrics_http_codes[i],
+                        (unsigned long long)m->http_by_code[i]);
+        else
+            sbuf_printf(b, "sensorpipe_http_requests_total{code=\"other\"} %llu\n",
+                        (unsigned long long)m->http_by_code[i]);
+    }
+    COUNTER("http_bad_requests_total", "API requests refused with 400 (bad parameters).", m->http_bad_requests);
+
+    head(b, "sensorpipe_notifies_total", "counter", "NOTIFY messages received, by channel.");
+    sbuf_printf(b, "sensorpipe_notifies_total{channel=\"new_reading\"} %llu\n",
+                (unsigned long long)m->notifies_reading);
+    sbuf_printf(b, "sensorpipe_notifies_total{channel=\"device_presence\"} %llu\n",
+                (unsigned long long)m->notifies_presence);
+    COUNTER("notifies_bad_total", "Presence payloads that were not a JSON object (dropped).", m->notifies_bad);
+    COUNTER("hub_fetches_total", "Queries the hub ran to read new rows.", m->hub_fetches);
+    COUNTER("rows_fetched_total", "Rows the hub read into its ring.", m->rows_fetched);
+    COUNTER("rows_skipped_total", "Rows the hub could not keep (out of order or oversized).", m->rows_skipped);
+
+    head(b, "sensorpipe_db_up", "gauge", "1 when the database connection is ready.");
+    for (int i = 0; i < 2; i++)
+        sbuf_printf(b, "sensorpipe_db_up{conn=\"%s\"} %d\n", conn_names[i], g->db_up[i] ? 1 : 0);
+    head(b, "sensorpipe_db_reconnects_total", "counter", "Database connections lost and retried.");
+    for (int i = 0; i < 2; i++)
+        sbuf_printf(b, "sensorpipe_db_reconnects_total{conn=\"%s\"} %llu\n", conn_names[i],
+                    (unsigned long long)m->db_reconnects[i]);
+    head(b, "sensorpipe_db_queue", "gauge", "Queries waiting or running on each connection.");
+    for (int i = 0; i < 2; i++)
+        sbuf_printf(b, "sensorpipe_db_queue{conn=\"%s\"} %ld\n", conn_names[i], g->db_queue[i]);
+    COUNTER("db_query_errors_total", "Queries that failed.", m->db_query_errors);
+    COUNTER("db_queue_refused_total", "Queries refused: queue full or database down.", m->db_queue_full);
+
+    GAUGE("ring_size", "Capacity of the ring of recent readings.", g->ring_capacity);
+    GAUGE("ring_rows", "Readings in the ring now.", g->ring_rows);
+    GAUGE("ring_last_id", "Newest reading id seen.", g->ring_last_id);
+    GAUGE("ring_floor_id", "The ring holds every reading above this id.", g->ring_floor);
+    if (g->have_rejects)
+        one(b, "sensorpipe_rejects_total", "counter", "Payloads the ingest refused (rows in table rejects).",
+            g->rejects);
+}

@@ -1,0 +1,68 @@
+/*
+ * metrics.h - counters of `sensorpipe serve` and their Prometheus text form.
+ *
+ * Every refusal and every drop has a counter here (DESIGN.md: bad input is
+ * rejected with a reason and counted). Counters only grow; gauges are read
+ * from the live state when /metrics is rendered.
+ */
+#ifndef SP_SERVE_METRICS_H
+#define SP_SERVE_METRICS_H
+
+#include "core/sbuf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* HTTP status codes counted one by one; anything else lands in "other". */
+#define METRICS_HTTP_CODES 10
+extern const int metrics_http_codes[METRICS_HTTP_CODES];
+
+enum ws_reject {
+    WS_REJECT_ORIGIN,      /* Origin not allowed (403) */
+    WS_REJECT_BAD_REQUEST, /* bad ?history/?after/?topic (400) */
+    WS_REJECT_PATH,        /* upgrade on a path other than /ws (404) */
+    WS_REJECT_FULL,        /* --max-clients reached (503) */
+    WS_REJECT_UPGRADE,     /* an upgrade to something else than websocket (400) */
+    WS_REJECT_COUNT
+};
+
+struct serve_metrics {
+    uint64_t ws_connections; /* WebSocket clients accepted */
+    uint64_t ws_rejected[WS_REJECT_COUNT];
+    uint64_t ws_messages;         /* frames sent */
+    uint64_t ws_rows;             /* rows sent (history, backfill and live) */
+    uint64_t ws_gaps;             /* clients sent a gap and closed */
+    uint64_t ws_db_closed;        /* clients closed because their backfill query failed */
+    uint64_t ws_rx_messages;      /* messages clients sent (ignored) */
+    uint64_t ws_rx_oversized;     /* clients closed for sending a message over the limit */
+    uint64_t ws_presence_dropped; /* presence messages a slow client lost (drop-oldest) */
+    uint64_t ws_send_failed;      /* frames that could not be built or written (client closed) */
+    uint64_t http_by_code[METRICS_HTTP_CODES + 1];
+    uint64_t http_bad_requests; /* 400s from query validation */
+    uint64_t notifies_reading;  /* NOTIFY new_reading received */
+    uint64_t notifies_presence; /* NOTIFY device_presence received */
+    uint64_t notifies_bad;      /* presence payloads that were not a JSON object (dropped) */
+    uint64_t hub_fetches;       /* fetch queries run by the hub */
+    uint64_t rows_fetched;      /* rows the hub appended to the ring */
+    uint64_t rows_skipped;      /* rows the hub could not keep (out of order, oversized) */
+    uint64_t db_reconnects[2];  /* [0] listen connection, [1] query connection */
+    uint64_t db_query_errors;   /* queries that failed (SQL error or connection lost) */
+    uint64_t db_queue_full;     /* queries refused because the queue was full or the db down */
+};
+
+/* Values read from the live state for one rendering. */
+struct metrics_gauges {
+    long ws_clients;
+    long ring_capacity, ring_rows;
+    int64_t ring_last_id, ring_floor;
+    bool db_up[2]; /* listen, query */
+    long db_queue[2];
+    bool have_rejects; /* the rejects count query answered */
+    long long rejects; /* SELECT count(*) FROM rejects */
+};
+
+void metrics_count_http(struct serve_metrics *m, int status);
+/* Append the Prometheus text exposition (version 0.0.4) to b. */
+void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct metrics_gauges *g);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * query_params.h - parse and validate the query strings of `/ws` and `/api/readings`.
+ *
+ * Pure functions, no I/O: the input is the list of "name=value" fragments as
+ * libwebsockets hands them over (already percent-decoded, '+' already turned
+ * into ' '), the output a filled struct or a one-line reason for a 400.
+ * A parameter given with an empty value counts as absent. Unknown or repeated
+ * parameters are errors. In `topic`, ' ' is read back as '+' (a '+' in a raw
+ * query string is a space in form encoding, and a space is never valid in a
+ * topic filter), so both `?topic=+/temperature/+` and `%2B` work.
+ */
+#ifndef SP_SERVE_QUERY_PARAMS_H
+#define SP_SERVE_QUERY_PARAMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define QP_TOPIC_MAX 255                    /* longest topic filter accepted, bytes */
+#define QP_REGEX_MAX (5 * QP_TOPIC_MAX + 8) /* enough for topic_filter_to_regex of any accepted filter */
+#define QP_HISTORY_DEFAULT 100
+#define QP_LIMIT_DEFAULT 10000
+#define QP_LIMIT_MAX 100000
+#define QP_BUCKET_MAX_S (366L * 86400)
+#define QP_RANGE_DEFAULT_US (3600LL * 1000000) /* from defaults to one hour before to */
+
+/* `/ws?history=&after=&topic=` */
+struct qp_ws {
+    long history; /* rows of backfill when after is absent; 0..history_max, default 100 */
+    bool has_after;
+    int64_t after;                /* resume after this id (>= 0) */
+    char topic[QP_TOPIC_MAX + 1]; /* MQTT filter, "" = every topic */
+};
+
+/* `/api/readings?topic=&from=&to=&bucket=&limit=` */
+struct qp_readings {
+    char topic[QP_TOPIC_MAX + 1]; /* MQTT filter, "" = every topic */
+    int64_t from_us, to_us;       /* half-open range [from, to) in epoch microseconds */
+    long bucket_s;                /* 0 = raw rows, else bucket width in seconds */
+    long limit;                   /* most rows returned, 1..QP_LIMIT_MAX */
+};
+
+/*
+ * args[0..nargs) are "name=value" fragments (a fragment without '=' has an empty
+ * value). Returns 0, or -1 with a reason in err (at most errlen bytes, NUL-terminated).
+ */
+int qp_parse_ws(const char *const *args, size_t nargs, long history_max, struct qp_ws *out, char *err, size_t errlen);
+/* now_us supplies the defaults of from and to. */
+int qp_parse_readings(const char *const *args, size_t nargs, int64_t now_us, struct qp_readings *out, char *err,
+                      size_t errlen);
+
+/* Parse a time: RFC 3339 or epoch seconds with an optional fraction ("1764237600.25"). 0 or -1. */
+int qp_parse_time(const char *s, int64_t *us);
+/* Parse a bucket width "30s" / "5m" / "1h" / "1d" into seconds (1 s .. 366 d). 0 or -1. */
+int qp_parse_bucket(const char *s, long *seconds);
+
+#endif

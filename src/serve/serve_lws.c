@@ -1,0 +1,168 @@
+/* serve_lws.c - lws context, mounts and callback dispatch (see serve_lws.h). */
+#include "serve_lws.h"
+
+#include "core/log.h"
+#include "http_api.h"
+#include "metrics.h"
+#include "pgconn.h"
+#include "serve_state.h"
+#include "ws_client.h"
+
+#include <string.h>
+
+#define SERVE_PROTOCOL "sensorpipe"
+
+/*
+ * Per-connection memory, zeroed by lws and re-made whenever the connection is
+ * bound to a protocol again (each HTTP request on a callback mount, the
+ * WebSocket upgrade). `kind` says which half of the union is in use.
+ */
+enum session_kind { SESSION_NONE = 0, SESSION_HTTP, SESSION_WS };
+struct session {
+    enum session_kind kind;
+    union {
+        struct api_req http;
+        struct ws_client ws;
+    } u;
+};
+
+static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct serve *sv = lws_context_user(lws_get_context(wsi));
+    struct session *s = user;
+    switch (reason) {
+    /* HTTP */
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        return api_filter(sv, wsi);
+    case LWS_CALLBACK_HTTP:
+        if (!s)
+            return -1;
+        s->kind = SESSION_HTTP;
+        return api_http(sv, wsi, &s->u.http, in);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return s && s->kind == SESSION_HTTP ? api_writeable(&s->u.http) : 0;
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        /* a static file went out: ready the connection for its next request */
+        metrics_count_http(&sv->m, HTTP_STATUS_OK);
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (s && s->kind == SESSION_HTTP)
+            api_closed(&s->u.http);
+        break;
+
+    /* WebSocket */
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return ws_confirm_upgrade(sv, wsi, in);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (!s)
+            return 1;
+        s->kind = SESSION_WS;
+        return ws_filter(sv, wsi, &s->u.ws);
+    case LWS_CALLBACK_ESTABLISHED:
+        return s && s->kind == SESSION_WS ? ws_established(sv, wsi, &s->u.ws) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return s && s->kind == SESSION_WS ? ws_writeable(&s->u.ws) : 0;
+    case LWS_CALLBACK_RECEIVE:
+        return s && s->kind == SESSION_WS ? ws_receive(&s->u.ws, len) : -1;
+    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+        if (s && s->kind == SESSION_WS)
+            ws_closed(&s->u.ws);
+        break;
+
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const struct lws_protocols serve_protocols[] = {
+    /* first: the default for HTTP and for WebSocket upgrades without a subprotocol */
+    {SERVE_PROTOCOL, serve_callback, sizeof(struct session), WS_RX_MAX, 0, NULL, 0},
+    {PGC_PROTOCOL, pgc_lws_callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* lws knows html, js, css, png, ico, svg, json, txt, woff...; a few more a dashboard may use */
+static const struct lws_protocol_vhost_options mime_map = {NULL, NULL, ".map", "application/json"};
+static const struct lws_protocol_vhost_options mime_mjs = {&mime_map, NULL, ".mjs", "text/javascript"};
+static const struct lws_protocol_vhost_options mime_webmanifest = {&mime_mjs, NULL, ".webmanifest",
+                                                                   "application/manifest+json"};
+static const struct lws_protocol_vhost_options mime_csv = {&mime_webmanifest, NULL, ".csv", "text/csv"};
+
+static struct lws_http_mount mounts[4];
+
+static void serve_mounts(struct serve *sv)
+{
+    static const char *const callback_points[] = {"/api", "/healthz", "/metrics"};
+    memset(mounts, 0, sizeof mounts);
+    for (int i = 0; i < 3; i++) {
+        mounts[i].mount_next = &mounts[i + 1];
+        mounts[i].mountpoint = callback_points[i];
+        mounts[i].mountpoint_len = (unsigned char)strlen(callback_points[i]);
+        mounts[i].origin = SERVE_PROTOCOL;
+        mounts[i].origin_protocol = LWSMPRO_CALLBACK;
+    }
+    /* lws folds "/../" and "%2e%2e" in the path before it gets here, so no path leaves web_root */
+    mounts[3].mountpoint = "/";
+    mounts[3].mountpoint_len = 1;
+    mounts[3].origin = sv->cfg.web_root;
+    mounts[3].def = "index.html";
+    mounts[3].origin_protocol = LWSMPRO_FILE;
+    mounts[3].extra_mimetypes = &mime_csv;
+}
+
+static void serve_lws_emit(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    enum log_level l = level & LLL_ERR ? LOG_ERROR : level & LLL_WARN ? LOG_WARN : LOG_DEBUG;
+    log_msg(l, "lws: %.*s", (int)n, line);
+}
+
+void serve_lws_log_init(int level)
+{
+    int mask = LLL_ERR | LLL_WARN;
+    if (level >= LOG_DEBUG)
+        mask |= LLL_NOTICE;
+    lws_set_log_level(mask, serve_lws_emit);
+}
+
+int serve_lws_start(struct serve *sv, const char *host, int port)
+{
+    serve_mounts(sv);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = port;
+    /* lws binds an address or an interface name; "" / wildcards mean every interface */
+    if (!strcmp(host, "localhost"))
+        host = "127.0.0.1";
+    info.iface = (!*host || !strcmp(host, "*") || !strcmp(host, "0.0.0.0") || !strcmp(host, "::")) ? NULL : host;
+    info.protocols = serve_protocols;
+    info.mounts = &mounts[0];
+    info.vhost_name = "default";
+    info.user = sv;
+    info.server_string = "sensorpipe";
+    info.timeout_secs = 20;
+    info.ka_time = 60; /* TCP keepalive finds dead WebSocket peers */
+    info.ka_probes = 3;
+    info.ka_interval = 10;
+    info.max_http_header_data = 8192;
+    info.max_http_header_pool = 256;
+    info.pt_serv_buf_size = 16384;
+    sv->ctx = lws_create_context(&info);
+    if (!sv->ctx) {
+        log_error("cannot listen on %s:%d (address in use or not local?)", host, port);
+        return -1;
+    }
+    sv->vh = lws_get_vhost_by_name(sv->ctx, "default");
+    if (!sv->vh) {
+        log_error("libwebsockets made no vhost");
+        lws_context_destroy(sv->ctx);
+        sv->ctx = NULL;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,61 @@
+/*
+ * serve_state.h - the one state struct of `sensorpipe serve`, passed to every callback.
+ *
+ * Read order for the component: serve_main.c (config, start, loop, stop) ->
+ * serve_lws.c (HTTP/WebSocket/pg callbacks, dispatch) -> hub_feed.c (LISTEN,
+ * fetch new rows into the hub) -> ws_client.c (backfill and live tail per
+ * client) -> http_api.c (REST) ; under them pgconn.c + dbq.c (libpq in the
+ * loop), hub.c (the ring), ws_frame.c, query_params.c, ws_origin.c, metrics.c.
+ */
+#ifndef SP_SERVE_STATE_H
+#define SP_SERVE_STATE_H
+
+#include "core/sbuf.h"
+#include "dbq.h"
+#include "hub.h"
+#include "metrics.h"
+#include "pgconn.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+
+struct serve_config {
+    char *listen;       /* host:port */
+    char *db;           /* libpq conninfo / URI ("" = PG* environment) */
+    char *web_root;     /* directory of the dashboard */
+    char *allow_origin; /* extra WebSocket origins, comma list or "*" */
+    char *log_level;
+    long ring_size;
+    long client_max_lag;
+    long client_stall_ms;
+    long history_max;
+    long max_clients;
+    long query_timeout_ms;
+    bool migrate;
+};
+
+/* Feed state of the hub: what the LISTEN connection is doing for it. */
+struct hub_feed {
+    bool ready;                        /* floor known (max(id) read once); clients can start */
+    bool fetching;                     /* a fetch query is queued or running */
+    bool dirty;                        /* a NOTIFY came while fetching: fetch again */
+    bool held;                         /* a fetch waits for live clients to drain the ring (flow control) */
+    lws_sorted_usec_list_t hold_timer; /* re-checks a held fetch */
+};
+
+struct serve {
+    struct serve_config cfg;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    struct pgc listen_conn; /* LISTEN + the hub's fetches: the live path only */
+    struct pgc query_conn;  /* backfills and the REST API */
+    struct dbq listen_q, query_q;
+    struct hub_ring ring;
+    struct hub_presence presence;
+    struct hub_feed feed;
+    lws_dll2_owner_t clients; /* struct ws_client, established WebSockets */
+    struct serve_metrics m;
+    struct sbuf scratch; /* LWS_PRE headroom; one frame or chunk at a time */
+};
+
+#endif

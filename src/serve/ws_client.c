@@ -1,0 +1,456 @@
+/* ws_client.c - WebSocket client: admission, race-free backfill, live tail from the ring, gap (see ws_client.h). */
+#include "ws_client.h"
+
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "core/topic.h"
+#include "http_util.h"
+#include "hub_feed.h"
+#include "pgval.h"
+#include "serve_state.h"
+#include "ws_frame.h"
+#include "ws_origin.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define WS_PENDING_MAX (64u << 20) /* a history frame of history_max rows fits easily */
+#define WS_SCAN_MAX 4096           /* ring rows looked at per WRITEABLE (filtered clients) */
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* clang-format off */
+/* The last $3 rows with id <= $1 (matching regex $2 unless NULL), oldest first. */
+static const char SQL_LAST_N[] =
+    "SELECT id, ts_us, topic, value FROM ("
+    " SELECT id, " SQL_TS_US("ts") " AS ts_us, topic, value FROM readings"
+    " WHERE id <= $1::int8 AND ($2::text IS NULL OR topic ~ $2::text)"
+    " ORDER BY id DESC LIMIT $3::int) s ORDER BY id";
+
+/* One page of rows with $1 < id <= $2 (matching regex $3 unless NULL). */
+static const char SQL_PAGE[] =
+    "SELECT id, " SQL_TS_US("ts") ", topic, value FROM readings"
+    " WHERE id > $1::int8 AND id <= $2::int8 AND ($3::text IS NULL OR topic ~ $3::text)"
+    " ORDER BY id LIMIT " STR(WS_PAGE_ROWS);
+/* clang-format on */
+
+static void ws_backfill_next(struct ws_client *c);
+
+/* Stop serving c: send `pending` if it holds a frame, then close with status/reason. */
+static void ws_begin_close(struct ws_client *c, enum lws_close_status status, const char *reason)
+{
+    c->state = WS_CLOSING;
+    c->close_status = status;
+    c->close_reason = reason;
+    dbq_cancel_owner(&c->sv->query_q, c);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, WS_CLOSE_GRACE_S);
+    lws_callback_on_writable(c->wsi);
+}
+
+static void ws_gap(struct ws_client *c)
+{
+    struct serve *sv = c->sv;
+    sv->m.ws_gaps++;
+    log_info("ws %s: too slow (cursor %lld, %zu rows behind, ring floor %lld): gap, closing", c->peer,
+             (long long)c->cursor, hub_ring_lag(&sv->ring, c->cursor), (long long)sv->ring.floor);
+    sbuf_reset(&c->pending);
+    ws_frame_gap(&c->pending, c->cursor);
+    c->pending_rows = 0;
+    ws_begin_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
+}
+
+/* Send b as one text frame. 0 or -1. */
+static int ws_write(struct ws_client *c, const struct sbuf *b)
+{
+    if (b->failed || !b->data) {
+        c->sv->m.ws_send_failed++;
+        return -1;
+    }
+    int n = lws_write(c->wsi, (unsigned char *)b->data, b->len, LWS_WRITE_TEXT);
+    if (n < (int)b->len) {
+        c->sv->m.ws_send_failed++;
+        return -1;
+    }
+    c->sv->m.ws_messages++;
+    return 0;
+}
+
+static void ws_query_cb(void *owner, void *arg, const PGresult *res, const char *err)
+{
+    (void)arg;
+    struct ws_client *c = owner;
+    struct serve *sv = c->sv;
+    if (err) {
+        sv->m.ws_db_closed++;
+        log_warn("ws %s: backfill query failed: %s", c->peer, err);
+        ws_begin_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "database unavailable");
+        return;
+    }
+    struct ws_frame f;
+    sbuf_reset(&c->pending);
+    ws_frame_begin(&f, &c->pending, !c->history_sent);
+    int n = PQntuples(res);
+    int64_t last = c->cursor;
+    for (int i = 0; i < n; i++) {
+        last = pg_i64(res, i, 0);
+        ws_frame_next(&f);
+        sbuf_json_row(&c->pending, last, pg_i64(res, i, 1), PQgetvalue(res, i, 2), pg_f64(res, i, 3));
+    }
+    c->history_sent = true;
+    bool have = ws_frame_end(&f);
+    if (c->pending.failed) {
+        sv->m.ws_send_failed++;
+        sbuf_reset(&c->pending);
+        ws_begin_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "backfill too large");
+        return;
+    }
+    /* a full page may have more behind it; otherwise everything up to the snapshot is covered */
+    c->cursor = (!c->last_n_query && n == WS_PAGE_ROWS) ? last : c->snapshot;
+    c->pending_rows = (size_t)n;
+    if (have) {
+        c->state = WS_SEND;
+        lws_callback_on_writable(c->wsi);
+    } else
+        ws_backfill_next(c);
+}
+
+/* Submit the ?history=n query (last_n) or the next page after cursor. */
+static void ws_query(struct ws_client *c, bool last_n)
+{
+    struct serve *sv = c->sv;
+    char regex[QP_REGEX_MAX], a[24], b[24];
+    const char *re = NULL, *why = NULL;
+    if (c->params.topic[0]) {
+        if (topic_filter_to_regex(c->params.topic, regex, sizeof regex)) {
+            ws_begin_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "bad topic filter");
+            return;
+        }
+        re = regex;
+    }
+    const char *params[3];
+    const char *sql;
+    if (last_n) {
+        snprintf(a, sizeof a, "%lld", (long long)c->snapshot);
+        snprintf(b, sizeof b, "%ld", c->params.history);
+        params[0] = a, params[1] = re, params[2] = b;
+        sql = SQL_LAST_N;
+    } else {
+        snprintf(a, sizeof a, "%lld", (long long)c->cursor);
+        snprintf(b, sizeof b, "%lld", (long long)c->snapshot);
+        params[0] = a, params[1] = b, params[2] = re;
+        sql = SQL_PAGE;
+    }
+    c->last_n_query = last_n;
+    c->state = WS_QUERY;
+    if (dbq_submit(&sv->query_q, sql, 3, params, ws_query_cb, c, NULL, &why)) {
+        sv->m.ws_db_closed++;
+        log_warn("ws %s: backfill query refused: %s", c->peer, why);
+        ws_begin_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "database unavailable");
+    }
+}
+
+/* Decide the next backfill step: first frame, another page, or the live tail. */
+static void ws_backfill_next(struct ws_client *c)
+{
+    struct serve *sv = c->sv;
+    if (!c->history_sent) {
+        c->snapshot = sv->ring.last_id;
+        if (!c->params.has_after && c->params.history > 0) {
+            ws_query(c, true);
+            return;
+        }
+        c->cursor = c->params.has_after ? c->params.after : c->snapshot;
+        if (c->cursor < c->snapshot) {
+            ws_query(c, false);
+            return;
+        }
+        /* nothing to fetch: an empty history frame, then live */
+        struct ws_frame f;
+        sbuf_reset(&c->pending);
+        ws_frame_begin(&f, &c->pending, true);
+        ws_frame_end(&f);
+        c->history_sent = true;
+        c->pending_rows = 0;
+        c->state = WS_SEND;
+        lws_callback_on_writable(c->wsi);
+        return;
+    }
+    if (c->cursor >= sv->ring.floor) {
+        /* the ring holds everything after cursor: live from here */
+        c->state = WS_LIVE;
+        if (c->cursor < sv->ring.last_id || c->presence_seq < sv->presence.next_seq) {
+            c->waiting_since = time_mono_ms();
+            lws_callback_on_writable(c->wsi);
+        }
+        return;
+    }
+    c->snapshot = sv->ring.last_id;
+    ws_query(c, false);
+}
+
+/* Send one presence frame if one is due. 1 sent, 0 none, -1 failed. */
+static int ws_send_presence(struct ws_client *c)
+{
+    struct serve *sv = c->sv;
+    uint64_t dropped;
+    size_t len;
+    const char *frame = hub_presence_get(&sv->presence, &c->presence_seq, &len, &dropped);
+    sv->m.ws_presence_dropped += dropped;
+    if (!frame)
+        return 0;
+    sbuf_reset(&sv->scratch);
+    sbuf_append(&sv->scratch, frame, len);
+    if (ws_write(c, &sv->scratch))
+        return -1;
+    c->presence_seq++;
+    return 1;
+}
+
+static int ws_live_writeable(struct ws_client *c)
+{
+    struct serve *sv = c->sv;
+    c->waiting_since = 0;
+    if (sv->feed.held)
+        hub_feed_poke(sv); /* this client may have made room for the next page */
+    if (c->cursor < sv->ring.floor) {
+        /* the ring moved past this client: it cannot be served without a hole */
+        ws_gap(c);
+        return 0;
+    }
+    int p = ws_send_presence(c);
+    if (p < 0)
+        return -1;
+    if (p == 0) {
+        sbuf_reset(&sv->scratch);
+        size_t n = ws_frame_live(&sv->scratch, &sv->ring, &c->cursor, c->params.topic, WS_FRAME_MAX_ROWS, WS_SCAN_MAX);
+        if (sv->scratch.failed) {
+            sv->m.ws_send_failed++;
+            return -1;
+        }
+        if (n) {
+            if (ws_write(c, &sv->scratch))
+                return -1;
+            sv->m.ws_rows += n;
+        }
+    }
+    if (c->cursor < sv->ring.last_id || c->presence_seq < sv->presence.next_seq) {
+        c->waiting_since = time_mono_ms();
+        lws_callback_on_writable(c->wsi);
+    }
+    return 0;
+}
+
+int ws_writeable(struct ws_client *c)
+{
+    if (!c->linked)
+        return 0;
+    switch (c->state) {
+    case WS_SEND:
+        if (ws_write(c, &c->pending))
+            return -1;
+        c->sv->m.ws_rows += c->pending_rows;
+        sbuf_free(&c->pending);
+        ws_backfill_next(c);
+        return 0;
+    case WS_LIVE:
+        return ws_live_writeable(c);
+    case WS_CLOSING:
+        if (c->pending.len) {
+            if (ws_write(c, &c->pending))
+                return -1;
+            sbuf_free(&c->pending);
+            lws_callback_on_writable(c->wsi);
+            return 0;
+        }
+        lws_close_reason(c->wsi, c->close_status, (unsigned char *)c->close_reason, strlen(c->close_reason));
+        return -1;
+    case WS_WAIT_HUB:
+    case WS_QUERY:
+        return 0;
+    }
+    return 0;
+}
+
+int ws_receive(struct ws_client *c, size_t len)
+{
+    if (!c->linked)
+        return 0;
+    c->rx_len += len;
+    if (c->rx_len > WS_RX_MAX) {
+        c->sv->m.ws_rx_oversized++;
+        log_info("ws %s: sent a message over %d bytes: closing", c->peer, WS_RX_MAX);
+        static const char reason[] = "message too large";
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason, sizeof reason - 1);
+        return -1;
+    }
+    if (lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0) {
+        c->rx_len = 0;
+        c->sv->m.ws_rx_messages++;
+    }
+    return 0;
+}
+
+/* Refuse an upgrade with an HTTP status and a JSON reason. Returns 1 (refusal written) or -1. */
+static int ws_refuse(struct serve *sv, struct lws *wsi, int status, enum ws_reject kind, const char *msg)
+{
+    char peer[48] = "?";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    sv->m.ws_rejected[kind]++;
+    metrics_count_http(&sv->m, status);
+    log_info("ws upgrade from %s refused (%d): %s", peer, status, msg);
+    sbuf_reset(&sv->scratch);
+    http_json_error(&sv->scratch, msg);
+    if (sv->scratch.failed || http_send_now(wsi, status, "application/json", sv->scratch.data, sv->scratch.len, true))
+        return -1;
+    return 1;
+}
+
+int ws_confirm_upgrade(struct serve *sv, struct lws *wsi, const char *upgrade)
+{
+    char uri[16], origin_buf[512], host_buf[512], argbuf[2048], msg[384];
+    const char *args[HTTP_MAX_ARGS];
+    if (!upgrade || strcasecmp(upgrade, "websocket"))
+        return ws_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, WS_REJECT_UPGRADE, "only WebSocket upgrades are served");
+    const char *path = http_header(wsi, WSI_TOKEN_GET_URI, uri, sizeof uri);
+    if (!path || strcmp(path, "/ws"))
+        return ws_refuse(sv, wsi, HTTP_STATUS_NOT_FOUND, WS_REJECT_PATH, "the WebSocket endpoint is /ws");
+    /* a present but unreadable (too long) Origin must not count as absent */
+    const char *origin = NULL;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN)) {
+        origin = http_header(wsi, WSI_TOKEN_ORIGIN, origin_buf, sizeof origin_buf);
+        if (!origin)
+            origin = "";
+    }
+    const char *host = http_header(wsi, WSI_TOKEN_HOST, host_buf, sizeof host_buf);
+    if (!ws_origin_allowed(origin, host, sv->cfg.allow_origin)) {
+        snprintf(msg, sizeof msg, "origin '%.200s' is not allowed (see --allow-origin)", origin);
+        return ws_refuse(sv, wsi, HTTP_STATUS_FORBIDDEN, WS_REJECT_ORIGIN, msg);
+    }
+    if ((long)sv->clients.count >= sv->cfg.max_clients)
+        return ws_refuse(sv, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, WS_REJECT_FULL,
+                         "too many WebSocket clients, try again later");
+    int n = http_query_args(wsi, argbuf, sizeof argbuf, args, HTTP_MAX_ARGS);
+    if (n < 0)
+        return ws_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, WS_REJECT_BAD_REQUEST, "too many or too long parameters");
+    struct qp_ws p;
+    if (qp_parse_ws(args, (size_t)n, sv->cfg.history_max, &p, msg, sizeof msg))
+        return ws_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, WS_REJECT_BAD_REQUEST, msg);
+    return 0;
+}
+
+int ws_filter(struct serve *sv, struct lws *wsi, struct ws_client *c)
+{
+    char argbuf[2048], msg[384];
+    const char *args[HTTP_MAX_ARGS];
+    /* ws_confirm_upgrade checked these already; the session memory is new since then */
+    int n = http_query_args(wsi, argbuf, sizeof argbuf, args, HTTP_MAX_ARGS);
+    if (n < 0 || qp_parse_ws(args, (size_t)n, sv->cfg.history_max, &c->params, msg, sizeof msg))
+        return 1;
+    return 0;
+}
+
+int ws_established(struct serve *sv, struct lws *wsi, struct ws_client *c)
+{
+    c->wsi = wsi;
+    c->sv = sv;
+    sbuf_init(&c->pending, LWS_PRE, WS_PENDING_MAX);
+    if (lws_get_peer_simple(wsi, c->peer, sizeof c->peer) == NULL)
+        snprintf(c->peer, sizeof c->peer, "?");
+    c->presence_seq = sv->presence.next_seq;
+    lws_dll2_add_tail(&c->node, &sv->clients);
+    c->linked = true;
+    sv->m.ws_connections++;
+    if (c->params.has_after)
+        log_info("ws %s: connected (after=%lld topic=%s)", c->peer, (long long)c->params.after,
+                 c->params.topic[0] ? c->params.topic : "#");
+    else
+        log_info("ws %s: connected (history=%ld topic=%s)", c->peer, c->params.history,
+                 c->params.topic[0] ? c->params.topic : "#");
+    if (!sv->feed.ready) {
+        c->state = WS_WAIT_HUB;
+        return 0;
+    }
+    ws_backfill_next(c);
+    return 0;
+}
+
+void ws_closed(struct ws_client *c)
+{
+    if (c->linked) {
+        lws_dll2_remove(&c->node);
+        c->linked = false;
+        dbq_cancel_owner(&c->sv->query_q, c);
+        log_info("ws %s: closed (cursor %lld)", c->peer, (long long)c->cursor);
+    }
+    sbuf_free(&c->pending);
+}
+
+/*
+ * The loops over all clients below never unlink one: ws_gap() and
+ * ws_begin_close() only mark it, lws closes it later, and dbq never calls
+ * back from inside dbq_submit().
+ */
+static struct ws_client *ws_of(struct lws_dll2 *d)
+{
+    return lws_container_of(d, struct ws_client, node);
+}
+
+void ws_clients_hub_ready(struct serve *sv)
+{
+    for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next) {
+        struct ws_client *c = ws_of(d);
+        if (c->state == WS_WAIT_HUB)
+            ws_backfill_next(c);
+    }
+}
+
+/* Rows wait for this client and its socket has not been writable for --client-stall-ms. */
+static bool ws_stalled(const struct ws_client *c, int64_t now)
+{
+    return c->waiting_since && now - c->waiting_since > c->sv->cfg.client_stall_ms;
+}
+
+void ws_clients_new_rows(struct serve *sv)
+{
+    int64_t now = time_mono_ms();
+    for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next) {
+        struct ws_client *c = ws_of(d);
+        if (c->state != WS_LIVE || c->cursor >= sv->ring.last_id)
+            continue;
+        if (c->cursor < sv->ring.floor ||
+            ((long)hub_ring_lag(&sv->ring, c->cursor) > sv->cfg.client_max_lag && ws_stalled(c, now))) {
+            ws_gap(c);
+            continue;
+        }
+        if (!c->waiting_since)
+            c->waiting_since = now;
+        lws_callback_on_writable(c->wsi);
+    }
+}
+
+bool ws_clients_room(struct serve *sv, size_t rows)
+{
+    int64_t now = time_mono_ms();
+    bool room = true;
+    for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next) {
+        struct ws_client *c = ws_of(d);
+        if (c->state != WS_LIVE || hub_ring_lag(&sv->ring, c->cursor) + rows <= sv->ring.cap)
+            continue;
+        if (ws_stalled(c, now))
+            ws_gap(c);
+        else
+            room = false;
+    }
+    return room;
+}
+
+void ws_clients_presence(struct serve *sv)
+{
+    for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next) {
+        struct ws_client *c = ws_of(d);
+        if (c->state == WS_LIVE)
+            lws_callback_on_writable(c->wsi);
+    }
+}

@@ -1,0 +1,98 @@
+/*
+ * ws_client.h - one WebSocket client: admission, backfill, live tail, gap.
+ *
+ * A client holds no queue of rows: `cursor` says which readings it has had
+ * (every id <= cursor that matches its filter was sent), and the hub's ring is
+ * the shared queue. States, and who moves a client between them:
+ *
+ *   WS_WAIT_HUB  the hub does not know its floor yet (LISTEN connection not up)
+ *                -> ws_clients_hub_ready() starts the backfill
+ *   WS_QUERY     a backfill query is on the query connection (owner = client)
+ *                -> its callback formats one frame into `pending`
+ *   WS_SEND      `pending` waits for WRITEABLE -> sent, then the next backfill
+ *                step: another page, or WS_LIVE once cursor >= ring floor
+ *   WS_LIVE      WRITEABLE sends ring rows after cursor (and presence frames)
+ *                -> gap when the client stopped reading: rows waiting and no
+ *                WRITEABLE for --client-stall-ms, while more than
+ *                --client-max-lag rows behind or holding up the hub's next page
+ *   WS_CLOSING   a gap or an error: `pending` (if any) is sent, then closed
+ *
+ * Backfill without ?after: the last `history` rows with id <= snapshot
+ * (= ring.last_id when the query is made), cursor = snapshot. With ?after:
+ * pages of id in (cursor, snapshot], the first one as the history frame.
+ * Either way the first frame is "history", and the live tail starts exactly
+ * at cursor, so nothing is lost or sent twice.
+ *
+ * struct ws_client lives in the lws per-session memory of the WebSocket
+ * (zeroed by lws); it owns `pending` and its queued queries.
+ */
+#ifndef SP_SERVE_WS_CLIENT_H
+#define SP_SERVE_WS_CLIENT_H
+
+#include "core/sbuf.h"
+#include "query_params.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct serve;
+
+#define WS_RX_MAX 4096      /* largest message a client may send (they are ignored anyway) */
+#define WS_PAGE_ROWS 1000   /* rows per backfill page with ?after= */
+#define WS_CLOSE_GRACE_S 30 /* a closing client that cannot take its last frame is cut after this */
+
+enum ws_state { WS_WAIT_HUB, WS_QUERY, WS_SEND, WS_LIVE, WS_CLOSING };
+
+struct ws_client {
+    lws_dll2_t node; /* in serve.clients while `linked` */
+    bool linked;
+    struct lws *wsi;
+    struct serve *sv;
+    enum ws_state state;
+    bool history_sent; /* the first ("history") frame is built */
+    bool last_n_query; /* the running query is the ?history=n one (not a page) */
+    struct qp_ws params;
+    int64_t cursor;        /* last id covered */
+    int64_t snapshot;      /* upper id bound of the running backfill query */
+    uint64_t presence_seq; /* next presence frame to send */
+    struct sbuf pending;   /* one frame to send (LWS_PRE headroom); owned */
+    size_t pending_rows;
+    enum lws_close_status close_status;
+    const char *close_reason; /* literal */
+    int64_t waiting_since;    /* monotonic ms since it has rows to send and waits for WRITEABLE; 0 = not */
+    size_t rx_len;            /* bytes of the message being received */
+    char peer[48];
+};
+
+/*
+ * LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: admit or refuse an upgrade (path /ws,
+ * Origin, parameters, client limit). Returns 0 to go on, 1 when a refusal was
+ * written (lws then completes the transaction), -1 to hang up.
+ */
+int ws_confirm_upgrade(struct serve *sv, struct lws *wsi, const char *upgrade);
+/* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: read the parameters into c. 0 or 1 (refuse). */
+int ws_filter(struct serve *sv, struct lws *wsi, struct ws_client *c);
+/* LWS_CALLBACK_ESTABLISHED. 0 or -1. */
+int ws_established(struct serve *sv, struct lws *wsi, struct ws_client *c);
+/* LWS_CALLBACK_SERVER_WRITEABLE. 0, or -1 to close. */
+int ws_writeable(struct ws_client *c);
+/* LWS_CALLBACK_RECEIVE: clients are not expected to talk; oversized messages close them. 0 or -1. */
+int ws_receive(struct ws_client *c, size_t len);
+/* LWS_CALLBACK_CLOSED / WS_SERVER_DROP_PROTOCOL: unlink, cancel queries, free. Idempotent. */
+void ws_closed(struct ws_client *c);
+
+/* The hub learnt its floor: start the waiting clients. */
+void ws_clients_hub_ready(struct serve *sv);
+/* Rows were appended to the ring: wake live clients, cut the ones too far behind. */
+void ws_clients_new_rows(struct serve *sv);
+/*
+ * May the hub append `rows` rows? True when that evicts no row a live client
+ * has yet to send. A client that holds the hub up and has not been writable
+ * for --client-stall-ms gets its gap here rather than hold the others up.
+ */
+bool ws_clients_room(struct serve *sv, size_t rows);
+/* A presence frame was pushed: wake live clients. */
+void ws_clients_presence(struct serve *sv);
+
+#endif

@@ -1,0 +1,144 @@
+/* ws_origin.c - Origin versus Host and the --allow-origin list (see ws_origin.h). */
+#include "ws_origin.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+struct hostport {
+    char host[256]; /* lower case; IPv6 keeps its brackets */
+    int port;       /* 0 = not given */
+};
+
+/* Parse "host[:port]" or "[v6]:port" from s[0..len). 0 or -1. */
+static int parse_hostport(const char *s, size_t len, struct hostport *hp)
+{
+    size_t hl = len;
+    const char *portp = NULL;
+    if (len == 0)
+        return -1;
+    if (s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (!close)
+            return -1;
+        hl = (size_t)(close - s) + 1;
+        if (hl < len) {
+            if (s[hl] != ':')
+                return -1;
+            portp = s + hl + 1;
+        }
+    } else {
+        const char *colon = memchr(s, ':', len);
+        if (colon) {
+            hl = (size_t)(colon - s);
+            portp = colon + 1;
+        }
+    }
+    if (hl == 0 || hl >= sizeof hp->host)
+        return -1;
+    for (size_t i = 0; i < hl; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || c == '/' || c == '@')
+            return -1;
+        hp->host[i] = (char)tolower(c);
+    }
+    hp->host[hl] = '\0';
+    hp->port = 0;
+    if (portp) {
+        size_t pl = len - (size_t)(portp - s);
+        if (pl == 0 || pl > 5)
+            return -1;
+        int p = 0;
+        for (size_t i = 0; i < pl; i++) {
+            if (!isdigit((unsigned char)portp[i]))
+                return -1;
+            p = p * 10 + (portp[i] - '0');
+        }
+        if (p < 1 || p > 65535)
+            return -1;
+        hp->port = p;
+    }
+    return 0;
+}
+
+/* "scheme://host[:port]" (a trailing '/' tolerated); default_port gets 80 or 443. 0 or -1. */
+static int parse_origin(const char *o, size_t len, struct hostport *hp, int *default_port)
+{
+    if (len >= 7 && !strncasecmp(o, "http://", 7)) {
+        *default_port = 80;
+        o += 7, len -= 7;
+    } else if (len >= 8 && !strncasecmp(o, "https://", 8)) {
+        *default_port = 443;
+        o += 8, len -= 8;
+    } else
+        return -1;
+    if (len && o[len - 1] == '/')
+        len--;
+    if (memchr(o, '/', len))
+        return -1;
+    if (parse_hostport(o, len, hp))
+        return -1;
+    if (!hp->port)
+        hp->port = *default_port;
+    return 0;
+}
+
+static bool same(const struct hostport *a, const struct hostport *b)
+{
+    return a->port == b->port && !strcmp(a->host, b->host);
+}
+
+/* Does one trimmed allow-list entry s[0..len) admit the parsed origin o? */
+static bool entry_allows(const char *s, size_t len, const struct hostport *o, int defport)
+{
+    struct hostport e;
+    int edef;
+    if (memmem(s, len, "://", 3)) {
+        if (parse_origin(s, len, &e, &edef))
+            return false;
+        return edef == defport && same(&e, o);
+    }
+    if (parse_hostport(s, len, &e))
+        return false;
+    if (!e.port)
+        e.port = defport;
+    return same(&e, o);
+}
+
+bool ws_origin_allowed(const char *origin, const char *host, const char *allow)
+{
+    if (!origin)
+        return true;
+    struct hostport o = {0};
+    int defport = 0;
+    bool parsed = parse_origin(origin, strlen(origin), &o, &defport) == 0;
+    if (parsed && host) {
+        struct hostport h;
+        if (parse_hostport(host, strlen(host), &h) == 0) {
+            if (!h.port)
+                h.port = defport;
+            if (same(&h, &o))
+                return true;
+        }
+    }
+    for (const char *p = allow; p && *p;) {
+        const char *comma = strchr(p, ',');
+        const char *e = p;
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        p = comma ? comma + 1 : p + len;
+        while (len && isspace((unsigned char)*e))
+            e++, len--;
+        while (len && isspace((unsigned char)e[len - 1]))
+            len--;
+        if (len == 1 && *e == '*')
+            return true;
+        if (len == 4 && !strncasecmp(e, "null", 4)) {
+            if (!strcasecmp(origin, "null"))
+                return true;
+            continue;
+        }
+        if (parsed && len && entry_allows(e, len, &o, defport))
+            return true;
+    }
+    return false;
+}

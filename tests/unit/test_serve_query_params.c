@@ -1,0 +1,284 @@
+/* test_serve_query_params.c - /ws and /api/readings query strings: defaults, limits, malformed and hostile input. */
+#include "unit.h"
+
+#include "serve/query_params.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define NOW_US 1764237600000000LL /* 2025-11-27T10:00:00Z */
+
+/* Split "a=1&b=2" into fragments as lws would (no decoding here: tests pass decoded text). */
+static size_t split(const char *qs, char *buf, size_t buflen, const char **args)
+{
+    size_t n = 0;
+    if (!*qs)
+        return 0;
+    snprintf(buf, buflen, "%s", qs);
+    for (char *p = buf;; n++) {
+        args[n] = p;
+        char *amp = strchr(p, '&');
+        if (!amp)
+            return n + 1;
+        *amp = '\0';
+        p = amp + 1;
+    }
+}
+
+static int ws(const char *qs, long history_max, struct qp_ws *out, char *err)
+{
+    char buf[1024];
+    const char *args[32];
+    size_t n = split(qs, buf, sizeof buf, args);
+    return qp_parse_ws(args, n, history_max, out, err, 256);
+}
+
+static int rd(const char *qs, struct qp_readings *out, char *err)
+{
+    char buf[1024];
+    const char *args[32];
+    size_t n = split(qs, buf, sizeof buf, args);
+    return qp_parse_readings(args, n, NOW_US, out, err, 256);
+}
+
+static void test_ws_defaults(void **state)
+{
+    (void)state;
+    struct qp_ws p;
+    char err[256];
+    assert_int_equal(ws("", 10000, &p, err), 0);
+    assert_int_equal(p.history, 100);
+    assert_false(p.has_after);
+    assert_string_equal(p.topic, "");
+    /* a history_max below the default caps the default */
+    assert_int_equal(ws("", 10, &p, err), 0);
+    assert_int_equal(p.history, 10);
+    /* empty values count as absent, stray '&' are ignored */
+    assert_int_equal(ws("history=&topic=&&after=", 10000, &p, err), 0);
+    assert_int_equal(p.history, 100);
+    assert_false(p.has_after);
+}
+
+static void test_ws_valid(void **state)
+{
+    (void)state;
+    struct qp_ws p;
+    char err[256];
+    assert_int_equal(ws("history=0", 10000, &p, err), 0);
+    assert_int_equal(p.history, 0);
+    assert_int_equal(ws("history=10000&after=0", 10000, &p, err), 0);
+    assert_int_equal(p.history, 10000);
+    assert_true(p.has_after);
+    assert_int_equal(p.after, 0);
+    assert_int_equal(ws("after=9223372036854775807", 10000, &p, err), 0);
+    assert_int_equal(p.after, INT64_MAX);
+    assert_int_equal(ws("topic=pico/#", 10000, &p, err), 0);
+    assert_string_equal(p.topic, "pico/#");
+    /* '+' arrives as ' ' from form decoding and is read back as '+' */
+    assert_int_equal(ws("topic= /temperature/ ", 10000, &p, err), 0);
+    assert_string_equal(p.topic, "+/temperature/+");
+    assert_int_equal(ws("topic=+/humidity/dht22", 10000, &p, err), 0);
+    assert_string_equal(p.topic, "+/humidity/dht22");
+}
+
+static void test_ws_invalid(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *qs;
+        const char *needle; /* expected in the message */
+    } cases[] = {
+        {"history=-1", "history must be an integer between 0 and 10000"},
+        {"history=10001", "between 0 and 10000"},
+        {"history=1e3", "history must be"},
+        {"history=12abc", "got '12abc'"},
+        {"history= 5", "history must be"},
+        {"history=99999999999999999999999", "history must be"},
+        {"after=-5", "after must be a reading id"},
+        {"after=abc", "after must be"},
+        {"after=92233720368547758070", "after must be"},
+        {"topic=pico/#/x", "topic must be an MQTT filter"},
+        {"topic=pi+co", "topic must be an MQTT filter"},
+        {"topic=a\tb", "got 'a?b'"},
+        {"foo=1", "unknown parameter 'foo'"},
+        {"history=1&history=2", "given more than once"},
+        {"HISTORY=1", "unknown parameter"},
+        {"historyhistoryhistoryhistoryhistory=1", "unknown parameter"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct qp_ws p;
+        char err[256] = "";
+        assert_int_equal(ws(cases[i].qs, 10000, &p, err), -1);
+        if (!strstr(err, cases[i].needle))
+            fail_msg("'%s': message '%s' lacks '%s'", cases[i].qs, err, cases[i].needle);
+    }
+}
+
+static void test_ws_topic_too_long(void **state)
+{
+    (void)state;
+    char qs[600] = "topic=";
+    memset(qs + 6, 'a', 300);
+    struct qp_ws p;
+    char err[256];
+    assert_int_equal(ws(qs, 10000, &p, err), -1);
+    assert_non_null(strstr(err, "longer than"));
+    /* QP_TOPIC_MAX bytes are fine */
+    memset(qs + 6, 0, sizeof qs - 6);
+    memset(qs + 6, 'a', QP_TOPIC_MAX);
+    assert_int_equal(ws(qs, 10000, &p, err), 0);
+    assert_int_equal(strlen(p.topic), QP_TOPIC_MAX);
+}
+
+static void test_time(void **state)
+{
+    (void)state;
+    int64_t us;
+    assert_int_equal(qp_parse_time("1764237600", &us), 0);
+    assert_int_equal(us, NOW_US);
+    assert_int_equal(qp_parse_time("1764237600.25", &us), 0);
+    assert_int_equal(us, NOW_US + 250000);
+    assert_int_equal(qp_parse_time("0", &us), 0);
+    assert_int_equal(us, 0);
+    assert_int_equal(qp_parse_time("2025-11-27T10:00:00Z", &us), 0);
+    assert_int_equal(us, NOW_US);
+    assert_int_equal(qp_parse_time("2025-11-27T11:00:00.5+01:00", &us), 0);
+    assert_int_equal(us, NOW_US + 500000);
+    static const char *const bad[] = {"",
+                                      ".",
+                                      "1.",
+                                      ".5",
+                                      "1.1234567",
+                                      "17642376OO",
+                                      "-1",
+                                      "1e9",
+                                      "2025-11-27",
+                                      "2025-11-27T10:00:00",
+                                      "2025-13-01T00:00:00Z",
+                                      "253402300800",
+                                      "99999999999999999999",
+                                      "1 2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (qp_parse_time(bad[i], &us) == 0)
+            fail_msg("time '%s' accepted", bad[i]);
+}
+
+static void test_bucket(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        long seconds;
+    } good[] = {{"1s", 1},
+                {"30s", 30},
+                {"5m", 300},
+                {"1h", 3600},
+                {"1d", 86400},
+                {"366d", 366 * 86400L},
+                {"31622400s", 31622400}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        long s = -1;
+        assert_int_equal(qp_parse_bucket(good[i].s, &s), 0);
+        assert_int_equal(s, good[i].seconds);
+    }
+    static const char *const bad[] = {"",    "s",    "0s",   "05m",       "-5m",         "5",   "5w",
+                                      "5 m", "1.5h", "367d", "31622401s", "9999999999d", "5mm", "m5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        long s;
+        if (qp_parse_bucket(bad[i], &s) == 0)
+            fail_msg("bucket '%s' accepted", bad[i]);
+    }
+}
+
+static void test_readings_defaults(void **state)
+{
+    (void)state;
+    struct qp_readings q;
+    char err[256];
+    assert_int_equal(rd("", &q, err), 0);
+    assert_int_equal(q.to_us, NOW_US);
+    assert_int_equal(q.from_us, NOW_US - 3600LL * 1000000);
+    assert_int_equal(q.bucket_s, 0);
+    assert_int_equal(q.limit, QP_LIMIT_DEFAULT);
+    assert_string_equal(q.topic, "");
+    /* only to: from is one hour before it */
+    assert_int_equal(rd("to=1764230000", &q, err), 0);
+    assert_int_equal(q.to_us, 1764230000LL * 1000000);
+    assert_int_equal(q.from_us, (1764230000LL - 3600) * 1000000);
+}
+
+static void test_readings_valid(void **state)
+{
+    (void)state;
+    struct qp_readings q;
+    char err[256];
+    assert_int_equal(rd("topic=pico/+/dht22&from=2025-11-27T00:00:00Z&to=1764237600&bucket=5m&limit=100000", &q, err),
+                     0);
+    assert_string_equal(q.topic, "pico/+/dht22");
+    assert_int_equal(q.from_us, NOW_US - 10 * 3600LL * 1000000);
+    assert_int_equal(q.to_us, NOW_US);
+    assert_int_equal(q.bucket_s, 300);
+    assert_int_equal(q.limit, 100000);
+    assert_int_equal(rd("limit=1", &q, err), 0);
+    assert_int_equal(q.limit, 1);
+}
+
+static void test_readings_invalid(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *qs;
+        const char *needle;
+    } cases[] = {
+        {"bucket=7x", "bucket must be a positive number followed by s, m, h or d"},
+        {"bucket=0s", "bucket must be"},
+        {"from=yesterday", "from must be an RFC 3339 time"},
+        {"to=2025-11-27", "to must be an RFC 3339 time"},
+        {"from=1764237600&to=1764237600", "from must be earlier than to"},
+        {"from=1764237601&to=1764237600", "from must be earlier than to"},
+        {"limit=0", "limit must be an integer between 1 and 100000"},
+        {"limit=100001", "limit must be"},
+        {"limit=-3", "limit must be"},
+        {"limit=ten", "got 'ten'"},
+        {"topic=#/a", "topic must be an MQTT filter"},
+        {"history=5", "unknown parameter 'history' (known: topic, from, to, bucket, limit)"},
+        {"csv", "unknown parameter 'csv'"},
+        {"=5", "unknown parameter ''"},
+        {"topic=a/b&topic=c/d", "given more than once"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct qp_readings q;
+        char err[256] = "";
+        assert_int_equal(rd(cases[i].qs, &q, err), -1);
+        if (!strstr(err, cases[i].needle))
+            fail_msg("'%s': message '%s' lacks '%s'", cases[i].qs, err, cases[i].needle);
+    }
+}
+
+static void test_small_error_buffer(void **state)
+{
+    (void)state;
+    /* a tiny err buffer truncates, never overflows (ASan checks) */
+    const char *args[] = {"limit=zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"};
+    struct qp_readings q;
+    char err[8];
+    assert_int_equal(qp_parse_readings(args, 1, NOW_US, &q, err, sizeof err), -1);
+    assert_int_equal(strlen(err), sizeof err - 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ws_defaults),
+        cmocka_unit_test(test_ws_valid),
+        cmocka_unit_test(test_ws_invalid),
+        cmocka_unit_test(test_ws_topic_too_long),
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_bucket),
+        cmocka_unit_test(test_readings_defaults),
+        cmocka_unit_test(test_readings_valid),
+        cmocka_unit_test(test_readings_invalid),
+        cmocka_unit_test(test_small_error_buffer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
