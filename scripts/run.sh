@@ -29,7 +29,8 @@ stop_all() {
     [ $started_pg = 1 ] && scripts/pg.sh stop "$var/pg"
     echo "run: stopped; data kept in var/"
 }
-trap stop_all EXIT INT TERM
+trap stop_all EXIT
+trap 'stop_all; exit 0' INT TERM
 
 if ! (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null; then
     scripts/mosquitto.sh start "$var/mosquitto" "$mqtt_port"
@@ -48,7 +49,7 @@ export DATABASE_URL="host=$var/pg port=$pg_port user=postgres dbname=sensorpipe"
 export SENSORPIPE_MQTT_PORT=$mqtt_port
 
 "$bin" migrate
-"$bin" ingest --mqtt-client-id sensorpipe-ingest-run --clean-session false > >(sed -u 's/^/[ingest] /') 2>&1 &
+"$bin" ingest --mqtt-client-id sensorpipe-ingest-run --no-clean-session > >(sed -u 's/^/[ingest] /') 2>&1 &
 pids+=($!)
 "$bin" serve --listen "$listen" > >(sed -u 's/^/[serve]  /') 2>&1 &
 pids+=($!)
@@ -64,4 +65,9 @@ cat <<MSG
   Ctrl-C stops everything; data stays in var/.
 
 MSG
-wait
+# if any component exits on its own, say so and stop the rest
+set +e
+wait -n "${pids[@]}"
+status=$?
+echo "run: a component exited (status $status); stopping the others" >&2
+exit $status
