@@ -140,6 +140,10 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
     if (!strcmp(host, "localhost"))
         host = "127.0.0.1";
     info.iface = (!*host || !strcmp(host, "*") || !strcmp(host, "0.0.0.0") || !strcmp(host, "::")) ? NULL : host;
+    /* an IPv4 address on lws's dual-stack socket is not honoured (it binds [::]):
+     * use an IPv4 socket so "127.0.0.1" really means loopback only */
+    if (info.iface && strchr(info.iface, '.') && !strchr(info.iface, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.protocols = serve_protocols;
     info.mounts = &mounts[0];
     info.vhost_name = "default";
