@@ -117,19 +117,17 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
-bool sbuf_json_string(struct sbuf *b, const char *s, size_t n)
+/*
+ * Copy p[0..n) into b: printable ASCII bytes that verbatim() accepts and valid
+ * UTF-8 sequences go through in runs; every other byte is written by escape().
+ */
+static bool sbuf_escaped(struct sbuf *b, const unsigned char *p, size_t n, bool (*verbatim)(unsigned char),
+                         void (*escape)(struct sbuf *, unsigned char))
 {
-    const unsigned char *p = (const unsigned char *)s;
-    sbuf_append(b, "\"", 1);
     size_t run = 0; /* bytes copied verbatim in one append */
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            run++;
-            i++;
-            continue;
-        }
-        size_t seq = c >= 0x80 ? utf8_seq_len(p + i, n - i) : 0;
+        size_t seq = c < 0x80 ? (verbatim(c) ? 1 : 0) : utf8_seq_len(p + i, n - i);
         if (seq) {
             run += seq;
             i += seq;
@@ -137,65 +135,71 @@ bool sbuf_json_string(struct sbuf *b, const char *s, size_t n)
         }
         sbuf_append(b, p + i - run, run);
         run = 0;
-        char esc[8];
-        switch (c) {
-        case '"':
-            sbuf_append(b, "\\\"", 2);
-            break;
-        case '\\':
-            sbuf_append(b, "\\\\", 2);
-            break;
-        case '\n':
-            sbuf_append(b, "\\n", 2);
-            break;
-        case '\r':
-            sbuf_append(b, "\\r", 2);
-            break;
-        case '\t':
-            sbuf_append(b, "\\t", 2);
-            break;
-        default:
-            if (c < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", c);
-                sbuf_append(b, esc, 6);
-            } else
-                sbuf_append(b, "\\ufffd", 6); /* invalid UTF-8 byte */
-        }
+        escape(b, c);
         i++;
     }
-    sbuf_append(b, p + n - run, run);
+    return sbuf_append(b, p + n - run, run);
+}
+
+static bool json_verbatim(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\';
+}
+
+static void json_escape(struct sbuf *b, unsigned char c)
+{
+    char esc[8];
+    switch (c) {
+    case '"':
+        sbuf_append(b, "\\\"", 2);
+        break;
+    case '\\':
+        sbuf_append(b, "\\\\", 2);
+        break;
+    case '\n':
+        sbuf_append(b, "\\n", 2);
+        break;
+    case '\r':
+        sbuf_append(b, "\\r", 2);
+        break;
+    case '\t':
+        sbuf_append(b, "\\t", 2);
+        break;
+    default:
+        if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            sbuf_append(b, esc, 6);
+        } else
+            sbuf_append(b, "\\ufffd", 6); /* invalid UTF-8 byte */
+    }
+}
+
+bool sbuf_json_string(struct sbuf *b, const char *s, size_t n)
+{
+    sbuf_append(b, "\"", 1);
+    sbuf_escaped(b, (const unsigned char *)s, n, json_verbatim, json_escape);
     return sbuf_append(b, "\"", 1);
+}
+
+static bool text_verbatim(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '\\';
+}
+
+static void text_escape(struct sbuf *b, unsigned char c)
+{
+    if (c == '\\') {
+        sbuf_append(b, "\\\\", 2);
+        return;
+    }
+    char esc[5];
+    snprintf(esc, sizeof esc, "\\x%02x", c);
+    sbuf_append(b, esc, 4);
 }
 
 bool sbuf_text_escaped(struct sbuf *b, const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t run = 0; /* bytes copied verbatim in one append */
-    for (size_t i = 0; i < n;) {
-        unsigned char c = p[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            run++;
-            i++;
-            continue;
-        }
-        size_t seq = c >= 0x80 ? utf8_seq_len(p + i, n - i) : 0;
-        if (seq) {
-            run += seq;
-            i += seq;
-            continue;
-        }
-        sbuf_append(b, p + i - run, run);
-        run = 0;
-        if (c == '\\')
-            sbuf_append(b, "\\\\", 2);
-        else {
-            char esc[5];
-            snprintf(esc, sizeof esc, "\\x%02x", c);
-            sbuf_append(b, esc, 4);
-        }
-        i++;
-    }
-    return sbuf_append(b, p + n - run, run);
+    return sbuf_escaped(b, (const unsigned char *)s, n, text_verbatim, text_escape);
 }
 
 bool sbuf_json_double(struct sbuf *b, double v)
