@@ -14,6 +14,24 @@
 
 static void pgc_sul_cb(lws_sorted_usec_list_t *sul);
 
+static void pgc_writable_sul_cb(lws_sorted_usec_list_t *sul)
+{
+    struct pgc *c = lws_container_of(sul, struct pgc, writable_sul);
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+}
+
+/* Be called back when the socket is writable (deferred when asked from the writable callback itself). */
+static void pgc_want_writable(struct pgc *c)
+{
+    if (!c->wsi)
+        return;
+    if (c->in_writable)
+        lws_sul_schedule(c->ctx, 0, &c->writable_sul, pgc_writable_sul_cb, 1);
+    else
+        lws_callback_on_writable(c->wsi);
+}
+
 void pgc_init(struct pgc *c, const char *name, const char *conninfo, const char *app_name, struct lws_context *ctx,
               struct lws_vhost *vh, const struct pgc_hooks *hooks, void *arg)
 {
@@ -124,7 +142,7 @@ static void pgc_attempt(struct pgc *c)
     }
     pgc_schedule(c, PGC_CONNECT_TIMEOUT_S * 1000);
     /* libpq: right after PQconnectStart, behave as if PQconnectPoll returned PGRES_POLLING_WRITING */
-    lws_callback_on_writable(c->wsi);
+    pgc_want_writable(c);
 }
 
 static void pgc_sul_cb(lws_sorted_usec_list_t *sul)
@@ -177,7 +195,7 @@ static void pgc_connect_step(struct pgc *c)
     case PGRES_POLLING_READING:
         break; /* POLLIN is always watched */
     default:   /* WRITING, or ACTIVE: poll again when writable */
-        lws_callback_on_writable(c->wsi);
+        pgc_want_writable(c);
         break;
     }
 }
@@ -190,8 +208,8 @@ int pgc_flush(struct pgc *c)
     if (r < 0)
         return -1;
     c->want_flush = r == 1;
-    if (c->want_flush && c->wsi)
-        lws_callback_on_writable(c->wsi);
+    if (c->want_flush)
+        pgc_want_writable(c);
     return 0;
 }
 
@@ -219,6 +237,7 @@ void pgc_stop(struct pgc *c)
 {
     c->stopped = true;
     lws_sul_cancel(&c->sul);
+    lws_sul_cancel(&c->writable_sul);
     if (c->wsi) {
         /* the context's destruction closes it; make its callbacks ignore it */
         lws_set_opaque_user_data(c->wsi, NULL);
@@ -242,7 +261,9 @@ int pgc_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         pgc_io(c, false);
         break;
     case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+        c->in_writable = true;
         pgc_io(c, true);
+        c->in_writable = false;
         break;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
         /* lws saw a hangup or error on the socket: it is closing this wsi itself */

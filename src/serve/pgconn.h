@@ -58,6 +58,10 @@ struct pgc {
     bool stopped;    /* pgc_stop() ran: no more retries */
     struct backoff backoff;
     lws_sorted_usec_list_t sul; /* retry or connect timeout */
+    /* asks lws for a writable callback from outside one: lws 4.1 drops a request
+     * made inside LWS_CALLBACK_RAW_WRITEABLE_FILE once that callback returns */
+    lws_sorted_usec_list_t writable_sul;
+    bool in_writable; /* inside the RAW_WRITEABLE_FILE callback */
     uint64_t failures;          /* connections lost or failed to open */
     char last_error[256];
 };
