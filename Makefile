@@ -32,7 +32,7 @@ ASAN_OBJS := $(patsubst %.c,build/asan/%.o,$(SRCS) $(GEN))
 ASAN_LIB_OBJS := $(patsubst %.c,build/asan/%.o,$(LIB_SRCS) $(GEN))
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit asan web deps format clean integration e2e fuzz fuzz-long
+.PHONY: all run test unit asan web deps format clean integration e2e fuzz fuzz-long faults
 all: build/sensorpipe web
 
 build/sensorpipe: $(REL_OBJS)
@@ -85,6 +85,10 @@ test: deps
 
 integration e2e: build/asan/sensorpipe web
 	scripts/test.sh $@
+
+# fault injection (tests/faults/): its own PostgreSQL and mosquitto; writes docs/RELIABILITY.md's results
+faults: build/asan/sensorpipe build/sensorpipe
+	scripts/faults.sh
 
 # libFuzzer targets (clang): each fuzz/fuzz_X.c links the parsers it exercises.
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))

@@ -86,12 +86,17 @@ static void link_on_disconnect(struct mosquitto *mosq, void *obj, int rc)
         l->state = LINK_CLOSED;
         return;
     }
-    if (l->state == LINK_ONLINE)
+    if (l->state == LINK_ONLINE) {
         log_warn("%s: connection to %s:%d lost: %s", l->node->device, l->host, l->port,
                  rc == MOSQ_ERR_ERRNO ? "socket error" : mosquitto_strerror(rc));
-    else
+        /* QoS 1/2: libmosquitto keeps them and resends them (DUP) once the next CONNACK arrives */
+        if (l->qos > 0 && l->sent > l->done)
+            log_info("%s: %llu readings not acknowledged yet: sent again after reconnecting", l->node->device,
+                     (unsigned long long)(l->sent - l->done));
+    } else {
         log_warn("%s: cannot connect to %s:%d: %s", l->node->device, l->host, l->port,
                  rc == MOSQ_ERR_ERRNO ? "socket error" : mosquitto_strerror(rc));
+    }
     link_schedule_retry(l, now);
 }
 

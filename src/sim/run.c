@@ -6,6 +6,7 @@
 #include "core/topic.h"
 #include "device.h"
 #include "link.h"
+#include "numbered.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -111,6 +112,19 @@ int sim_config_check(const struct sim_config *c, char *err, size_t errlen)
                  rc != TOPIC_OK ? topic_strerror(rc) : "reserved name");
         return -1;
     }
+    if (c->numbered) {
+        if (c->rate <= 0) {
+            snprintf(err, errlen, "--numbered needs load mode (--rate)");
+            return -1;
+        }
+        uint64_t last = c->count > 0 ? sim_numbered_at(c->start, (uint64_t)c->count - 1) : c->start;
+        if (c->start < 1 || last == 0 || (uint64_t)snprintf(topic, sizeof topic, "%s/%s/%s", id, SIM_NUMBERED_METRIC,
+                                                             SIM_NUMBERED_SENSOR) >= sizeof topic) {
+            snprintf(err, errlen, "--numbered: the numbers --start %" PRIu64 " .. + --count %ld must lie in 1..%llu",
+                     c->start, c->count, (unsigned long long)SIM_NUMBER_MAX);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -154,6 +168,8 @@ static int run_init(struct run *r, const struct sim_config *c, int64_t now)
     r->cfg = c;
     r->n = (size_t)c->devices;
     r->limit = c->count > 0 ? (uint64_t)c->count : UINT64_MAX;
+    if (c->numbered && c->count <= 0)
+        r->limit = SIM_NUMBER_MAX - c->start + 1; /* until stopped, or the numbers run out */
     r->window = sim_window(c->devices, c->qos);
     /*
      * At high rates a device sends several cycles in a row: consecutive writes to
@@ -291,6 +307,26 @@ static int64_t run_produce_load(struct run *r, int64_t now)
             r->turn = 0;
             continue;
         }
+        if (c->numbered) {
+            /* the number is the count of readings handed over so far: no gap when a publish is refused */
+            struct node_msg m;
+            if (sim_numbered_msg(&m, r->devs[i].node.device, sim_numbered_at(c->start, r->published),
+                                 (uint8_t)c->qos) == 0 &&
+                run_publish_msgs(r, i, &m, 1) == 1) {
+                blocked = 0;
+                due--;
+                r->paced++;
+                r->turn++;
+            } else {
+                blocked++;
+                r->turn = r->turn_max;
+            }
+            if (r->turn >= r->turn_max) {
+                r->rr = (i + 1) % r->n;
+                r->turn = 0;
+            }
+            continue;
+        }
         if (p->next >= p->n) {
             struct sim_device *d = &r->devs[i];
             p->vclock_ms += d->node.interval_ms;
@@ -368,16 +404,25 @@ static bool run_all_closed(const struct run *r)
 
 static void run_summary(const struct run *r)
 {
-    uint64_t failed = 0, lost = 0;
+    uint64_t failed = 0, lost = 0, done = 0;
     for (size_t i = 0; i < r->n; i++) {
         failed += r->devs[i].failed_reads;
         lost += r->links[i].lost;
+        done += r->links[i].done;
     }
+    /* a QoS 0 reading dropped with its connection is counted done and lost (link.c) */
+    uint64_t confirmed = done >= lost ? done - lost : 0;
     double seconds = (double)(r->end_ms - r->start_ms) / 1000.0;
+    char numbers[64] = "";
+    if (r->cfg->numbered && r->published > 0)
+        snprintf(numbers, sizeof numbers, " numbers=%" PRIu64 "..%" PRIu64, r->cfg->start,
+                 r->cfg->start + r->published - 1);
+    else if (r->cfg->numbered)
+        snprintf(numbers, sizeof numbers, " numbers=none");
     printf("sim: sent=%" PRIu64 " seconds=%.3f rate=%.1f qos=%ld devices=%zu failed_reads=%" PRIu64
-           " lost=%" PRIu64 " unconfirmed=%" PRIu64 " skipped=%" PRIu64 "\n",
+           " lost=%" PRIu64 " unconfirmed=%" PRIu64 " skipped=%" PRIu64 " confirmed=%" PRIu64 "%s\n",
            r->published, seconds, seconds > 0 ? (double)r->published / seconds : 0.0, r->cfg->qos, r->n, failed,
-           lost, run_outstanding(r), r->skipped);
+           lost, run_outstanding(r), r->skipped, confirmed, numbers);
     fflush(stdout);
 }
 
@@ -442,7 +487,8 @@ int sim_run(const struct sim_config *c)
     sigdelset(&wait_mask, SIGTERM);
 
     log_info("%zu device%s (%s%s) -> %s:%ld, %s", r->n, r->n == 1 ? "" : "s", r->devs[0].node.device,
-             r->n > 1 ? ", ..." : "", c->mqtt_host, c->mqtt_port, c->rate > 0 ? "load mode" : "interval mode");
+             r->n > 1 ? ", ..." : "", c->mqtt_host, c->mqtt_port,
+             c->numbered ? "load mode, numbered readings" : c->rate > 0 ? "load mode" : "interval mode");
     int64_t now = time_mono_ms();
     for (size_t i = 0; i < r->n; i++)
         link_service(&r->links[i], 0, now);

@@ -8,15 +8,23 @@
  *   load      (--rate R > 0) R readings per second in total, paced on the
  *             monotonic clock, taken from the devices in turn; each device runs
  *             the same cycle on a virtual clock that moves one interval per
- *             cycle, so its DHT22 gate never holds a value back.
+ *             cycle, so its DHT22 gate never holds a value back. With
+ *             --numbered the readings are the run's numbers instead
+ *             (numbered.h): <device>/seq/n = start, start + 1, ...
  *
  * Both stop after --count readings (0 = never) or on SIGINT/SIGTERM, then wait
  * until every reading is written (QoS 0) or acknowledged (QoS 1, 2), publish
- * "offline" on every device, disconnect, and print one summary line on stdout.
+ * "offline" on every device, disconnect, and print one summary line on stdout:
+ *   sim: sent=N seconds=S rate=R qos=Q devices=D failed_reads=F lost=L unconfirmed=U skipped=K confirmed=C
+ * plus " numbers=A..B" (or " numbers=none") with --numbered. sent = readings
+ * handed to the MQTT client; confirmed = of those, written to the socket (QoS 0)
+ * or acknowledged by the broker (QoS 1, 2); lost = QoS 0 readings dropped with a
+ * connection; unconfirmed = still outstanding when the run gave up waiting.
  */
 #ifndef SP_SIM_RUN_H
 #define SP_SIM_RUN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,11 +39,14 @@ struct sim_config {
     long qos;                  /* QoS of readings */
     double fail_rate;          /* share of failed DHT22 reads */
     uint64_t seed;             /* PRNG seed; the same seed replays the same values */
+    bool numbered;             /* load mode: readings carry the run's numbers (numbered.h) */
+    uint64_t start;            /* with numbered: the first number, >= 1 */
 };
 
 /*
  * Check a configuration beyond the option table's bounds: interval at least the
- * DHT22's 2 s, device ids valid topic levels. Returns 0, or -1 with a one-line
+ * DHT22's 2 s, device ids valid topic levels; --numbered only in load mode, with
+ * every number of the run in 1..SIM_NUMBER_MAX. Returns 0, or -1 with a one-line
  * reason in err.
  */
 int sim_config_check(const struct sim_config *c, char *err, size_t errlen);

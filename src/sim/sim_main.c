@@ -4,6 +4,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "numbered.h"
 #include "run.h"
 
 #include <mosquitto.h>
@@ -14,7 +15,8 @@
 int sim_main(int argc, char **argv)
 {
     char *host = NULL, *prefix = NULL, *level = NULL;
-    long port = 0, devices = 0, count = 0, qos = 0, seed = 0;
+    long port = 0, devices = 0, count = 0, qos = 0, seed = 0, start = 0;
+    bool numbered = false;
     double interval = 0, rate = 0, fail_rate = 0;
     const struct cfg_opt opts[] = {
         {"mqtt-host", CFG_STR, &host, "127.0.0.1", 0, 0, NULL, "MQTT broker host"},
@@ -32,6 +34,10 @@ int sim_main(int argc, char **argv)
          "share of DHT22 reads that fail (no answer, short or corrupt frame): nothing sent for the DHT22"},
         {"seed", CFG_INT, &seed, "0", 0, 9007199254740991.0, NULL,
          "seed of the simulated values; the same seed replays a run (0 = pick one and log it)"},
+        {"numbered", CFG_BOOL, &numbered, "false", 0, 0, NULL,
+         "load mode: each reading's value is its number in the run (start, start+1, ...) on <device>/seq/n, "
+         "to count what the pipeline loses or duplicates"},
+        {"start", CFG_INT, &start, "1", 1, (double)SIM_NUMBER_MAX, NULL, "with --numbered: the first number"},
         {"log-level", CFG_STR, &level, "info", 0, 0, NULL, "error, warn, info or debug"},
         {NULL},
     };
@@ -65,6 +71,8 @@ int sim_main(int argc, char **argv)
         .count = count,
         .qos = qos,
         .fail_rate = fail_rate,
+        .numbered = numbered,
+        .start = (uint64_t)start,
         .seed = seed ? (uint64_t)seed : ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) & ((1ull << 53) - 1),
     };
     if (sim_config_check(&c, err, sizeof err)) {
