@@ -32,7 +32,7 @@ ASAN_OBJS := $(patsubst %.c,build/asan/%.o,$(SRCS) $(GEN))
 ASAN_LIB_OBJS := $(patsubst %.c,build/asan/%.o,$(LIB_SRCS) $(GEN))
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit asan web deps format clean integration e2e fuzz fuzz-long faults
+.PHONY: all run test unit asan web deps format clean integration e2e fuzz fuzz-long faults firmware
 all: build/sensorpipe web
 
 build/sensorpipe: $(REL_OBJS)
@@ -81,6 +81,7 @@ run: deps
 test: deps
 	$(MAKE) build/asan/sensorpipe build/sensorpipe web $(UNIT_BINS) $(FUZZ_BINS)
 	$(MAKE) fuzz FUZZ_SECONDS=10
+	$(MAKE) firmware
 	scripts/test.sh
 
 integration e2e: build/asan/sensorpipe web
@@ -93,7 +94,7 @@ faults: build/asan/sensorpipe build/sensorpipe
 # libFuzzer targets (clang): each fuzz/fuzz_X.c links the parsers it exercises.
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB  := $(filter-out src/core/migrate.c,$(wildcard src/core/*.c)) $(wildcard src/serve/query_params.c)
+FUZZ_LIB  := $(filter-out src/core/migrate.c,$(wildcard src/core/*.c)) $(wildcard src/serve/query_params.c) $(wildcard firmware/core/*.c)
 FUZZ_SECONDS ?= 10
 
 build/fuzz/%: fuzz/%.c $(FUZZ_LIB)
@@ -107,6 +108,10 @@ fuzz: $(FUZZ_BINS)
 
 fuzz-long:
 	$(MAKE) fuzz FUZZ_SECONDS=600
+
+# Pico W firmware: cross-compile firmware/core for the Cortex-M0+ (and the whole port when PICO_SDK_PATH is set)
+firmware:
+	scripts/firmware.sh
 
 format:
 	clang-format -i $(SRCS) $(wildcard src/*/*.h firmware/core/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c)

@@ -20,10 +20,10 @@
  * Presence: <device>/status, retained, QoS 1: "online" right after the broker
  * accepts the connection, "offline" as the connection's last will and before a
  * clean disconnect. The link state machine (Wi-Fi, broker, reconnect) that
- * drives these calls is the caller's: the simulator's today, a firmware/core
- * module of its own when the device port lands. It needs from here only
- * node_status() for the will and the on-connect message, and node_due() /
- * node_readings() / node_advance() for its publish step.
+ * drives these calls is the caller's: conn.h on the device, src/sim/link.c in
+ * the simulator. It needs from here only node_status() for the will and the
+ * on-connect message, and node_due() / node_readings() / node_advance() for its
+ * publish step.
  */
 #ifndef FW_NODE_H
 #define FW_NODE_H

@@ -6,13 +6,26 @@
 #include <math.h>
 #include <stdio.h>
 
-/* The simulated one-wire bus: hand over the frame prepared for this transfer. */
+/*
+ * The simulated one-wire bus: the frame prepared for this transfer goes on the
+ * wire as the level widths a sensor sends (dht22_pulses_from_frame) and comes
+ * back through the pulse decoder the Pico W port uses (dht22_pulses_to_frame).
+ * No answer is a line that stays high; a transfer that stops after frame_len
+ * bytes is a line that stays high after the last bit sent.
+ */
 static int sim_device_bus(void *ctx, uint8_t frame[DHT22_FRAME_LEN])
 {
     struct sim_device *d = ctx;
-    for (int i = 0; i < d->frame_len && i < DHT22_FRAME_LEN; i++)
-        frame[i] = d->frame[i];
-    return d->frame_len;
+    uint16_t us[DHT22_TRAIN_MAX];
+    size_t n = dht22_pulses_from_frame(d->frame, us);
+    if (d->frame_len <= 0) {
+        us[0] = DHT22_LEVEL_TIMEOUT_US;
+        n = 1;
+    } else if (d->frame_len < DHT22_FRAME_LEN) {
+        n = DHT22_TRAIN_BITS_AT + 2 * 8 * (size_t)d->frame_len;
+        us[n - 1] = DHT22_LEVEL_TIMEOUT_US;
+    }
+    return dht22_pulses_to_frame(us, n, frame);
 }
 
 int sim_device_init(struct sim_device *d, const char *id, uint32_t interval_ms, uint8_t qos, uint32_t first_ms,
