@@ -17,6 +17,7 @@
 #ifndef SP_INGEST_BATCH_H
 #define SP_INGEST_BATCH_H
 
+#include "ack_tracker.h"
 #include "core/topic.h"
 #include "fifo.h"
 
@@ -28,6 +29,7 @@
 struct reading {
     int64_t ts_us; /* device time, or receive time when the payload had none */
     double value;
+    struct ack_ref ack; /* the QoS 1 message to acknowledge once the row is committed (mid 0: none) */
     char topic[TOPIC_MAX + 1];
 };
 

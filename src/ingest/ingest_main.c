@@ -1,14 +1,22 @@
 /*
  * ingest_main.c - `sensorpipe ingest`: options, the one poll() loop, signals, shutdown.
  *
- * Data flow: mqtt_in (libmosquitto) -> on_message -> msg_classify -> one of three
- * bounded queues (readings: batch.h, rejects: reject.h, presence: presence.h)
- * -> writer (libpq, non-blocking) -> PostgreSQL. Both network clients are
- * driven from the loop below: one poll() over the signal pipe, the broker
- * socket and the database socket, with a timeout from the nearest timer.
+ * Data flow: broker -> ack relay -> mqtt_in (libmosquitto) -> on_message ->
+ * msg_classify -> one of three bounded queues (readings: batch.h, rejects:
+ * reject.h, presence: presence.h) -> writer (libpq, non-blocking) -> PostgreSQL.
+ * Every network client is driven from the loop below: one poll() over the
+ * signal pipe, libmosquitto's socket, the database socket and the relay's
+ * sockets, with a timeout from the nearest timer.
+ *
+ * Acknowledgements (docs/RELIABILITY.md): each QoS 1 message is recorded in the
+ * ack tracker (ack_tracker.h) by packet id; the rows it produces carry that
+ * reference through the queues; the writer settles it when the row commits;
+ * only then does the relay (ack_relay.h) let the PUBACK through to the broker.
  */
 #include "ingest.h"
 
+#include "ack_relay.h"
+#include "ack_tracker.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -19,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,20 +35,27 @@
 #include <string.h>
 #include <unistd.h>
 
-#define INGEST_STATS_EVERY_MS 60000
 #define INGEST_SHUTDOWN_MS 10000  /* flush at most this long after SIGTERM/SIGINT */
+#define INGEST_RELAY_CONNECT_MS 10000 /* the relay gives up a broker connection not made in this time */
 #define INGEST_POLL_MAX_MS 1000   /* keepalive checks at least this often */
 #define INGEST_REJECTS_MAX 1024   /* refused messages held in memory */
 #define INGEST_PRESENCE_MAX 1024  /* devices with a presence update held in memory */
 #define INGEST_PAUSE_LOG_MS 10000 /* at most one pause logged at warn per this period */
+/*
+ * QoS 1 messages unacknowledged at once, at most: half the packet id space.
+ * The broker's inflight window should stop it long before (max_inflight_messages),
+ * but mosquitto 2.0.11 does not enforce that window strictly (fixed in 2.0.13),
+ * and a broker that runs out of free packet ids would have to reuse one.
+ */
+#define INGEST_ACKS_IN_USE_MAX 32768
 #ifndef INGEST_KEEPALIVE_S
 #define INGEST_KEEPALIVE_S 60 /* MQTT keepalive, seconds (overridable at build time for tests) */
 #endif
 
 struct ingest_options {
     char *db, *mqtt_host, *client_id, *subscribe, *log_level; /* owned via cfg_free */
-    long mqtt_port, qos, queue_max, batch_max, retention_days;
-    bool clean_session, migrate;
+    long mqtt_port, qos, queue_max, batch_max, retention_days, stats_interval;
+    bool clean_session, migrate, hold_acks;
 };
 
 /* The daemon's one state struct, passed to every callback. */
@@ -50,9 +66,14 @@ struct ingest {
     struct ingest_stats stats, stats_logged;
     struct mqtt_in mqtt;
     struct writer writer;
+    struct ack_tracker acks; /* QoS 1 messages by packet id (when hold_acks) */
+    struct relay relay;      /* between libmosquitto and the broker (when hold_acks) */
+    bool hold_acks;
     bool paused;   /* reading MQTT is held back (a queue is full) */
     int64_t pause_logged_ms; /* when a pause was last logged at warn */
+    int64_t stats_every_ms;
     bool stopping; /* a stop signal came: flushing */
+    bool disconnecting; /* flushed: the MQTT DISCONNECT is on its way */
 };
 
 /* ---- signals: a self-pipe so poll() wakes ---- */
@@ -104,6 +125,51 @@ static bool ingest_can_read(void *ctx)
     return !in->stopping && !in->paused;
 }
 
+/* The message behind ref needs nothing more from us: its PUBACK may go. */
+static void ingest_settle(void *ctx, struct ack_ref ref)
+{
+    struct ingest *in = ctx;
+    if (in->hold_acks)
+        ack_tracker_commit(&in->acks, ref);
+}
+
+/* A broker session started or ended (from mqtt_in's callbacks). */
+static void ingest_session(void *ctx, bool up, bool session_present)
+{
+    struct ingest *in = ctx;
+    if (!in->hold_acks)
+        return;
+    if (!up) {
+        ack_tracker_disconnected(&in->acks);
+        size_t orphans = ack_tracker_orphans(&in->acks);
+        if (orphans)
+            log_info("%zu messages received but not acknowledged on the lost connection: the broker sends them "
+                     "again, and copies of those already queued are not stored twice",
+                     orphans);
+        return;
+    }
+    size_t orphans = ack_tracker_orphans(&in->acks);
+    ack_tracker_connected(&in->acks, session_present);
+    if (orphans && !session_present)
+        log_warn("the broker kept no session for this client id: %zu unacknowledged messages will not be "
+                 "redelivered (those in the queue are still written)",
+                 orphans);
+}
+
+/* Accept a connection to the relay only from the socket libmosquitto opened. */
+static bool ingest_relay_peer_ok(void *ctx, const struct sockaddr *peer, socklen_t len)
+{
+    struct ingest *in = ctx;
+    int fd = mosquitto_socket(in->mqtt.mosq);
+    struct sockaddr_in local;
+    socklen_t llen = sizeof local;
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&local, &llen) != 0 || local.sin_family != AF_INET ||
+        peer->sa_family != AF_INET || len < (socklen_t)sizeof(struct sockaddr_in))
+        return false;
+    const struct sockaddr_in *p = (const struct sockaddr_in *)peer;
+    return p->sin_port == local.sin_port && p->sin_addr.s_addr == local.sin_addr.s_addr;
+}
+
 /* Re-evaluate backpressure after the queues changed; count each pause. */
 static void ingest_update_pause(struct ingest *in)
 {
@@ -111,7 +177,9 @@ static void ingest_update_pause(struct ingest *in)
     bool small_full = in->paused ? rejectq_count(&in->rejects) > INGEST_REJECTS_MAX / 2 ||
                                        presenceq_count(&in->presence) > INGEST_PRESENCE_MAX / 2
                                  : rejectq_nearly_full(&in->rejects) || presenceq_nearly_full(&in->presence);
-    bool full = batchq_paused(&in->readings) || small_full;
+    size_t acks = in->hold_acks ? ack_tracker_in_use(&in->acks) : 0;
+    bool acks_full = in->paused ? acks > INGEST_ACKS_IN_USE_MAX / 2 : acks >= INGEST_ACKS_IN_USE_MAX;
+    bool full = batchq_paused(&in->readings) || small_full || acks_full;
     if (full == in->paused)
         return;
     in->paused = full;
@@ -119,13 +187,14 @@ static void ingest_update_pause(struct ingest *in)
     int64_t now = time_mono_ms();
     bool loud = now - in->pause_logged_ms >= INGEST_PAUSE_LOG_MS;
     if (full) {
-        in->stats.queue_full++;
+        in->stats.queue_paused++;
         if (loud)
             in->pause_logged_ms = now;
         log_msg(loud ? LOG_WARN : LOG_DEBUG,
-                "queue full (%zu readings, %zu rejects, %zu presence): pausing MQTT reads (%llu pauses so far)",
-                batchq_count(&in->readings), rejectq_count(&in->rejects), presenceq_count(&in->presence),
-                (unsigned long long)in->stats.queue_full);
+                "queue full (%zu readings, %zu rejects, %zu presence, %zu unacknowledged): pausing MQTT reads "
+                "(%llu pauses so far)",
+                batchq_count(&in->readings), rejectq_count(&in->rejects), presenceq_count(&in->presence), acks,
+                (unsigned long long)in->stats.queue_paused);
     } else
         log_msg(loud ? LOG_INFO : LOG_DEBUG, "queue drained to %zu readings: resuming MQTT reads",
                 batchq_count(&in->readings));
@@ -142,16 +211,17 @@ static const char *log_topic(const char *topic, char *out, size_t outlen)
 }
 
 static void ingest_reject(struct ingest *in, enum reject_class cls, const struct mosquitto_message *msg,
-                          const char *reason, int64_t now_us)
+                          const char *reason, int64_t now_us, struct ack_ref ref)
 {
     in->stats.rejected[cls]++;
     size_t tlen = strlen(msg->topic);
     char shown[201];
     log_debug("reject %s: %s", log_topic(msg->topic, shown, sizeof shown), reason);
     if (rejectq_push(&in->rejects, cls, msg->topic, tlen, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
-                     reason, now_us) != 0) {
+                     reason, now_us, ref) != 0) {
         in->stats.rejects_lost++;
         log_error("rejects queue full: refused message on %s not kept (%s)", shown, reason);
+        ingest_settle(in, ref); /* counted as lost: holding its PUBACK would only block the broker */
     }
 }
 
@@ -163,53 +233,78 @@ static void ingest_on_message(void *ctx, const struct mosquitto_message *msg)
     struct msg_result r;
     size_t tlen = strlen(msg->topic);
     char shown[201];
-    log_debug("message on %s (%zu bytes%s)", log_topic(msg->topic, shown, sizeof shown), len,
-              msg->retain ? ", retained" : "");
+    log_debug("message on %s (%zu bytes%s, qos %d, id %d)", log_topic(msg->topic, shown, sizeof shown), len,
+              msg->retain ? ", retained" : "", msg->qos, msg->mid);
+
+    /* QoS 1: its PUBACK is held until what it produces is committed; a redelivered copy is not stored twice */
+    struct ack_ref ref = {0, 0};
+    if (in->hold_acks && msg->qos == 1 && msg->mid > 0 && msg->mid < ACK_MIDS) {
+        uint64_t h = ack_hash(msg->topic, tlen, msg->payload, len);
+        switch (ack_tracker_received(&in->acks, (uint16_t)msg->mid, h, &ref)) {
+        case ACK_DO_SKIP:
+            in->stats.duplicates_skipped++;
+            log_debug("message on %s with packet id %d is a redelivery of one already queued or stored: not stored "
+                      "again",
+                      shown, msg->mid);
+            return;
+        case ACK_DO_STORE_UNTRACKED:
+            log_warn("broker reused packet id %d before it was acknowledged (message on %s): stored, PUBACK not held",
+                     msg->mid, shown);
+            break;
+        default:
+            break;
+        }
+    }
+
     msg_classify(msg->topic, tlen, msg->payload, len, msg->retain, now_us, &r);
+    struct ack_ref superseded;
     switch (r.kind) {
     case MSG_READING:
+        r.reading.ack = ref;
         if (!batchq_push(&in->readings, &r.reading))
-            ingest_reject(in, REJECT_OVERFLOW, msg, "ingest readings queue full", now_us);
+            ingest_reject(in, REJECT_OVERFLOW, msg, "ingest readings queue full", now_us, ref);
         break;
     case MSG_PRESENCE:
-        if (presenceq_push(&in->presence, r.device, r.online, now_us) != 0)
-            ingest_reject(in, REJECT_OVERFLOW, msg, "ingest presence queue full", now_us);
+        if (presenceq_push(&in->presence, r.device, r.online, now_us, ref, &superseded) != 0)
+            ingest_reject(in, REJECT_OVERFLOW, msg, "ingest presence queue full", now_us, ref);
+        else
+            ingest_settle(in, superseded); /* the queued update it replaced needs no row of its own */
         break;
     case MSG_REJECT:
-        ingest_reject(in, r.cls, msg, r.reason, now_us);
+        ingest_reject(in, r.cls, msg, r.reason, now_us, ref);
         break;
     case MSG_RETAINED:
         in->stats.retained_skipped++;
         log_debug("retained reading on %s replayed by the broker: not stored again", shown);
+        ingest_settle(in, ref); /* nothing to write */
         break;
     }
     ingest_update_pause(in);
 }
 
-/* ---- options ---- */
-
-static void default_client_id(char **client_id)
-{
-    char host[256] = "host";
-    if (gethostname(host, sizeof host) != 0)
-        snprintf(host, sizeof host, "host");
-    host[sizeof host - 1] = '\0';
-    char id[320];
-    snprintf(id, sizeof id, "sensorpipe-ingest-%s-%ld", host, (long)getpid());
-    char *copy = strdup(id);
-    if (copy) {
-        free(*client_id); /* the option's string, owned by the table (cfg_free) */
-        *client_id = copy;
-    }
-}
-
 /* ---- the loop ---- */
 
-enum { FD_SIGNAL, FD_MQTT, FD_DB, FD_COUNT };
+enum { FD_SIGNAL, FD_MQTT, FD_DB, FD_RELAY, FD_COUNT = FD_RELAY + RELAY_FDS };
+
+/* Gauges and peaks of the stats, from the queues, the tracker and the relay. */
+static void ingest_update_gauges(struct ingest *in)
+{
+    size_t queued = batchq_count(&in->readings);
+    if (queued > in->stats.max_queued)
+        in->stats.max_queued = queued;
+    if (!in->hold_acks)
+        return;
+    in->stats.held_acks = ack_tracker_held(&in->acks);
+    if (in->stats.held_acks > in->stats.max_held_acks)
+        in->stats.max_held_acks = in->stats.held_acks;
+    in->stats.acks_sent = in->relay.stats.acks_sent;
+    in->stats.acks_discarded = in->relay.stats.acks_discarded;
+}
 
 static void ingest_log_stats(struct ingest *in)
 {
-    char line[768];
+    char line[1024];
+    ingest_update_gauges(in);
     stats_format(&in->stats, batchq_count(&in->readings), line, sizeof line);
     log_info("%s", line);
     in->stats_logged = in->stats;
@@ -219,7 +314,7 @@ static void ingest_log_stats(struct ingest *in)
 static int ingest_loop(struct ingest *in)
 {
     int64_t now = time_mono_ms();
-    int64_t stats_at = now + INGEST_STATS_EVERY_MS;
+    int64_t stats_at = now + in->stats_every_ms;
     int64_t deadline = 0;
     unsigned handled_signals = 0;
     for (;;) {
@@ -227,12 +322,12 @@ static int ingest_loop(struct ingest *in)
         if ((unsigned)sig_count != handled_signals) {
             handled_signals = (unsigned)sig_count;
             if (!in->stopping) {
+                /* stop reading MQTT, write what is queued, let its PUBACKs out, then DISCONNECT */
                 in->stopping = true;
                 deadline = now + INGEST_SHUTDOWN_MS;
                 log_info("stopping: flushing %zu readings, %zu rejects, %zu presence updates (at most %d s)",
                          batchq_count(&in->readings), rejectq_count(&in->rejects), presenceq_count(&in->presence),
                          INGEST_SHUTDOWN_MS / 1000);
-                mqtt_in_stop(&in->mqtt);
                 writer_stop(&in->writer);
             } else {
                 log_warn("second stop signal: not waiting for the flush");
@@ -240,7 +335,12 @@ static int ingest_loop(struct ingest *in)
             }
         }
         if (in->stopping) {
-            if (writer_drained(&in->writer) && mqtt_in_closed(&in->mqtt))
+            if (!in->disconnecting && writer_drained(&in->writer) &&
+                (!in->hold_acks || relay_acks_flushed(&in->relay))) {
+                mqtt_in_stop(&in->mqtt);
+                in->disconnecting = true;
+            }
+            if (in->disconnecting && mqtt_in_closed(&in->mqtt) && (!in->hold_acks || relay_idle(&in->relay)))
                 return 0;
             if (now >= deadline)
                 break;
@@ -252,12 +352,20 @@ static int ingest_loop(struct ingest *in)
         fds[FD_SIGNAL].events = POLLIN;
         fds[FD_MQTT].fd = mqtt_in_pollfd(&in->mqtt, &fds[FD_MQTT].events);
         fds[FD_DB].fd = writer_pollfd(&in->writer, &fds[FD_DB].events);
+        if (in->hold_acks)
+            relay_pollfds(&in->relay, &fds[FD_RELAY]);
+        else
+            for (int i = FD_RELAY; i < FD_COUNT; i++)
+                fds[i].fd = -1;
 
         int64_t wake = now + INGEST_POLL_MAX_MS;
         int64_t t = mqtt_in_next_timer(&in->mqtt);
         if (t < wake)
             wake = t;
         t = writer_next_timer(&in->writer);
+        if (t < wake)
+            wake = t;
+        t = in->hold_acks ? relay_next_timer(&in->relay) : INT64_MAX;
         if (t < wake)
             wake = t;
         if (!in->stopping && stats_at < wake)
@@ -276,21 +384,36 @@ static int ingest_loop(struct ingest *in)
             while (read(sig_pipe[0], buf, sizeof buf) > 0) {
             }
         }
+        if (n <= 0)
+            for (int i = 0; i < FD_COUNT; i++)
+                fds[i].revents = 0;
         now = time_mono_ms();
-        /* broker first, so what it delivered goes out in this round's database write */
-        mqtt_in_service(&in->mqtt, n > 0 && fds[FD_MQTT].fd >= 0 ? fds[FD_MQTT].revents : 0, now);
-        writer_service(&in->writer, n > 0 && fds[FD_DB].fd >= 0 ? fds[FD_DB].revents : 0, now);
+        /*
+         * Order: the broker's messages first, so they go out in this round's database write; then the
+         * relay, which reads the PUBACKs libmosquitto wrote for them (held: their rows are not committed);
+         * then the writer, whose commits release PUBACKs; then the relay again, to send those at once.
+         */
+        mqtt_in_service(&in->mqtt, fds[FD_MQTT].fd >= 0 ? fds[FD_MQTT].revents : 0, now);
+        if (in->hold_acks)
+            relay_service(&in->relay, &fds[FD_RELAY], now);
+        writer_service(&in->writer, fds[FD_DB].fd >= 0 ? fds[FD_DB].revents : 0, now);
+        if (in->hold_acks)
+            relay_flush(&in->relay);
         ingest_update_pause(in);
+        ingest_update_gauges(in);
 
         if (!in->stopping && now >= stats_at) {
             if (stats_changed(&in->stats, &in->stats_logged))
                 ingest_log_stats(in);
-            stats_at = now + INGEST_STATS_EVERY_MS;
+            stats_at = now + in->stats_every_ms;
         }
     }
     size_t lost = batchq_count(&in->readings);
     log_error("shutdown: gave up flushing: %zu readings, %zu rejects and %zu presence updates not written", lost,
               rejectq_count(&in->rejects), presenceq_count(&in->presence));
+    if (in->hold_acks && ack_tracker_unsettled(&in->acks))
+        log_warn("%zu QoS 1 messages were not acknowledged: the broker delivers them again at the next start",
+                 ack_tracker_unsettled(&in->acks));
     return 1;
 }
 
@@ -303,13 +426,21 @@ int ingest_main(int argc, char **argv)
          "libpq connection string or URI (empty: PG* variables and libpq defaults)", false},
         {"mqtt-host", CFG_STR, &o.mqtt_host, "127.0.0.1", 0, 0, NULL, "MQTT broker host", false},
         {"mqtt-port", CFG_INT, &o.mqtt_port, "1883", 1, 65535, NULL, "MQTT broker port", false},
-        {"mqtt-client-id", CFG_STR, &o.client_id, "", 0, 0, NULL,
-         "MQTT client id (empty: sensorpipe-ingest-<hostname>-<pid>)", false},
+        {"mqtt-client-id", CFG_STR, &o.client_id, "sensorpipe-ingest", 0, 0, NULL,
+         "MQTT client id; keep it fixed so a restart resumes the session (several ingests sharing "
+         "$share/<group>/... need one id each)",
+         false},
         {"subscribe", CFG_STR, &o.subscribe, "+/+/+,+/status", 0, 0, NULL,
          "comma-separated MQTT filters; $share/<group>/<filter> shares the load between ingests", false},
         {"qos", CFG_INT, &o.qos, "1", 0, 2, NULL, "subscription QoS (0, 1 or 2)", false},
-        {"clean-session", CFG_BOOL, &o.clean_session, "true", 0, 0, NULL,
-         "start a new MQTT session (false: the broker keeps messages for this client id while it is away)", false},
+        {"clean-session", CFG_BOOL, &o.clean_session, "false", 0, 0, NULL,
+         "start a new MQTT session at every connection (false: the broker keeps QoS 1 messages for this client id "
+         "while the ingest is away and sends unacknowledged ones again)",
+         false},
+        {"hold-acks", CFG_BOOL, &o.hold_acks, "true", 0, 0, NULL,
+         "hold each QoS 1 PUBACK until the message's row is committed (an in-process relay to the broker); "
+         "false: libmosquitto acknowledges on receipt",
+         false},
         {"queue-max", CFG_INT, &o.queue_max, "100000", 1, 10000000, NULL,
          "readings held in memory at most; reading MQTT pauses when full", false},
         {"batch-max", CFG_INT, &o.batch_max, "10000", 1, 1000000, NULL, "readings per COPY statement at most",
@@ -319,6 +450,8 @@ int ingest_main(int argc, char **argv)
         {"migrate", CFG_BOOL, &o.migrate, "true", 0, 0, NULL,
          "create or upgrade the schema at the first database connection", false},
         {"log-level", CFG_STR, &o.log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
+        {"stats-interval", CFG_INT, &o.stats_interval, "60", 1, 86400, NULL,
+         "seconds between two stats lines (logged only when a counter moved)", false},
         {0},
     };
     char err[512];
@@ -352,31 +485,63 @@ int ingest_main(int argc, char **argv)
         cfg_free(opts);
         return 2;
     }
-    if (!*o.client_id)
-        default_client_id(&o.client_id);
+    if (!*o.client_id) {
+        fprintf(stderr, "sensorpipe ingest: --mqtt-client-id must not be empty\n");
+        mqtt_in_free_filters(filters, nfilters);
+        cfg_free(opts);
+        return 2;
+    }
     log_init("ingest", (enum log_level)level);
     cfg_log_effective(opts);
+    if (o.hold_acks && o.qos == 2)
+        log_warn("--qos 2: QoS 2 messages are acknowledged (PUBREC) on receipt; only QoS 1 messages are held "
+                 "until their row is committed");
+    if (o.clean_session)
+        log_warn("--clean-session: what the broker holds for this client id is dropped at every connection; "
+                 "messages in flight when the ingest stops or crashes can be lost");
 
     int status = 1;
     struct ingest *in = calloc(1, sizeof *in); /* owned here, freed at done */
-    if (!in || signals_init() != 0) {
+    if (!in || signals_init() != 0 || ack_tracker_init(&in->acks) != 0) {
         log_error("start-up failed: %s", strerror(errno));
+        if (in)
+            ack_tracker_free(&in->acks);
         free(in);
         signals_close();
         mqtt_in_free_filters(filters, nfilters);
         cfg_free(opts);
         return 1;
     }
+    in->hold_acks = o.hold_acks;
+    in->stats_every_ms = o.stats_interval * 1000;
     batchq_init(&in->readings, (size_t)o.queue_max, (size_t)o.batch_max);
     rejectq_init(&in->rejects, INGEST_REJECTS_MAX);
     presenceq_init(&in->presence, INGEST_PRESENCE_MAX);
     struct writer_config wcfg = {.dsn = o.db, .migrate = o.migrate, .retention_days = o.retention_days};
     writer_init(&in->writer, &wcfg, &in->readings, &in->rejects, &in->presence, &in->stats);
+    writer_set_settle(&in->writer, ingest_settle, in);
 
     mosquitto_lib_init();
+    bool relay_up = false;
+    if (in->hold_acks) {
+        struct relay_config rcfg = {
+            .broker_host = o.mqtt_host,
+            .broker_port = (int)o.mqtt_port,
+            .connect_timeout_ms = INGEST_RELAY_CONNECT_MS,
+        };
+        if (relay_init(&in->relay, &rcfg, &in->acks, ingest_relay_peer_ok, in, err, sizeof err) != 0) {
+            log_error("%s", err);
+            goto done;
+        }
+        relay_up = true;
+        log_info("ack relay on 127.0.0.1:%d: QoS 1 PUBACKs go to broker %s:%ld once their rows are committed",
+                 in->relay.port, o.mqtt_host, o.mqtt_port);
+    }
     struct mqtt_in_config mcfg = {
         .host = o.mqtt_host,
         .port = (int)o.mqtt_port,
+        .connect_host = in->hold_acks ? "127.0.0.1" : NULL,
+        .connect_port = in->hold_acks ? in->relay.port : 0,
         .client_id = o.client_id,
         .clean_session = o.clean_session,
         .qos = (int)o.qos,
@@ -388,6 +553,7 @@ int ingest_main(int argc, char **argv)
         log_error("%s", err);
         goto done;
     }
+    mqtt_in_set_session_cb(&in->mqtt, ingest_session);
 
     status = ingest_loop(in);
     ingest_log_stats(in);
@@ -396,6 +562,9 @@ int ingest_main(int argc, char **argv)
 
 done:
     mqtt_in_free(&in->mqtt);
+    if (relay_up)
+        relay_free(&in->relay);
+    ack_tracker_free(&in->acks);
     mosquitto_lib_cleanup();
     writer_free(&in->writer);
     batchq_free(&in->readings);

@@ -106,7 +106,7 @@ static void mqtt_in_schedule_retry(struct mqtt_in *m, int64_t now_ms)
     m->retry_at_ms = now_ms + backoff_next_ms(&m->backoff);
 }
 
-static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
 {
     struct mqtt_in *m = obj;
     if (rc != 0) {
@@ -118,7 +118,13 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
     if (m->ever_connected)
         m->stats->mqtt_reconnects++;
     m->ever_connected = true;
-    log_info("connected to broker %s:%d as %s", m->cfg.host, m->cfg.port, m->cfg.client_id);
+    bool session_present = flags & 1;
+    m->session_up = true;
+    if (m->on_session)
+        m->on_session(m->ctx, true, session_present);
+    log_info("connected to broker %s:%d as %s (%s session%s)", m->cfg.host, m->cfg.port, m->cfg.client_id,
+             m->cfg.clean_session ? "clean" : "persistent",
+             m->cfg.clean_session ? "" : session_present ? ", resumed" : ", new");
     int mid;
     rc = mosquitto_subscribe_multiple(mosq, &mid, m->cfg.nfilters, m->cfg.filters, m->cfg.qos, 0, NULL);
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -147,6 +153,11 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
     (void)mosq;
     struct mqtt_in *m = obj;
     int64_t now = time_mono_ms();
+    if (m->session_up) {
+        m->session_up = false;
+        if (m->on_session)
+            m->on_session(m->ctx, false, false);
+    }
     if (m->state == MQ_CLOSING || m->state == MQ_CLOSED) {
         m->state = MQ_CLOSED;
         log_info("disconnected from broker %s:%d", m->cfg.host, m->cfg.port);
@@ -188,11 +199,16 @@ int mqtt_in_init(struct mqtt_in *m, const struct mqtt_in_config *cfg, mqtt_in_me
         snprintf(err, errlen, "cannot create the MQTT client: %s", strerror(errno));
         return -1;
     }
-    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
     mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
     mosquitto_message_callback_set(m->mosq, on_message);
     return 0;
+}
+
+void mqtt_in_set_session_cb(struct mqtt_in *m, mqtt_in_session_fn fn)
+{
+    m->on_session = fn;
 }
 
 void mqtt_in_free(struct mqtt_in *m)
@@ -225,8 +241,10 @@ int64_t mqtt_in_next_timer(const struct mqtt_in *m)
 static void mqtt_in_connect(struct mqtt_in *m, int64_t now_ms)
 {
     /* resolves the host name (blocking getaddrinfo), then a non-blocking TCP connect */
+    const char *host = m->cfg.connect_host ? m->cfg.connect_host : m->cfg.host;
+    int port = m->cfg.connect_host ? m->cfg.connect_port : m->cfg.port;
     int rc = m->attempted ? mosquitto_reconnect_async(m->mosq)
-                          : mosquitto_connect_async(m->mosq, m->cfg.host, m->cfg.port, m->cfg.keepalive_s);
+                          : mosquitto_connect_async(m->mosq, host, port, m->cfg.keepalive_s);
     m->attempted = true;
     if (rc != MOSQ_ERR_SUCCESS) {
         const char *why = mqtt_in_strerror(rc);

@@ -18,13 +18,21 @@ void presenceq_free(struct presenceq *p)
     p->inflight = 0;
 }
 
-int presenceq_push(struct presenceq *p, const char *device, bool online, int64_t ts_us)
+int presenceq_push(struct presenceq *p, const char *device, bool online, int64_t ts_us, struct ack_ref ack,
+                   struct ack_ref *superseded)
 {
+    superseded->gen = 0;
+    superseded->mid = 0;
     for (size_t i = p->inflight; i < p->q.count; i++) {
         struct presence *e = fifo_at(&p->q, i);
         if (!strcmp(e->device, device)) {
             e->online = online;
             e->ts_us = ts_us;
+            /* an untracked newer update (QoS 0) keeps the older message's reference: its commit settles it */
+            if (ack.mid) {
+                *superseded = e->ack;
+                e->ack = ack;
+            }
             return 0;
         }
     }
@@ -35,6 +43,7 @@ int presenceq_push(struct presenceq *p, const char *device, bool online, int64_t
     snprintf(e->device, sizeof e->device, "%s", device);
     e->online = online;
     e->ts_us = ts_us;
+    e->ack = ack;
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #ifndef SP_INGEST_PRESENCE_H
 #define SP_INGEST_PRESENCE_H
 
+#include "ack_tracker.h"
 #include "core/topic.h"
 #include "fifo.h"
 
@@ -19,6 +20,7 @@
 struct presence {
     int64_t ts_us; /* receive time */
     bool online;
+    struct ack_ref ack; /* the QoS 1 message to acknowledge once the row is committed (mid 0: none) */
     char device[TOPIC_LEVEL_MAX + 1];
 };
 
@@ -30,8 +32,15 @@ struct presenceq {
 
 void presenceq_init(struct presenceq *p, size_t max);
 void presenceq_free(struct presenceq *p);
-/* Queue or update the state of device. Returns 0, or -1 when the queue is full. */
-int presenceq_push(struct presenceq *p, const char *device, bool online, int64_t ts_us);
+/*
+ * Queue or update the state of device. Returns 0, or -1 when the queue is full.
+ * An update replaces the queued one of the same device; *superseded is then
+ * the replaced update's ack reference (else mid 0): the newer message carries
+ * the device's state now, so the older one needs no row of its own and the
+ * caller settles it at once.
+ */
+int presenceq_push(struct presenceq *p, const char *device, bool online, int64_t ts_us, struct ack_ref ack,
+                   struct ack_ref *superseded);
 size_t presenceq_count(const struct presenceq *p);
 bool presenceq_nearly_full(const struct presenceq *p);
 size_t presenceq_begin(struct presenceq *p, size_t max_rows);

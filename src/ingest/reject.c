@@ -30,7 +30,7 @@ void rejectq_free(struct rejectq *r)
 }
 
 int rejectq_push(struct rejectq *r, enum reject_class cls, const char *topic, size_t topic_len, const void *payload,
-                 size_t payload_len, const char *reason, int64_t received_us)
+                 size_t payload_len, const char *reason, int64_t received_us, struct ack_ref ack)
 {
     if (r->q.count >= r->q.max)
         return -1;
@@ -71,6 +71,7 @@ int rejectq_push(struct rejectq *r, enum reject_class cls, const char *topic, si
     slot->payload_len = keep_payload;
     slot->cls = cls;
     slot->received_us = received_us;
+    slot->ack = ack;
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #ifndef SP_INGEST_REJECT_H
 #define SP_INGEST_REJECT_H
 
+#include "ack_tracker.h"
 #include "fifo.h"
 
 #include <stdbool.h>
@@ -39,6 +40,7 @@ struct reject {
     char *reason;           /* NUL-terminated valid UTF-8; points into mem */
     unsigned char *payload; /* payload_len bytes; points into mem */
     size_t payload_len;
+    struct ack_ref ack;     /* the QoS 1 message to acknowledge once the row is committed (mid 0: none) */
     void *mem;              /* owned by the queue: one allocation for the three */
 };
 
@@ -54,11 +56,11 @@ void rejectq_free(struct rejectq *r);
 
 /*
  * Queue a copy of topic[0..topic_len) (raw bytes, any encoding), payload and
- * reason (a C string). Returns 0, or -1 when the queue is full or memory ran
- * out (the caller counts the loss).
+ * reason (a C string), with the message's ack reference. Returns 0, or -1 when
+ * the queue is full or memory ran out (the caller counts the loss and settles ack).
  */
 int rejectq_push(struct rejectq *r, enum reject_class cls, const char *topic, size_t topic_len, const void *payload,
-                 size_t payload_len, const char *reason, int64_t received_us);
+                 size_t payload_len, const char *reason, int64_t received_us, struct ack_ref ack);
 
 size_t rejectq_count(const struct rejectq *r);
 bool rejectq_nearly_full(const struct rejectq *r);

@@ -1,10 +1,11 @@
 /*
  * stats.h - counters of the ingest and their one-line summary.
  *
- * The summary is logged every minute when a counter moved, and at exit:
+ * The summary is logged every --stats-interval seconds when a counter moved, and at exit:
  *   stats received=.. written=.. rejected=.. (topic=.. payload=.. status=.. overflow=.. database=..)
- *         rejects_lost=.. presence=.. retained_skipped=.. batches=.. max_batch=.. queue_full=..
- *         db_reconnects=.. mqtt_reconnects=.. queued=..
+ *         rejects_written=.. rejects_lost=.. presence=.. retained_skipped=.. duplicates_skipped=..
+ *         batches=.. max_batch=.. queue_paused=.. db_reconnects=.. mqtt_reconnects=..
+ *         held_acks=.. max_held_acks=.. acks_sent=.. acks_discarded=.. queued=.. max_queued=..
  */
 #ifndef SP_INGEST_STATS_H
 #define SP_INGEST_STATS_H
@@ -25,9 +26,15 @@ struct ingest_stats {
     uint64_t retained_skipped;          /* retained readings replayed by the broker, not stored again */
     uint64_t batches;                   /* COPY statements committed */
     uint64_t max_batch;                 /* most rows in one of them */
-    uint64_t queue_full;                /* times reading MQTT paused because a queue was full */
+    uint64_t duplicates_skipped;        /* redelivered QoS 1 messages already stored, not stored again */
+    uint64_t queue_paused;              /* times reading MQTT paused because a queue was full */
     uint64_t db_reconnects;             /* database connections made after a lost one */
     uint64_t mqtt_reconnects;           /* broker sessions made after a lost one */
+    uint64_t held_acks;                 /* now: PUBACKs the ack relay holds (waiting for a commit or to go out) */
+    uint64_t max_held_acks;             /* most of them at once */
+    uint64_t acks_sent;                 /* PUBACKs the ack relay sent to the broker */
+    uint64_t acks_discarded;            /* held PUBACKs dropped with a lost connection (the broker resends) */
+    uint64_t max_queued;                /* most readings held in memory at once */
 };
 
 uint64_t stats_rejected_total(const struct ingest_stats *s);

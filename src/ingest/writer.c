@@ -34,6 +34,18 @@ void writer_init(struct writer *w, const struct writer_config *cfg, struct batch
     w->retry_at_ms = 0; /* connect at once */
 }
 
+void writer_set_settle(struct writer *w, writer_settle_fn fn, void *ctx)
+{
+    w->settle = fn;
+    w->settle_ctx = ctx;
+}
+
+static void writer_settle(struct writer *w, struct ack_ref ack)
+{
+    if (w->settle && ack.mid)
+        w->settle(w->settle_ctx, ack);
+}
+
 void writer_free(struct writer *w)
 {
     if (w->conn)
@@ -171,7 +183,8 @@ static int writer_send_stmt(struct writer *w)
 static int writer_start(struct writer *w, enum writer_job j)
 {
     w->job = j;
-    w->last_job = j;
+    if (j != JOB_SESSION)
+        w->last_job = j;
     w->job_failed = false;
     w->sqlstate[0] = w->errmsg[0] = w->note[0] = '\0';
     int rc;
@@ -190,6 +203,13 @@ static int writer_start(struct writer *w, enum writer_job j)
     case JOB_MAINTAIN:
         w->job_rows = 0;
         rc = PQsendQuery(w->conn, "SELECT sensorpipe_maintain()") ? 0 : -1;
+        if (rc == 0)
+            w->state = WR_RESULT;
+        break;
+    case JOB_SESSION:
+        w->job_rows = 0;
+        w->session_set = true;
+        rc = PQsendQuery(w->conn, "SET client_connection_check_interval = 1000") ? 0 : -1;
         if (rc == 0)
             w->state = WR_RESULT;
         break;
@@ -238,9 +258,10 @@ static void writer_reject_reading(struct writer *w, const struct reading *r)
     w->stats->rejected[REJECT_DATABASE]++;
     if (payload.failed || reason.failed ||
         rejectq_push(w->rejects, REJECT_DATABASE, r->topic, strlen(r->topic), payload.data, payload.len, reason.data,
-                     time_now_us()) != 0) {
+                     time_now_us(), r->ack) != 0) {
         w->stats->rejects_lost++;
         log_error("reading on %s refused by the database and not kept (rejects queue full): %s", r->topic, w->errmsg);
+        writer_settle(w, r->ack); /* counted as lost: holding its PUBACK would only block the broker */
     }
     sbuf_free(&payload);
     sbuf_free(&reason);
@@ -251,6 +272,15 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
     enum writer_job j = w->job;
     size_t n;
     if (!w->job_failed) {
+        /* committed: the messages of these rows may be acknowledged */
+        for (size_t i = 0; i < w->job_rows; i++) {
+            if (j == JOB_READINGS)
+                writer_settle(w, batchq_row(w->readings, i)->ack);
+            else if (j == JOB_REJECTS)
+                writer_settle(w, rejectq_row(w->rejects, i)->ack);
+            else if (j == JOB_PRESENCE)
+                writer_settle(w, presenceq_row(w->presence, i)->ack);
+        }
         switch (j) {
         case JOB_READINGS:
             n = batchq_done(w->readings);
@@ -273,13 +303,20 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
         default:
             break;
         }
-        if (j != JOB_MAINTAIN)
+        if (j != JOB_MAINTAIN && j != JOB_SESSION)
             backoff_reset(&w->backoff);
         w->job = JOB_NONE;
         w->state = WR_IDLE;
         return;
     }
 
+    if (j == JOB_SESSION) {
+        /* not fatal: without it a statement in flight at a crash may still commit (more duplicates) */
+        log_warn("database: cannot set client_connection_check_interval (%s); going on without it", w->errmsg);
+        w->job = JOB_NONE;
+        w->state = WR_IDLE;
+        return;
+    }
     if (j == JOB_MAINTAIN) {
         log_warn("partition upkeep failed: %s; trying again in %d s", w->errmsg, WRITER_MAINTAIN_RETRY_MS / 1000);
         w->maintain_at_ms = now_ms + WRITER_MAINTAIN_RETRY_MS;
@@ -304,6 +341,8 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
                      w->job_rows, w->sqlstate, w->errmsg, w->readings->limit);
         break;
     case JOB_REJECTS:
+        for (size_t i = 0; i < w->job_rows; i++)
+            writer_settle(w, rejectq_row(w->rejects, i)->ack); /* given up, counted as lost */
         n = rejectq_done(w->rejects);
         w->stats->rejects_lost += n;
         log_error("database refused %zu rejects rows, not kept: %s %s", n, w->sqlstate, w->errmsg);
@@ -317,8 +356,10 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             const char *word = e->online ? "online" : "offline";
             w->stats->rejected[REJECT_DATABASE]++;
             if (rejectq_push(w->rejects, REJECT_DATABASE, topic, strlen(topic), word, strlen(word), reason,
-                             e->ts_us) != 0)
+                             e->ts_us, e->ack) != 0) {
                 w->stats->rejects_lost++;
+                writer_settle(w, e->ack);
+            }
         }
         presenceq_done(w->presence);
         log_error("database refused %zu presence updates (kept in rejects): %s %s", w->job_rows, w->sqlstate,
@@ -406,8 +447,8 @@ static void writer_progress(struct writer *w, int64_t now_ms)
             continue;
         }
         case WR_IDLE: {
-            enum writer_job next = JOB_NONE;
-            for (int k = 1; k <= JOB_KINDS; k++) {
+            enum writer_job next = w->session_set ? JOB_NONE : JOB_SESSION;
+            for (int k = 1; next == JOB_NONE && k <= JOB_KINDS; k++) {
                 enum writer_job j = (enum writer_job)((w->last_job + k) % JOB_KINDS);
                 if (writer_has_work(w, j, now_ms)) {
                     next = j;

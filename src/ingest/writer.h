@@ -10,6 +10,11 @@
  *
  * Jobs, taken in turn when the connection is idle: a COPY of readings, an
  * INSERT of rejects, an upsert of presence, and the hourly partition upkeep.
+ * Before them, once per connection, the session settings (JOB_SESSION):
+ * client_connection_check_interval (PostgreSQL 14+), so a statement still
+ * running when the ingest dies is cancelled within a second instead of
+ * committing later - a late commit would turn the broker's redelivery of its
+ * messages into duplicates. Its failure (an older server, a pooler) is only logged.
  *
  * Failures: a lost connection (or any error that is not about the data)
  * keeps the job's rows queued, closes the connection and reconnects with
@@ -49,7 +54,25 @@ enum writer_state {
     WR_RESULT,     /* statement sent; collecting results until PQgetResult gives NULL */
 };
 
-enum writer_job { JOB_READINGS = 0, JOB_REJECTS, JOB_PRESENCE, JOB_MAINTAIN, JOB_KINDS, JOB_NONE = -1 };
+/* Jobs taken in turn (JOB_KINDS of them), and JOB_SESSION: once per connection, before the others. */
+enum writer_job {
+    JOB_READINGS = 0,
+    JOB_REJECTS,
+    JOB_PRESENCE,
+    JOB_MAINTAIN,
+    JOB_KINDS,
+    JOB_SESSION = JOB_KINDS,
+    JOB_NONE = -1
+};
+
+/*
+ * Called once for the ack reference of every row the writer is done with:
+ * the row is committed, or it was given up and counted as lost (rejects the
+ * database refused, refused rows the full rejects queue could not keep). A row
+ * that moves to another queue (a reading the database refused becomes a
+ * reject) takes its reference along and is settled when that row is.
+ */
+typedef void (*writer_settle_fn)(void *ctx, struct ack_ref ack);
 
 struct writer {
     struct writer_config cfg;
@@ -57,6 +80,8 @@ struct writer {
     struct rejectq *rejects;
     struct presenceq *presence;
     struct ingest_stats *stats;
+    writer_settle_fn settle;    /* may be NULL */
+    void *settle_ctx;
 
     PGconn *conn; /* owned; NULL when WR_DOWN */
     enum writer_state state;
@@ -80,6 +105,7 @@ struct writer {
     int64_t connected_at_ms;
     int64_t maintain_at_ms;   /* next partition upkeep */
     bool setup_done;          /* migrations and maintenance at start ran */
+    bool session_set;         /* this connection's session settings were sent (JOB_SESSION) */
     bool ever_connected;
     bool stopping;            /* shutting down: no more upkeep, only flushing */
     char peer[160];           /* "host=... port=... dbname=..." for log lines */
@@ -88,6 +114,8 @@ struct writer {
 /* The writer borrows cfg strings, queues and stats; they must outlive it. */
 void writer_init(struct writer *w, const struct writer_config *cfg, struct batchq *readings, struct rejectq *rejects,
                  struct presenceq *presence, struct ingest_stats *stats);
+/* Tell fn (with ctx) about every row that is durable or given up (see writer_settle_fn). */
+void writer_set_settle(struct writer *w, writer_settle_fn fn, void *ctx);
 /* Close the connection and free the writer's buffers (not the queues). */
 void writer_free(struct writer *w);
 

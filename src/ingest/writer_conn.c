@@ -129,6 +129,7 @@ static void writer_connected_ok(struct writer *w, int64_t now_ms)
         return;
     }
     w->state = WR_IDLE;
+    w->session_set = false; /* JOB_SESSION runs first on this connection */
     w->connected_at_ms = now_ms;
     if (w->ever_connected)
         w->stats->db_reconnects++;

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+static const struct ack_ref NO_ACK = {0, 0};
+
 static void test_reject_copies_and_escapes(void **state)
 {
     (void)state;
@@ -16,7 +18,7 @@ static void test_reject_copies_and_escapes(void **state)
     rejectq_init(&q, 16);
     char topic[] = "bad\xff/topic";
     unsigned char payload[] = {0, 1, 2, 0xff, 'x'};
-    assert_int_equal(rejectq_push(&q, REJECT_TOPIC, topic, strlen(topic), payload, sizeof payload, "why", 42), 0);
+    assert_int_equal(rejectq_push(&q, REJECT_TOPIC, topic, strlen(topic), payload, sizeof payload, "why", 42, NO_ACK), 0);
     memset(topic, 'z', sizeof topic - 1); /* the queue holds its own copy */
     const struct reject *r = rejectq_row(&q, 0);
     assert_string_equal(r->topic, "bad\\xff/topic");
@@ -26,7 +28,7 @@ static void test_reject_copies_and_escapes(void **state)
     assert_int_equal(r->received_us, 42);
     assert_int_equal(r->cls, REJECT_TOPIC);
     /* empty payload (NULL) is fine */
-    assert_int_equal(rejectq_push(&q, REJECT_PAYLOAD, "a/b/c", 5, NULL, 0, "empty payload", 1), 0);
+    assert_int_equal(rejectq_push(&q, REJECT_PAYLOAD, "a/b/c", 5, NULL, 0, "empty payload", 1, NO_ACK), 0);
     assert_int_equal(rejectq_row(&q, 1)->payload_len, 0);
     rejectq_free(&q);
 }
@@ -40,7 +42,7 @@ static void test_reject_truncates_long_input(void **state)
     static char payload[10000];
     memset(topic, 'a', sizeof topic);
     memset(payload, 'p', sizeof payload);
-    assert_int_equal(rejectq_push(&q, REJECT_TOPIC, topic, sizeof topic, payload, sizeof payload, "too long", 0), 0);
+    assert_int_equal(rejectq_push(&q, REJECT_TOPIC, topic, sizeof topic, payload, sizeof payload, "too long", 0, NO_ACK), 0);
     const struct reject *r = rejectq_row(&q, 0);
     assert_int_equal(strlen(r->topic), REJECT_TOPIC_KEEP + 3); /* "..." marks the cut */
     assert_int_equal(r->payload_len, REJECT_PAYLOAD_KEEP);
@@ -57,10 +59,10 @@ static void test_reject_queue_bound_and_inflight(void **state)
     for (int i = 0; i < 16; i++) {
         char t[16];
         snprintf(t, sizeof t, "t%d", i);
-        assert_int_equal(rejectq_push(&q, REJECT_PAYLOAD, t, strlen(t), "x", 1, "r", i), 0);
+        assert_int_equal(rejectq_push(&q, REJECT_PAYLOAD, t, strlen(t), "x", 1, "r", i, NO_ACK), 0);
         assert_int_equal(rejectq_nearly_full(&q), i + 1 >= 14);
     }
-    assert_int_equal(rejectq_push(&q, REJECT_PAYLOAD, "t", 1, "x", 1, "r", 0), -1);
+    assert_int_equal(rejectq_push(&q, REJECT_PAYLOAD, "t", 1, "x", 1, "r", 0, NO_ACK), -1);
     assert_int_equal(rejectq_begin(&q, 5), 5);
     assert_int_equal(rejectq_begin(&q, 5), 0); /* one write at a time */
     rejectq_retry(&q);
@@ -75,26 +77,60 @@ static void test_presence_coalesces(void **state)
 {
     (void)state;
     struct presenceq q;
+    struct ack_ref sup;
     presenceq_init(&q, 4);
-    assert_int_equal(presenceq_push(&q, "a", true, 1), 0);
-    assert_int_equal(presenceq_push(&q, "b", true, 2), 0);
-    assert_int_equal(presenceq_push(&q, "a", false, 3), 0); /* replaces a's pending update */
+    assert_int_equal(presenceq_push(&q, "a", true, 1, NO_ACK, &sup), 0);
+    assert_int_equal(presenceq_push(&q, "b", true, 2, NO_ACK, &sup), 0);
+    assert_int_equal(presenceq_push(&q, "a", false, 3, NO_ACK, &sup), 0); /* replaces a's pending update */
     assert_int_equal(presenceq_count(&q), 2);
     assert_false(presenceq_row(&q, 0)->online);
     assert_int_equal(presenceq_row(&q, 0)->ts_us, 3);
     /* an update in flight is not touched: the new one queues behind it */
     assert_int_equal(presenceq_begin(&q, 64), 2);
-    assert_int_equal(presenceq_push(&q, "a", true, 4), 0);
+    assert_int_equal(presenceq_push(&q, "a", true, 4, NO_ACK, &sup), 0);
     assert_int_equal(presenceq_count(&q), 3);
     assert_false(presenceq_row(&q, 0)->online);
     assert_int_equal(presenceq_done(&q), 2);
     assert_true(presenceq_row(&q, 0)->online);
     /* bounded */
-    assert_int_equal(presenceq_push(&q, "c", true, 5), 0);
-    assert_int_equal(presenceq_push(&q, "d", true, 6), 0);
-    assert_int_equal(presenceq_push(&q, "e", true, 7), 0);
-    assert_int_equal(presenceq_push(&q, "f", true, 8), -1);
-    assert_int_equal(presenceq_push(&q, "e", false, 9), 0); /* an update of a queued device still fits */
+    assert_int_equal(presenceq_push(&q, "c", true, 5, NO_ACK, &sup), 0);
+    assert_int_equal(presenceq_push(&q, "d", true, 6, NO_ACK, &sup), 0);
+    assert_int_equal(presenceq_push(&q, "e", true, 7, NO_ACK, &sup), 0);
+    assert_int_equal(presenceq_push(&q, "f", true, 8, NO_ACK, &sup), -1);
+    assert_int_equal(presenceq_push(&q, "e", false, 9, NO_ACK, &sup), 0); /* an update of a queued device still fits */
+    presenceq_free(&q);
+}
+
+/* Queued rows carry their message's ack reference; a coalesced presence update hands back the one it replaced. */
+static void test_queues_carry_ack_refs(void **state)
+{
+    (void)state;
+    struct rejectq r;
+    rejectq_init(&r, 4);
+    assert_int_equal(rejectq_push(&r, REJECT_PAYLOAD, "a/b/c", 5, "x", 1, "r", 0, (struct ack_ref){3, 17}), 0);
+    assert_int_equal(rejectq_row(&r, 0)->ack.gen, 3);
+    assert_int_equal(rejectq_row(&r, 0)->ack.mid, 17);
+    rejectq_free(&r);
+
+    struct presenceq q;
+    struct ack_ref sup;
+    presenceq_init(&q, 8);
+    assert_int_equal(presenceq_push(&q, "a", true, 1, (struct ack_ref){1, 10}, &sup), 0);
+    assert_int_equal(sup.mid, 0);
+    /* a newer tracked update replaces it: the older message is handed back, to be settled at once */
+    assert_int_equal(presenceq_push(&q, "a", false, 2, (struct ack_ref){1, 11}, &sup), 0);
+    assert_int_equal(sup.mid, 10);
+    assert_int_equal(presenceq_row(&q, 0)->ack.mid, 11);
+    /* a newer untracked (QoS 0) update keeps the tracked reference: its commit settles that message */
+    assert_int_equal(presenceq_push(&q, "a", true, 3, NO_ACK, &sup), 0);
+    assert_int_equal(sup.mid, 0);
+    assert_int_equal(presenceq_row(&q, 0)->ack.mid, 11);
+    assert_true(presenceq_row(&q, 0)->online);
+    /* in flight: a new update queues behind with its own reference, nothing is handed back */
+    assert_int_equal(presenceq_begin(&q, 64), 1);
+    assert_int_equal(presenceq_push(&q, "a", false, 4, (struct ack_ref){2, 12}, &sup), 0);
+    assert_int_equal(sup.mid, 0);
+    assert_int_equal(presenceq_row(&q, 1)->ack.mid, 12);
     presenceq_free(&q);
 }
 
@@ -106,8 +142,8 @@ static void test_statement_rejects(void **state)
     rejectq_init(&q, 200);
     stmt_init(&s);
     unsigned char bin[] = {0, 0xff, 0};
-    rejectq_push(&q, REJECT_PAYLOAD, "a/b/c", 5, bin, sizeof bin, "not a number", 1795773600000000LL);
-    rejectq_push(&q, REJECT_TOPIC, "x", 1, "1", 1, "topic must be", 0);
+    rejectq_push(&q, REJECT_PAYLOAD, "a/b/c", 5, bin, sizeof bin, "not a number", 1795773600000000LL, NO_ACK);
+    rejectq_push(&q, REJECT_TOPIC, "x", 1, "1", 1, "topic must be", 0, NO_ACK);
     assert_int_equal(stmt_rejects(&s, &q, 2), 0);
     assert_string_equal(s.sql.data, "INSERT INTO rejects (received_at, topic, payload, reason) VALUES "
                                     "($1::timestamptz, $2::text, $3::bytea, $4::text), "
@@ -122,7 +158,7 @@ static void test_statement_rejects(void **state)
     assert_string_equal(s.values[7], "topic must be");
     /* never more rows than the parameter arrays hold */
     for (int i = 0; i < 100; i++)
-        rejectq_push(&q, REJECT_TOPIC, "x", 1, "1", 1, "r", 0);
+        rejectq_push(&q, REJECT_TOPIC, "x", 1, "1", 1, "r", 0, NO_ACK);
     assert_int_equal(stmt_rejects(&s, &q, 100), 0);
     assert_int_equal(s.nparams, STMT_MAX_ROWS * 4);
     stmt_free(&s);
@@ -133,11 +169,12 @@ static void test_statement_presence(void **state)
 {
     (void)state;
     struct presenceq q;
+    struct ack_ref sup;
     struct stmt s;
     presenceq_init(&q, 8);
     stmt_init(&s);
-    presenceq_push(&q, "pico", true, 0);
-    presenceq_push(&q, "esp", false, 0);
+    presenceq_push(&q, "pico", true, 0, NO_ACK, &sup);
+    presenceq_push(&q, "esp", false, 0, NO_ACK, &sup);
     assert_int_equal(stmt_presence(&s, &q, 2), 0);
     assert_non_null(strstr(s.sql.data, "($1::text, $2::boolean, $3::timestamptz), ($4::text, $5::boolean, "
                                        "$6::timestamptz) ON CONFLICT (device) DO UPDATE"));
@@ -164,12 +201,21 @@ static void test_stats(void **state)
     a.max_batch = 5;
     assert_true(stats_changed(&a, &b));
     assert_int_equal(stats_rejected_total(&a), 3);
-    char line[768];
+    char line[1024];
     stats_format(&a, 4, line, sizeof line);
     assert_non_null(strstr(line, "received=10 written=7 rejected=3 (topic=1 payload=2 status=0 overflow=0 "
                                  "database=0)"));
     assert_non_null(strstr(line, "batches=3 max_batch=5"));
     assert_non_null(strstr(line, "queued=4"));
+    a.duplicates_skipped = 6;
+    a.queue_paused = 2;
+    a.held_acks = 9;
+    a.max_queued = 11;
+    stats_format(&a, 4, line, sizeof line);
+    assert_non_null(strstr(line, " duplicates_skipped=6 "));
+    assert_non_null(strstr(line, " queue_paused=2 "));
+    assert_non_null(strstr(line, " held_acks=9 "));
+    assert_non_null(strstr(line, " max_queued=11"));
     /* a short buffer truncates, never overflows */
     char small[16];
     stats_format(&a, 4, small, sizeof small);
@@ -185,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_reject_truncates_long_input),
         cmocka_unit_test(test_reject_queue_bound_and_inflight),
         cmocka_unit_test(test_presence_coalesces),
+        cmocka_unit_test(test_queues_carry_ack_refs),
         cmocka_unit_test(test_statement_rejects),
         cmocka_unit_test(test_statement_presence),
         cmocka_unit_test(test_stats),

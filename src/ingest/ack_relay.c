@@ -1,0 +1,595 @@
+/* ack_relay.c - TCP relay between libmosquitto and the broker that holds PUBACKs until commit (see ack_relay.h). */
+#include "ack_relay.h"
+
+#include "core/log.h"
+#include "mqtt_frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RELAY_DRAIN_MS 2000 /* wait this long for the broker to close after our DISCONNECT */
+#define RELAY_READS_PER_WAKE 16
+
+/* A PUBACK in the queue: rebuilt from these fields when it goes out. */
+struct relay_ack {
+    uint64_t end; /* up_queued after its bytes (valid for the first held_out entries) */
+    uint16_t mid;
+    uint8_t reason;
+    bool has_reason;
+};
+
+/* ---- buffers ---- */
+
+static int rbuf_init(struct relay_buf *b)
+{
+    b->off = b->len = 0;
+    b->data = malloc(RELAY_BUF);
+    return b->data ? 0 : -1;
+}
+
+static void rbuf_free(struct relay_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->off = b->len = 0;
+}
+
+/* Room at the end, after moving the unconsumed bytes to the front when that helps. */
+static size_t rbuf_room(struct relay_buf *b)
+{
+    if (b->off && b->off + b->len == RELAY_BUF) {
+        memmove(b->data, b->data + b->off, b->len);
+        b->off = 0;
+    }
+    if (!b->len)
+        b->off = 0;
+    return RELAY_BUF - b->off - b->len;
+}
+
+static bool rbuf_append(struct relay_buf *b, const void *p, size_t n)
+{
+    if (rbuf_room(b) < n) {
+        if (b->off) {
+            memmove(b->data, b->data + b->off, b->len);
+            b->off = 0;
+        }
+        if (RELAY_BUF - b->len < n)
+            return false;
+    }
+    memcpy(b->data + b->off + b->len, p, n);
+    b->len += n;
+    return true;
+}
+
+static void rbuf_consume(struct relay_buf *b, size_t n)
+{
+    b->off += n;
+    b->len -= n;
+    if (!b->len)
+        b->off = 0;
+}
+
+/* ---- sockets ---- */
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    /* PUBACKs and PINGREQs are tiny: never wait to coalesce them */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int relay_init(struct relay *r, const struct relay_config *cfg, struct ack_tracker *acks, relay_peer_fn peer_ok,
+               void *ctx, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    r->cfg = *cfg;
+    r->acks = acks;
+    r->peer_ok = peer_ok;
+    r->ctx = ctx;
+    r->listen_fd = r->client_fd = r->broker_fd = -1;
+    r->state = RELAY_IDLE;
+    snprintf(r->peer, sizeof r->peer, "%s:%d", cfg->broker_host, cfg->broker_port);
+    fifo_init(&r->held, sizeof(struct relay_ack), ACK_MIDS);
+    if (rbuf_init(&r->up_in) || rbuf_init(&r->up_out) || rbuf_init(&r->down)) {
+        snprintf(err, errlen, "ack relay: out of memory");
+        goto fail;
+    }
+    r->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (r->listen_fd < 0) {
+        snprintf(err, errlen, "ack relay: socket: %s", strerror(errno));
+        goto fail;
+    }
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    socklen_t alen = sizeof a;
+    if (bind(r->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(r->listen_fd, 4) != 0 ||
+        getsockname(r->listen_fd, (struct sockaddr *)&a, &alen) != 0) {
+        snprintf(err, errlen, "ack relay: cannot listen on 127.0.0.1: %s", strerror(errno));
+        goto fail;
+    }
+    r->port = ntohs(a.sin_port);
+    return 0;
+fail:
+    relay_free(r);
+    return -1;
+}
+
+/* Forget the connection: sockets, buffers, queued PUBACKs (the tracker hears of it from the MQTT client). */
+static void relay_teardown(struct relay *r)
+{
+    close_fd(&r->client_fd);
+    close_fd(&r->broker_fd);
+    r->up_in.off = r->up_in.len = 0;
+    r->up_out.off = r->up_out.len = 0;
+    r->down.off = r->down.len = 0;
+    r->up_queued = r->up_sent = 0;
+    r->stats.acks_discarded += r->held.count;
+    fifo_pop(&r->held, r->held.count);
+    r->held_out = 0;
+    r->disconnect_queued = false;
+    r->shut_wr = false;
+    r->state = RELAY_IDLE;
+}
+
+void relay_free(struct relay *r)
+{
+    relay_teardown(r);
+    close_fd(&r->listen_fd);
+    rbuf_free(&r->up_in);
+    rbuf_free(&r->up_out);
+    rbuf_free(&r->down);
+    fifo_free(&r->held);
+}
+
+/* Start the non-blocking connection to the broker for a freshly accepted client. */
+static void relay_connect_broker(struct relay *r, int64_t now_ms)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char port[16];
+    snprintf(port, sizeof port, "%d", r->cfg.broker_port);
+    /* blocking name resolution, as libmosquitto's own connect does */
+    int rc = getaddrinfo(r->cfg.broker_host, port, &hints, &res);
+    if (rc != 0) {
+        log_warn("broker %s: cannot resolve: %s", r->peer, gai_strerror(rc));
+        goto fail;
+    }
+    int err = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+            set_nodelay(fd);
+            r->broker_fd = fd;
+            break;
+        }
+        err = errno;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    if (r->broker_fd < 0) {
+        log_warn("broker %s: cannot connect: %s", r->peer, strerror(err));
+        goto fail;
+    }
+    r->state = RELAY_CONNECTING;
+    r->deadline_ms = now_ms + r->cfg.connect_timeout_ms;
+    return;
+fail:
+    r->stats.connect_failed++;
+    relay_teardown(r); /* closing the client tells libmosquitto, which retries with backoff */
+}
+
+static void relay_accept(struct relay *r, int64_t now_ms)
+{
+    for (;;) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        int fd = accept4(r->listen_fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+                log_warn("ack relay: accept: %s", strerror(errno));
+            return;
+        }
+        if (r->peer_ok && !r->peer_ok(r->ctx, (struct sockaddr *)&peer, plen)) {
+            r->stats.peers_refused++;
+            log_warn("ack relay: refused a connection to port %d that is not the ingest's MQTT client", r->port);
+            close(fd);
+            continue;
+        }
+        if (r->state != RELAY_IDLE) {
+            log_debug("ack relay: new client connection replaces the old one");
+            relay_teardown(r);
+        }
+        set_nodelay(fd);
+        r->client_fd = fd;
+        r->stats.connections++;
+        relay_connect_broker(r, now_ms);
+    }
+}
+
+/* ---- client -> broker ---- */
+
+/* Move queued PUBACKs that may go into up_out, in arrival order. */
+static void relay_release(struct relay *r)
+{
+    if (r->disconnect_queued || (r->state != RELAY_UP && r->state != RELAY_CONNECTING && r->state != RELAY_DRAINING))
+        return;
+    while (r->held_out < r->held.count) {
+        struct relay_ack *a = fifo_at(&r->held, r->held_out);
+        if (!ack_tracker_may_send(r->acks, a->mid))
+            return;
+        uint8_t pkt[MQTT_PUBACK_MAX];
+        struct mqtt_puback p = {.mid = a->mid, .reason = a->reason, .has_reason = a->has_reason};
+        size_t n = mqtt_puback_build(pkt, &p);
+        if (!rbuf_append(&r->up_out, pkt, n))
+            return; /* up_out full: the rest goes after the next send */
+        r->up_queued += n;
+        a->end = r->up_queued;
+        r->held_out++;
+    }
+}
+
+/* One whole PUBACK from the client: queue it (held or not) or drop a duplicate. */
+static void relay_on_puback(struct relay *r, const struct mqtt_puback *p)
+{
+    enum ack_action a = ack_tracker_puback(r->acks, p->mid);
+    if (a == ACK_DO_DROP) {
+        r->stats.acks_duplicate++;
+        log_debug("ack relay: second PUBACK for packet id %u dropped", p->mid);
+        return;
+    }
+    struct relay_ack *e = fifo_push(&r->held);
+    if (!e) {
+        /* one entry per outstanding packet id: only a broker reusing ids could fill it */
+        log_error("ack relay: more than %d PUBACKs queued; closing the connection", ACK_MIDS);
+        r->stats.protocol_errors++;
+        relay_teardown(r);
+        return;
+    }
+    memset(e, 0, sizeof *e);
+    e->mid = p->mid;
+    e->reason = p->reason;
+    e->has_reason = p->has_reason;
+    if (a == ACK_DO_HOLD)
+        r->stats.acks_held++;
+}
+
+/* Cut up_in into packets and forward them (PUBACKs through the queue). Returns -1 when the connection was closed. */
+static int relay_parse(struct relay *r)
+{
+    while (r->up_in.len && !r->disconnect_queued) {
+        const uint8_t *p = r->up_in.data + r->up_in.off;
+        struct mqtt_frame f;
+        int rc = mqtt_frame_parse(p, r->up_in.len, RELAY_PACKET_MAX, &f);
+        if (rc == MQTT_FRAME_MORE)
+            return 0;
+        if (rc != MQTT_FRAME_OK) {
+            log_error("ack relay: %s packet from the MQTT client (first byte 0x%02x); closing the connection",
+                      rc == MQTT_FRAME_TOO_BIG ? "oversized" : "malformed", p[0]);
+            r->stats.protocol_errors++;
+            relay_teardown(r);
+            return -1;
+        }
+        struct mqtt_puback ack;
+        if (f.type == MQTT_PUBACK && mqtt_puback_parse(p, &f, &ack) == 0 && !ack.has_properties) {
+            relay_on_puback(r, &ack);
+            if (r->state == RELAY_IDLE)
+                return -1;
+        } else {
+            /* everything else, in order, byte for byte; held PUBACKs stay behind */
+            if (f.type == MQTT_DISCONNECT)
+                relay_release(r); /* PUBACKs that may go, go before it */
+            if (!rbuf_append(&r->up_out, p, f.total))
+                return 0; /* up_out full: parse again after the next send */
+            r->up_queued += f.total;
+            if (f.type == MQTT_DISCONNECT)
+                r->disconnect_queued = true;
+        }
+        rbuf_consume(&r->up_in, f.total);
+    }
+    return 0;
+}
+
+/* Hand up_out to the kernel; then PUBACKs whose bytes all went are SENT. Returns -1 on a dead socket. */
+static int relay_send_up(struct relay *r)
+{
+    while (r->up_out.len) {
+        ssize_t n = send(r->broker_fd, r->up_out.data + r->up_out.off, r->up_out.len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            log_warn("broker %s: send: %s", r->peer, strerror(errno));
+            return -1;
+        }
+        rbuf_consume(&r->up_out, (size_t)n);
+        r->up_sent += (uint64_t)n;
+    }
+    size_t done = 0;
+    while (done < r->held_out) {
+        const struct relay_ack *a = fifo_at(&r->held, done);
+        if (a->end > r->up_sent)
+            break;
+        ack_tracker_sent(r->acks, a->mid);
+        done++;
+    }
+    if (done) {
+        fifo_pop(&r->held, done);
+        r->held_out -= done;
+        r->stats.acks_sent += done;
+    }
+    return 0;
+}
+
+/* Read what the client sent. Returns 1 on end of stream, -1 on error, 0 otherwise. */
+static int relay_read_client(struct relay *r)
+{
+    for (int i = 0; i < RELAY_READS_PER_WAKE; i++) {
+        size_t room = rbuf_room(&r->up_in);
+        if (!room)
+            return 0;
+        ssize_t n = recv(r->client_fd, r->up_in.data + r->up_in.off + r->up_in.len, room, 0);
+        if (n == 0)
+            return 1;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -1;
+        }
+        r->up_in.len += (size_t)n;
+    }
+    return 0;
+}
+
+/* ---- broker -> client, untouched ---- */
+
+/* Returns 1 on end of stream, -1 on error, 0 otherwise. */
+static int relay_read_broker(struct relay *r)
+{
+    for (int i = 0; i < RELAY_READS_PER_WAKE; i++) {
+        size_t room = rbuf_room(&r->down);
+        if (!room)
+            return 0;
+        ssize_t n = recv(r->broker_fd, r->down.data + r->down.off + r->down.len, room, 0);
+        if (n == 0)
+            return 1;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -1;
+        }
+        r->down.len += (size_t)n;
+    }
+    return 0;
+}
+
+static int relay_send_down(struct relay *r)
+{
+    while (r->down.len) {
+        ssize_t n = send(r->client_fd, r->down.data + r->down.off, r->down.len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -1;
+        }
+        rbuf_consume(&r->down, (size_t)n);
+    }
+    return 0;
+}
+
+/* ---- the connection's life ---- */
+
+/* The client ended: forward what it sent, shut our side to the broker, wait for the broker to close. */
+static void relay_client_gone(struct relay *r, int64_t now_ms)
+{
+    close_fd(&r->client_fd);
+    r->down.off = r->down.len = 0;
+    if (r->state != RELAY_UP) {
+        relay_teardown(r);
+        return;
+    }
+    relay_parse(r);
+    if (r->state == RELAY_IDLE)
+        return;
+    relay_release(r);
+    r->state = RELAY_DRAINING;
+    r->deadline_ms = now_ms + RELAY_DRAIN_MS;
+}
+
+/* DRAINING: once up_out is out, send FIN; end when the broker closes (or the deadline passes). */
+static void relay_drain(struct relay *r, short revents, int64_t now_ms)
+{
+    if (relay_send_up(r) != 0) {
+        relay_teardown(r);
+        return;
+    }
+    if (!r->up_out.len && !r->shut_wr) {
+        /* all sent: FIN after it (PUBACKs still held stay unsent; the broker resends their messages) */
+        if (shutdown(r->broker_fd, SHUT_WR) != 0 && errno != ENOTCONN) {
+            relay_teardown(r);
+            return;
+        }
+        r->shut_wr = true;
+    }
+    if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        char sink[4096];
+        for (int i = 0; i < RELAY_READS_PER_WAKE; i++) {
+            ssize_t n = recv(r->broker_fd, sink, sizeof sink, 0);
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                log_debug("broker %s: connection closed after the client's DISCONNECT", r->peer);
+                relay_teardown(r);
+                return;
+            }
+            if (n < 0)
+                break;
+        }
+    }
+    if (now_ms >= r->deadline_ms)
+        relay_teardown(r);
+}
+
+void relay_pollfds(const struct relay *r, struct pollfd fds[RELAY_FDS])
+{
+    memset(fds, 0, sizeof(struct pollfd) * RELAY_FDS);
+    fds[RELAY_FD_LISTEN].fd = r->listen_fd;
+    fds[RELAY_FD_LISTEN].events = POLLIN;
+    fds[RELAY_FD_CLIENT].fd = r->client_fd;
+    fds[RELAY_FD_BROKER].fd = r->broker_fd;
+    switch (r->state) {
+    case RELAY_CONNECTING:
+        fds[RELAY_FD_BROKER].events = POLLOUT;
+        fds[RELAY_FD_CLIENT].events = r->up_in.len < RELAY_BUF ? POLLIN : 0;
+        break;
+    case RELAY_UP:
+        fds[RELAY_FD_CLIENT].events = (short)((r->up_in.len < RELAY_BUF ? POLLIN : 0) | (r->down.len ? POLLOUT : 0));
+        fds[RELAY_FD_BROKER].events = (short)((r->down.len < RELAY_BUF ? POLLIN : 0) | (r->up_out.len ? POLLOUT : 0));
+        break;
+    case RELAY_DRAINING:
+        fds[RELAY_FD_BROKER].events = (short)(POLLIN | (r->up_out.len ? POLLOUT : 0));
+        break;
+    default:
+        break;
+    }
+}
+
+int64_t relay_next_timer(const struct relay *r)
+{
+    return r->state == RELAY_CONNECTING || r->state == RELAY_DRAINING ? r->deadline_ms : INT64_MAX;
+}
+
+void relay_service(struct relay *r, const struct pollfd fds[RELAY_FDS], int64_t now_ms)
+{
+    if (fds[RELAY_FD_LISTEN].revents & POLLIN)
+        relay_accept(r, now_ms);
+    /* the client socket is read and written every wake-up (non-blocking), whatever its revents */
+    short brev = fds[RELAY_FD_BROKER].fd == r->broker_fd && r->broker_fd >= 0 ? fds[RELAY_FD_BROKER].revents : 0;
+
+    if (r->state == RELAY_DRAINING) {
+        relay_drain(r, brev, now_ms);
+        return;
+    }
+    if (r->state == RELAY_CONNECTING) {
+        if (brev & (POLLOUT | POLLERR | POLLHUP)) {
+            int soerr = 0;
+            socklen_t len = sizeof soerr;
+            if (getsockopt(r->broker_fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+                soerr = errno;
+            if (soerr) {
+                log_warn("broker %s: cannot connect: %s", r->peer, strerror(soerr));
+                r->stats.connect_failed++;
+                relay_teardown(r);
+                return;
+            }
+            r->state = RELAY_UP;
+            log_debug("ack relay: 127.0.0.1:%d connected to broker %s", r->port, r->peer);
+            brev = 0;
+        } else if (now_ms >= r->deadline_ms) {
+            log_warn("broker %s: no connection after %d ms", r->peer, r->cfg.connect_timeout_ms);
+            r->stats.connect_failed++;
+            relay_teardown(r);
+            return;
+        }
+    }
+    if (r->state == RELAY_IDLE)
+        return;
+
+    /* client -> broker: read every wake-up, so a PUBACK libmosquitto wrote is seen before its commit */
+    int rc = relay_read_client(r);
+    if (relay_parse(r) != 0)
+        return;
+    if (rc != 0) {
+        relay_client_gone(r, now_ms);
+        return;
+    }
+    if (r->state != RELAY_UP)
+        return; /* still connecting: what the client sent waits in up_out */
+
+    /* broker -> client */
+    if (brev & (POLLIN | POLLHUP | POLLERR)) {
+        rc = relay_read_broker(r);
+        if (rc != 0) {
+            const char *why = rc > 0 ? "closed by the broker" : strerror(errno);
+            relay_send_down(r); /* a last CONNACK may say why */
+            log_warn("broker %s: connection %s", r->peer, why);
+            relay_teardown(r);
+            return;
+        }
+    }
+    if (r->down.len && relay_send_down(r) != 0) {
+        relay_client_gone(r, now_ms);
+        return;
+    }
+    relay_flush(r);
+}
+
+void relay_flush(struct relay *r)
+{
+    if (r->state != RELAY_UP)
+        return;
+    relay_release(r);
+    if (relay_send_up(r) != 0) {
+        relay_teardown(r);
+        return;
+    }
+    /* sending made room: release what waited for it, and parse what waited for up_out */
+    if (r->held_out < r->held.count || r->up_in.len) {
+        if (relay_parse(r) != 0)
+            return;
+        relay_release(r);
+        if (relay_send_up(r) != 0)
+            relay_teardown(r);
+    }
+}
+
+bool relay_acks_flushed(const struct relay *r)
+{
+    if (r->state != RELAY_UP)
+        return true;
+    if (r->up_out.len)
+        return false;
+    /* the head of the queue is held (its row is not committed), or the queue is empty */
+    if (r->held_out < r->held.count) {
+        const struct relay_ack *a = fifo_at(&r->held, r->held_out);
+        return !ack_tracker_may_send(r->acks, a->mid);
+    }
+    return true;
+}
+
+bool relay_idle(const struct relay *r)
+{
+    return r->state == RELAY_IDLE;
+}
+
+size_t relay_queued_acks(const struct relay *r)
+{
+    return r->held.count;
+}

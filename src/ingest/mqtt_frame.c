@@ -1,0 +1,75 @@
+/* mqtt_frame.c - MQTT fixed header and PUBACK reading and writing (see mqtt_frame.h). */
+#include "mqtt_frame.h"
+
+int mqtt_frame_parse(const uint8_t *buf, size_t len, size_t max_total, struct mqtt_frame *out)
+{
+    out->type = out->flags = 0;
+    out->header_len = out->body_len = out->total = 0;
+    if (len < 1)
+        return MQTT_FRAME_MORE;
+    uint8_t type = buf[0] >> 4;
+    if (type == 0)
+        return MQTT_FRAME_MALFORMED; /* reserved */
+    /* remaining length: at most four bytes, the last one without the continuation bit */
+    uint32_t value = 0;
+    size_t i = 1;
+    for (;; i++) {
+        if (i > 4)
+            return MQTT_FRAME_MALFORMED; /* a fifth length byte */
+        if (i >= len)
+            return MQTT_FRAME_MORE;
+        value |= (uint32_t)(buf[i] & 0x7f) << (7 * (i - 1));
+        if (!(buf[i] & 0x80))
+            break;
+    }
+    size_t header_len = i + 1;
+    size_t total = header_len + (size_t)value;
+    if (total > max_total)
+        return MQTT_FRAME_TOO_BIG;
+    out->type = type;
+    out->flags = buf[0] & 0x0f;
+    out->header_len = header_len;
+    out->body_len = value;
+    out->total = total;
+    return len >= total ? MQTT_FRAME_OK : MQTT_FRAME_MORE;
+}
+
+int mqtt_puback_parse(const uint8_t *pkt, const struct mqtt_frame *f, struct mqtt_puback *out)
+{
+    out->mid = 0;
+    out->reason = 0;
+    out->has_reason = out->has_properties = false;
+    if (f->type != MQTT_PUBACK || f->flags != 0 || f->body_len < 2)
+        return -1;
+    const uint8_t *body = pkt + f->header_len;
+    out->mid = (uint16_t)(body[0] << 8 | body[1]);
+    if (out->mid == 0)
+        return -1;
+    if (f->body_len >= 3) {
+        out->has_reason = true;
+        out->reason = body[2];
+    }
+    out->has_properties = f->body_len >= 4;
+    return 0;
+}
+
+size_t mqtt_puback_build(uint8_t out[MQTT_PUBACK_MAX], const struct mqtt_puback *p)
+{
+    bool reason = p->has_reason || p->reason != 0;
+    out[0] = MQTT_PUBACK << 4;
+    out[1] = reason ? 3 : 2;
+    out[2] = (uint8_t)(p->mid >> 8);
+    out[3] = (uint8_t)(p->mid & 0xff);
+    if (!reason)
+        return 4;
+    out[4] = p->reason;
+    return 5;
+}
+
+const char *mqtt_type_name(unsigned type)
+{
+    static const char *names[16] = {"?",       "CONNECT",  "CONNACK",    "PUBLISH", "PUBACK",      "PUBREC",
+                                    "PUBREL",  "PUBCOMP",  "SUBSCRIBE",  "SUBACK",  "UNSUBSCRIBE", "UNSUBACK",
+                                    "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH"};
+    return type < 16 ? names[type] : "?";
+}

@@ -1,0 +1,92 @@
+/*
+ * mqtt_frame.h - MQTT control packet framing: where one packet ends in a byte stream.
+ *
+ * A packet is a fixed header byte (type << 4 | flags), the remaining length as
+ * a variable byte integer (1 to 4 bytes, 7 bits each, least significant
+ * first, high bit = more), then that many bytes. This is all the ack relay
+ * (ack_relay.h) needs to cut the client's stream into packets; the packets are
+ * forwarded byte for byte, except PUBACK, which is read with mqtt_puback_parse()
+ * and written again with mqtt_puback_build().
+ *
+ * Pure code over caller-owned bytes: no allocation, no I/O. Every read is
+ * bounds-checked; fuzz/fuzz_mqtt_frame.c drives it with arbitrary input.
+ */
+#ifndef SP_INGEST_MQTT_FRAME_H
+#define SP_INGEST_MQTT_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Control packet types (MQTT 3.1.1 section 2.2.1; AUTH is MQTT 5 only). */
+enum mqtt_type {
+    MQTT_CONNECT = 1,
+    MQTT_CONNACK = 2,
+    MQTT_PUBLISH = 3,
+    MQTT_PUBACK = 4,
+    MQTT_PUBREC = 5,
+    MQTT_PUBREL = 6,
+    MQTT_PUBCOMP = 7,
+    MQTT_SUBSCRIBE = 8,
+    MQTT_SUBACK = 9,
+    MQTT_UNSUBSCRIBE = 10,
+    MQTT_UNSUBACK = 11,
+    MQTT_PINGREQ = 12,
+    MQTT_PINGRESP = 13,
+    MQTT_DISCONNECT = 14,
+    MQTT_AUTH = 15,
+};
+
+/* The largest remaining length the 4-byte encoding can carry (268,435,455). */
+#define MQTT_REMAINING_MAX 268435455u
+/* Fixed header: one type byte and at most four length bytes. */
+#define MQTT_FIXED_HEADER_MAX 5
+/* A PUBACK as mqtt_puback_build() writes it: at most type, length, packet id, reason code. */
+#define MQTT_PUBACK_MAX 5
+
+struct mqtt_frame {
+    uint8_t type;      /* enum mqtt_type (1..15) */
+    uint8_t flags;     /* low four bits of the first byte */
+    size_t header_len; /* bytes of the fixed header (2..5) */
+    size_t body_len;   /* remaining length */
+    size_t total;      /* header_len + body_len: bytes of the whole packet */
+};
+
+enum mqtt_frame_result {
+    MQTT_FRAME_OK = 0,         /* a whole packet is at the front of the buffer */
+    MQTT_FRAME_MORE = 1,       /* the buffer ends inside the packet: read more */
+    MQTT_FRAME_MALFORMED = -1, /* type 0, or a length of more than four bytes */
+    MQTT_FRAME_TOO_BIG = -2,   /* the packet would be larger than max_total */
+};
+
+/*
+ * Look at buf[0..len): when a whole packet of at most max_total bytes starts
+ * there, fill *out and return MQTT_FRAME_OK. MQTT_FRAME_MORE says the packet is
+ * not complete yet; out->total is then set when the header is complete (so the
+ * caller knows how much is still missing), else 0. Errors are final for the
+ * stream: the caller closes the connection.
+ */
+int mqtt_frame_parse(const uint8_t *buf, size_t len, size_t max_total, struct mqtt_frame *out);
+
+/* A PUBACK's variable header: the packet id and, in MQTT 5, a reason code and properties. */
+struct mqtt_puback {
+    uint16_t mid;
+    uint8_t reason;      /* 0 = success; 0 also when absent */
+    bool has_reason;     /* the reason code byte was present (MQTT 5, remaining length >= 3) */
+    bool has_properties; /* MQTT 5 properties follow (remaining length >= 4) */
+};
+
+/*
+ * Read the PUBACK in the packet f at pkt (the whole packet, f->total bytes).
+ * Returns 0, or -1 when it is not a well-formed PUBACK (wrong type, flags not
+ * 0, remaining length below 2, packet id 0).
+ */
+int mqtt_puback_parse(const uint8_t *pkt, const struct mqtt_frame *f, struct mqtt_puback *out);
+
+/* Write a PUBACK without properties into out; returns its length (4, or 5 with a reason code). */
+size_t mqtt_puback_build(uint8_t out[MQTT_PUBACK_MAX], const struct mqtt_puback *p);
+
+/* "CONNECT", "PUBACK", ... for log lines; "?" for anything else. */
+const char *mqtt_type_name(unsigned type);
+
+#endif

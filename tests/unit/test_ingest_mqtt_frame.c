@@ -1,0 +1,236 @@
+/* test_ingest_mqtt_frame.c - MQTT framing for the ack relay: every packet type, truncated, oversized and corrupt input.
+ */
+#include "unit.h"
+
+#include "ingest/mqtt_frame.h"
+
+#include <string.h>
+
+/* ---- whole packets of every type ---- */
+
+struct frame_case {
+    const char *name;
+    uint8_t bytes[16];
+    size_t len;
+    uint8_t type, flags;
+    size_t header_len, body_len;
+};
+
+static const struct frame_case whole[] = {
+    /* CONNECT: "MQTT", level 4, clean session, keepalive 60, client id "a" */
+    {"CONNECT", {0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 1, 'a'}, 15, MQTT_CONNECT, 0, 2, 13},
+    {"CONNACK", {0x20, 2, 0x01, 0x00}, 4, MQTT_CONNACK, 0, 2, 2},
+    {"PUBLISH qos0", {0x30, 5, 0, 3, 'a', '/', 'b'}, 7, MQTT_PUBLISH, 0, 2, 5},
+    {"PUBLISH qos1 dup retain", {0x3b, 8, 0, 3, 'a', '/', 'b', 0x12, 0x34, '7'}, 10, MQTT_PUBLISH, 0x0b, 2, 8},
+    {"PUBACK", {0x40, 2, 0x12, 0x34}, 4, MQTT_PUBACK, 0, 2, 2},
+    {"PUBACK v5 reason", {0x40, 3, 0x00, 0x01, 0x10}, 5, MQTT_PUBACK, 0, 2, 3},
+    {"PUBREC", {0x50, 2, 0, 9}, 4, MQTT_PUBREC, 0, 2, 2},
+    {"PUBREL", {0x62, 2, 0, 9}, 4, MQTT_PUBREL, 2, 2, 2},
+    {"PUBCOMP", {0x70, 2, 0, 9}, 4, MQTT_PUBCOMP, 0, 2, 2},
+    {"SUBSCRIBE", {0x82, 8, 0, 1, 0, 3, '+', '/', '+', 1}, 10, MQTT_SUBSCRIBE, 2, 2, 8},
+    {"SUBACK", {0x90, 3, 0, 1, 1}, 5, MQTT_SUBACK, 0, 2, 3},
+    {"UNSUBSCRIBE", {0xa2, 7, 0, 2, 0, 3, '+', '/', '+'}, 9, MQTT_UNSUBSCRIBE, 2, 2, 7},
+    {"UNSUBACK", {0xb0, 2, 0, 2}, 4, MQTT_UNSUBACK, 0, 2, 2},
+    {"PINGREQ", {0xc0, 0}, 2, MQTT_PINGREQ, 0, 2, 0},
+    {"PINGRESP", {0xd0, 0}, 2, MQTT_PINGRESP, 0, 2, 0},
+    {"DISCONNECT", {0xe0, 0}, 2, MQTT_DISCONNECT, 0, 2, 0},
+    {"AUTH", {0xf0, 0}, 2, MQTT_AUTH, 0, 2, 0},
+};
+
+static void test_every_packet_type(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
+        const struct frame_case *c = &whole[i];
+        struct mqtt_frame f;
+        print_message("%s\n", c->name);
+        assert_int_equal(mqtt_frame_parse(c->bytes, c->len, 1024, &f), MQTT_FRAME_OK);
+        assert_int_equal(f.type, c->type);
+        assert_int_equal(f.flags, c->flags);
+        assert_int_equal(f.header_len, c->header_len);
+        assert_int_equal(f.body_len, c->body_len);
+        assert_int_equal(f.total, c->len);
+        assert_string_equal(mqtt_type_name(f.type), c->name[0] == 'P' && c->type == MQTT_PUBLISH ? "PUBLISH"
+                                                    : c->type == MQTT_PUBACK                     ? "PUBACK"
+                                                                                                 : c->name);
+        /* every strict prefix is incomplete, never an error */
+        for (size_t n = 0; n < c->len; n++)
+            assert_int_equal(mqtt_frame_parse(c->bytes, n, 1024, &f), MQTT_FRAME_MORE);
+        /* bytes of the next packet after it change nothing */
+        uint8_t two[32];
+        memcpy(two, c->bytes, c->len);
+        memcpy(two + c->len, "\xc0\x00", 2);
+        assert_int_equal(mqtt_frame_parse(two, c->len + 2, 1024, &f), MQTT_FRAME_OK);
+        assert_int_equal(f.total, c->len);
+    }
+    assert_string_equal(mqtt_type_name(0), "?");
+    assert_string_equal(mqtt_type_name(99), "?");
+}
+
+/* ---- the remaining length: 1 to 4 bytes, boundaries, corrupt encodings ---- */
+
+struct length_case {
+    const char *name;
+    uint8_t bytes[8];
+    size_t len;
+    int rc;
+    size_t header_len, body_len;
+};
+
+static const struct length_case lengths[] = {
+    {"0", {0x30, 0x00}, 2, MQTT_FRAME_OK, 2, 0},
+    {"127: one byte", {0x30, 0x7f}, 2, MQTT_FRAME_MORE, 2, 127},
+    {"128: two bytes", {0x30, 0x80, 0x01}, 3, MQTT_FRAME_MORE, 3, 128},
+    {"16383", {0x30, 0xff, 0x7f}, 3, MQTT_FRAME_MORE, 3, 16383},
+    {"16384: three bytes", {0x30, 0x80, 0x80, 0x01}, 4, MQTT_FRAME_MORE, 4, 16384},
+    {"2097151", {0x30, 0xff, 0xff, 0x7f}, 4, MQTT_FRAME_MORE, 4, 2097151},
+    {"2097152: four bytes", {0x30, 0x80, 0x80, 0x80, 0x01}, 5, MQTT_FRAME_MORE, 5, 2097152},
+    {"268435455: the largest", {0x30, 0xff, 0xff, 0xff, 0x7f}, 5, MQTT_FRAME_MORE, 5, MQTT_REMAINING_MAX},
+    {"non-minimal zero is read as 0", {0x30, 0x80, 0x00}, 3, MQTT_FRAME_OK, 3, 0},
+    {"five length bytes", {0x30, 0xff, 0xff, 0xff, 0xff, 0x7f}, 6, MQTT_FRAME_MALFORMED, 0, 0},
+    {"fifth byte would follow", {0x30, 0x80, 0x80, 0x80, 0x80}, 5, MQTT_FRAME_MALFORMED, 0, 0},
+    {"length cut after one byte", {0x30, 0x80}, 2, MQTT_FRAME_MORE, 0, 0},
+    {"length cut after three bytes", {0x30, 0x80, 0x80, 0x80}, 4, MQTT_FRAME_MORE, 0, 0},
+    {"type 0 is reserved", {0x00, 0x00}, 2, MQTT_FRAME_MALFORMED, 0, 0},
+    {"type 0 before its length", {0x0f}, 1, MQTT_FRAME_MALFORMED, 0, 0},
+    {"empty", {0}, 0, MQTT_FRAME_MORE, 0, 0},
+};
+
+static void test_remaining_length(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        const struct length_case *c = &lengths[i];
+        struct mqtt_frame f;
+        print_message("%s\n", c->name);
+        /* no size limit to speak of: the encoding alone decides */
+        int rc = mqtt_frame_parse(c->bytes, c->len, (size_t)MQTT_REMAINING_MAX + 5, &f);
+        assert_int_equal(rc, c->rc);
+        if (c->header_len) {
+            /* complete header: total is known even while the body is missing */
+            assert_int_equal(f.header_len, c->header_len);
+            assert_int_equal(f.body_len, c->body_len);
+            assert_int_equal(f.total, c->header_len + c->body_len);
+        } else
+            assert_int_equal(f.total, 0);
+    }
+}
+
+static void test_oversized(void **state)
+{
+    (void)state;
+    struct mqtt_frame f;
+    /* 200-byte body: fine at 202, too big at 201, known as soon as the header is in */
+    uint8_t hdr[] = {0x30, 0xc8, 0x01};
+    assert_int_equal(mqtt_frame_parse(hdr, sizeof hdr, 203, &f), MQTT_FRAME_MORE);
+    assert_int_equal(f.total, 203);
+    assert_int_equal(mqtt_frame_parse(hdr, sizeof hdr, 203 - 1, &f), MQTT_FRAME_TOO_BIG);
+    /* the largest encodable length against a 64 KiB bound */
+    uint8_t huge[] = {0x82, 0xff, 0xff, 0xff, 0x7f};
+    assert_int_equal(mqtt_frame_parse(huge, sizeof huge, 65536, &f), MQTT_FRAME_TOO_BIG);
+    /* a header that alone is over the bound */
+    uint8_t ping[] = {0xc0, 0x00};
+    assert_int_equal(mqtt_frame_parse(ping, sizeof ping, 1, &f), MQTT_FRAME_TOO_BIG);
+    assert_int_equal(mqtt_frame_parse(ping, sizeof ping, 2, &f), MQTT_FRAME_OK);
+}
+
+/* ---- PUBACK ---- */
+
+struct puback_case {
+    const char *name;
+    uint8_t bytes[8];
+    size_t len;
+    int rc;
+    uint16_t mid;
+    uint8_t reason;
+    bool has_reason, has_properties;
+};
+
+static const struct puback_case pubacks[] = {
+    {"3.1.1", {0x40, 2, 0x12, 0x34}, 4, 0, 0x1234, 0, false, false},
+    {"id 65535", {0x40, 2, 0xff, 0xff}, 4, 0, 65535, 0, false, false},
+    {"v5 reason code", {0x40, 3, 0x00, 0x07, 0x10}, 5, 0, 7, 0x10, true, false},
+    {"v5 properties", {0x40, 5, 0x00, 0x07, 0x00, 1, 0x1f}, 7, 0, 7, 0, true, true},
+    {"id 0", {0x40, 2, 0, 0}, 4, -1, 0, 0, false, false},
+    {"too short", {0x40, 1, 7}, 3, -1, 0, 0, false, false},
+    {"empty body", {0x40, 0}, 2, -1, 0, 0, false, false},
+    {"reserved flags set", {0x42, 2, 0, 7}, 4, -1, 0, 0, false, false},
+    {"not a PUBACK", {0x50, 2, 0, 7}, 4, -1, 0, 0, false, false},
+};
+
+static void test_puback(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof pubacks / sizeof pubacks[0]; i++) {
+        const struct puback_case *c = &pubacks[i];
+        print_message("%s\n", c->name);
+        struct mqtt_frame f;
+        assert_int_equal(mqtt_frame_parse(c->bytes, c->len, 64, &f), MQTT_FRAME_OK);
+        struct mqtt_puback p;
+        assert_int_equal(mqtt_puback_parse(c->bytes, &f, &p), c->rc);
+        if (c->rc)
+            continue;
+        assert_int_equal(p.mid, c->mid);
+        assert_int_equal(p.reason, c->reason);
+        assert_int_equal(p.has_reason, c->has_reason);
+        assert_int_equal(p.has_properties, c->has_properties);
+        /* what the relay writes back: the same bytes, without properties */
+        uint8_t out[MQTT_PUBACK_MAX];
+        size_t n = mqtt_puback_build(out, &p);
+        if (!c->has_properties) {
+            assert_int_equal(n, c->len);
+            assert_memory_equal(out, c->bytes, n);
+        }
+        struct mqtt_frame g;
+        struct mqtt_puback q;
+        assert_int_equal(mqtt_frame_parse(out, n, 64, &g), MQTT_FRAME_OK);
+        assert_int_equal(mqtt_puback_parse(out, &g, &q), 0);
+        assert_int_equal(q.mid, p.mid);
+        assert_int_equal(q.reason, p.reason);
+        assert_false(q.has_properties);
+    }
+}
+
+/* ---- a stream cut at every byte, as the relay reads it ---- */
+
+static void test_stream_any_split(void **state)
+{
+    (void)state;
+    /* CONNECT, SUBSCRIBE, PUBACK, PINGREQ, PUBACK, DISCONNECT */
+    const uint8_t stream[] = {0x10, 13,  0,   4,   'M', 'Q',  'T', 'T', 4, 0x02, 0, 60,   0, 1, 'a', 0x82, 8, 0, 1, 0,
+                              3,    '+', '/', '+', 1,   0x40, 2,   0,   1, 0xc0, 0, 0x40, 2, 0, 2,   0xe0, 0};
+    const uint8_t types[] = {MQTT_CONNECT, MQTT_SUBSCRIBE, MQTT_PUBACK, MQTT_PINGREQ, MQTT_PUBACK, MQTT_DISCONNECT};
+    for (size_t step = 1; step <= sizeof stream; step++) {
+        uint8_t buf[sizeof stream];
+        size_t have = 0, fed = 0, next = 0;
+        while (next < sizeof types) {
+            struct mqtt_frame f;
+            int rc = mqtt_frame_parse(buf, have, 128, &f);
+            if (rc == MQTT_FRAME_MORE) {
+                assert_true(fed < sizeof stream);
+                size_t n = sizeof stream - fed < step ? sizeof stream - fed : step;
+                memcpy(buf + have, stream + fed, n);
+                have += n;
+                fed += n;
+                continue;
+            }
+            assert_int_equal(rc, MQTT_FRAME_OK);
+            assert_int_equal(f.type, types[next]);
+            next++;
+            memmove(buf, buf + f.total, have - f.total);
+            have -= f.total;
+        }
+        assert_int_equal(have, 0);
+        assert_int_equal(fed, sizeof stream);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_packet_type), cmocka_unit_test(test_remaining_length),
+        cmocka_unit_test(test_oversized),         cmocka_unit_test(test_puback),
+        cmocka_unit_test(test_stream_any_split),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
