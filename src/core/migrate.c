@@ -93,7 +93,8 @@ fail:
     return -1;
 }
 
-int migrate_maintain(PGconn *conn, long retention_days, char *err, size_t errlen)
+/* Store the retention in sensorpipe_settings; 0 or -1 with err. */
+static int set_retention(PGconn *conn, long retention_days, char *err, size_t errlen)
 {
     char days[24];
     snprintf(days, sizeof days, "%ld", retention_days);
@@ -104,9 +105,15 @@ int migrate_maintain(PGconn *conn, long retention_days, char *err, size_t errlen
     if (rc)
         snprintf(err, errlen, "%s", PQresultErrorMessage(r));
     PQclear(r);
-    if (rc)
-        return rc;
-    r = PQexec(conn, "SELECT sensorpipe_maintain()");
+    return rc;
+}
+
+int migrate_maintain(PGconn *conn, long retention_days, char *err, size_t errlen)
+{
+    /* a negative retention keeps what an earlier run stored */
+    if (retention_days >= 0 && set_retention(conn, retention_days, err, errlen) != 0)
+        return -1;
+    PGresult *r = PQexec(conn, "SELECT sensorpipe_maintain()");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, errlen, "%s", PQresultErrorMessage(r));
         PQclear(r);
@@ -123,7 +130,8 @@ int migrate_main(int argc, char **argv)
     long retention = 0;
     const struct cfg_opt opts[] = {
         {"db", CFG_STR, &db, "", 0, 0, "DATABASE_URL", "libpq connection string or URI (PG* variables apply)", false},
-        {"retention-days", CFG_INT, &retention, "0", 0, 36500, NULL, "drop readings older than this (0 = keep)",
+        {"retention-days", CFG_INT, &retention, "-1", -1, 36500, NULL,
+         "drop readings older than this many days (0 = keep; -1 = leave the stored setting)",
          false},
         {"log-level", CFG_STR, &log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
         {0},

@@ -27,7 +27,7 @@ extern const int migrations_count;
  */
 int migrate_run(PGconn *conn, char *err, size_t errlen);
 
-/* Set retention (days, 0 = keep) and run sensorpipe_maintain(); -1 with err on failure. */
+/* Set retention (days, 0 = keep, negative = leave as stored) and run sensorpipe_maintain(); -1 with err on failure. */
 int migrate_maintain(PGconn *conn, long retention_days, char *err, size_t errlen);
 
 /* `sensorpipe migrate` */

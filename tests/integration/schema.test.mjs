@@ -123,4 +123,8 @@ test('retention drops partitions older than the setting, keeps the rest', async 
   assert.equal(await psql(db.dsn, `SELECT to_regclass('readings_${old}') IS NULL`), 't');
   const today = new Date().toISOString().slice(0, 10).replaceAll('-', '');
   assert.equal(await psql(db.dsn, `SELECT to_regclass('readings_${today}') IS NOT NULL`), 't');
+  // a later run without --retention-days keeps the stored setting
+  const again = spawnSensorpipe(['migrate', '--db', db.dsn]);
+  assert.equal(await again.exited, 0, again.output());
+  assert.equal(await psql(db.dsn, `SELECT value FROM sensorpipe_settings WHERE key = 'retention_days'`), '3');
 });

@@ -197,7 +197,7 @@ export async function startPipeline({ ingest = true, serve = true, ingestArgs = 
   p.publish = (topic, payload, opts = {}) => publish(topic, payload, { port: MQTT_PORT, ...opts });
   if (ingest) {
     p.ingest = spawnSensorpipe(['ingest', '--db', db.dsn, '--mqtt-port', String(MQTT_PORT),
-      '--mqtt-client-id', `test-ingest-${db.name}`, ...ingestArgs], { name: 'ingest' });
+      '--mqtt-client-id', `test-ingest-${db.name}`, '--clean-session', ...ingestArgs], { name: 'ingest' });
     p.procs.push(p.ingest);
     await p.ingest.waitForOutput(/subscribed/i);
   }
