@@ -3,6 +3,7 @@
 #   scripts/test.sh              unit, integration and browser tests
 #   scripts/test.sh integration  only tests/integration
 #   scripts/test.sh e2e          only tests/e2e (headless Chromium)
+#   scripts/test.sh faults       only tests/faults (its own PostgreSQL and mosquitto; `make faults` also renders the table)
 # Expects the builds from `make test` (build/asan/sensorpipe, build/asan/tests/*, web/vendor).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,9 +47,10 @@ export SENSORPIPE_BIN="$PWD/build/asan/sensorpipe"
 
 suites=()
 case "$what" in
-    all) suites=(tests/integration tests/e2e) ;;
+    all) suites=(tests/integration tests/e2e tests/faults) ;;
     integration) suites=(tests/integration) ;;
     e2e) suites=(tests/e2e) ;;
+    faults) suites=(tests/faults) ;;
     *) echo "test.sh: unknown suite $what" >&2; exit 2 ;;
 esac
 files=()
