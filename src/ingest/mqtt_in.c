@@ -12,7 +12,7 @@
 #include <string.h>
 
 #define MQTT_IN_BACKOFF_BASE_MS 250
-#define MQTT_IN_BACKOFF_MAX_MS 30000
+#define MQTT_IN_BACKOFF_MAX_MS 5000
 #define MQTT_IN_READS_PER_WAKE 64 /* loop_read calls per poll wake-up while messages keep coming */
 
 /* ---- filters ---- */

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define WRITER_BACKOFF_BASE_MS 250
-#define WRITER_BACKOFF_MAX_MS 30000
+#define WRITER_BACKOFF_MAX_MS 5000 /* a database back after an outage is written to within 5 s */
 #ifndef WRITER_MAINTAIN_EVERY_MS
 #define WRITER_MAINTAIN_EVERY_MS 3600000 /* partition upkeep (overridable at build time for tests) */
 #endif
