@@ -188,7 +188,8 @@ static uint32_t conn_wake(const struct conn *c, uint32_t now_ms)
         at = c->attempting ? c->at_ms + c->cfg.broker_timeout_ms : c->at_ms;
         break;
     case CONN_PUBLISHING:
-        at = c->node->next_ms;
+        if (!c->cfg.no_cycle)
+            at = c->node->next_ms;
         break;
     }
     if (!conn_reached(at, wake))
@@ -237,7 +238,7 @@ void conn_step(struct conn *c, uint32_t now_ms, struct conn_actions *a)
         a->todo |= c->state == CONN_WIFI_CONNECTING ? CONN_DO_WIFI_JOIN : CONN_DO_BROKER_CONNECT;
     }
 
-    if (c->state == CONN_PUBLISHING && node_due(c->node, now_ms)) {
+    if (c->state == CONN_PUBLISHING && !c->cfg.no_cycle && node_due(c->node, now_ms)) {
         if (c->pending >= c->cfg.pending_max) {
             /* the connection does not keep up: drop this cycle rather than queue without bound */
             c->stats.cycles_skipped++;

@@ -77,6 +77,9 @@ struct conn_config {
     uint32_t max_sleep_ms;      /* the longest wake_ms - now: how often the watchdog is fed */
     uint32_t publish_fails_max; /* this many failed publishes in a row end the session */
     uint32_t pending_max;       /* a cycle due while this many publishes are unconfirmed is skipped */
+    bool no_cycle;              /* true: no publish cycle here: never SAMPLE; the port publishes readings of its own
+                                   and reports each with conn_published() (the simulator's load mode, and its
+                                   stop). May be changed between calls. */
 };
 
 #define CONN_BACKOFF_BASE_MS 1000u
@@ -121,7 +124,7 @@ struct conn {
 /*
  * Start at now_ms with the node (borrowed, kept) and the config; seed makes the
  * jitter differ per device (the port uses the board id). A zero field of cfg
- * takes its default, except wifi and stuck_ms, which are taken as given.
+ * takes its default, except wifi, stuck_ms and no_cycle, which are taken as given.
  */
 void conn_init(struct conn *c, struct node *node, const struct conn_config *cfg, uint32_t seed, uint32_t now_ms);
 

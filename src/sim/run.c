@@ -20,13 +20,13 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define RUN_BATCH_MAX 4096        /* readings published per loop turn before polling again */
-#define RUN_POLL_MAX_MS 1000      /* longest sleep, so timers stay fresh */
+#define RUN_BATCH_MAX 4096         /* readings published per loop turn before polling again */
+#define RUN_POLL_MAX_MS 1000       /* longest sleep, so timers stay fresh */
 #define RUN_DRAIN_TIMEOUT_MS 10000 /* after stopping: wait this long for outstanding readings */
-#define RUN_CLOSE_TIMEOUT_MS 5000 /* then this long for "offline" and DISCONNECT */
-#define RUN_WAIT_LOG_MS 5000      /* load mode: how often to report devices still connecting */
+#define RUN_CLOSE_TIMEOUT_MS 5000  /* then this long for "offline" and DISCONNECT */
+#define RUN_WAIT_LOG_MS 5000       /* load mode: how often to report devices still connecting */
 #define RUN_START_TIMEOUT_MS 15000 /* load mode: start without the devices not online by then */
-#define RUN_TURN_MAX 64           /* load mode: most readings one device sends in a row */
+#define RUN_TURN_MAX 64            /* load mode: most readings one device sends in a row */
 
 enum run_phase {
     RUN_SEND,  /* producing readings */
@@ -45,27 +45,27 @@ struct run_pending {
 struct run {
     const struct sim_config *cfg;
     size_t n;
-    struct sim_device *devs;   /* owned, n */
-    struct link *links;        /* owned, n; links[i] carries devs[i] */
-    struct run_pending *pend;  /* owned, n */
-    struct pollfd *pfds;       /* owned, n */
-    size_t *pfd_link;          /* owned, n: link index of pfds[k] */
+    struct sim_device *devs;  /* owned, n */
+    struct link *links;       /* owned, n; links[i] carries devs[i] */
+    struct run_pending *pend; /* owned, n */
+    struct pollfd *pfds;      /* owned, n */
+    size_t *pfd_link;         /* owned, n: link index of pfds[k] */
     enum run_phase phase;
-    uint64_t limit;            /* --count, or UINT64_MAX */
-    uint64_t published;        /* readings handed to the links */
-    uint64_t window;           /* load mode: outstanding readings per link */
+    uint64_t limit;     /* --count, or UINT64_MAX */
+    uint64_t published; /* readings handed to the links */
+    uint64_t window;    /* load mode: outstanding readings per link */
     /* load mode pacing */
-    bool pacing;               /* all devices ready, clock started */
-    int64_t t0_ms;             /* pacing start */
-    uint64_t paced;            /* readings the pacer has released (sent or skipped) */
-    uint64_t skipped;          /* released but not sent because the links were behind */
-    size_t rr;                 /* device whose turn it is */
-    uint64_t turn;             /* readings it has sent in this turn */
-    uint64_t turn_max;         /* readings per turn (whole cycles are finished) */
+    bool pacing;       /* all devices ready, clock started */
+    int64_t t0_ms;     /* pacing start */
+    uint64_t paced;    /* readings the pacer has released (sent or skipped) */
+    uint64_t skipped;  /* released but not sent because the links were behind */
+    size_t rr;         /* device whose turn it is */
+    uint64_t turn;     /* readings it has sent in this turn */
+    uint64_t turn_max; /* readings per turn (whole cycles are finished) */
     int64_t wait_log_ms;
     /* timing of the summary */
     int64_t start_ms, end_ms;
-    int64_t deadline_ms;       /* end of RUN_DRAIN or RUN_CLOSE */
+    int64_t deadline_ms; /* end of RUN_DRAIN or RUN_CLOSE */
 };
 
 static volatile sig_atomic_t run_signals;
@@ -86,8 +86,7 @@ uint64_t sim_window(long devices, long qos)
 int sim_config_check(const struct sim_config *c, char *err, size_t errlen)
 {
     if (c->interval_s < DHT22_MIN_INTERVAL_MS / 1000.0) {
-        snprintf(err, errlen,
-                 "--interval must be at least %u seconds (the DHT22 allows one read every 2 s), got %g",
+        snprintf(err, errlen, "--interval must be at least %u seconds (the DHT22 allows one read every 2 s), got %g",
                  DHT22_MIN_INTERVAL_MS / 1000, c->interval_s);
         return -1;
     }
@@ -97,8 +96,7 @@ int sim_config_check(const struct sim_config *c, char *err, size_t errlen)
     }
     /* the last device has the longest id */
     char id[NODE_DEVICE_MAX + 2], topic[TOPIC_MAX + 1];
-    if (sim_device_name(id, sizeof id, c->device_prefix, c->devices, c->devices - 1) ||
-        strlen(id) > NODE_DEVICE_MAX) {
+    if (sim_device_name(id, sizeof id, c->device_prefix, c->devices, c->devices - 1) || strlen(id) > NODE_DEVICE_MAX) {
         snprintf(err, errlen, "--device-prefix '%.64s' makes device ids longer than %d bytes", c->device_prefix,
                  NODE_DEVICE_MAX);
         return -1;
@@ -118,8 +116,9 @@ int sim_config_check(const struct sim_config *c, char *err, size_t errlen)
             return -1;
         }
         uint64_t last = c->count > 0 ? sim_numbered_at(c->start, (uint64_t)c->count - 1) : c->start;
-        if (c->start < 1 || last == 0 || (uint64_t)snprintf(topic, sizeof topic, "%s/%s/%s", id, SIM_NUMBERED_METRIC,
-                                                             SIM_NUMBERED_SENSOR) >= sizeof topic) {
+        if (c->start < 1 || last == 0 ||
+            (uint64_t)snprintf(topic, sizeof topic, "%s/%s/%s", id, SIM_NUMBERED_METRIC, SIM_NUMBERED_SENSOR) >=
+                sizeof topic) {
             snprintf(err, errlen, "--numbered: the numbers --start %" PRIu64 " .. + --count %ld must lie in 1..%llu",
                      c->start, c->count, (unsigned long long)SIM_NUMBER_MAX);
             return -1;
@@ -191,6 +190,8 @@ static int run_init(struct run *r, const struct sim_config *c, int64_t now)
     }
     uint32_t interval_ms = (uint32_t)(c->interval_s * 1000.0 + 0.5);
     bool load = c->rate > 0;
+    struct conn_config cc = sim_device_conn_config((uint32_t)(c->stuck_s * 1000.0 + 0.5));
+    cc.no_cycle = load; /* load mode publishes on its own clock (run_produce_load) */
     for (size_t i = 0; i < r->n; i++) {
         char id[NODE_DEVICE_MAX + 2], client_id[NODE_DEVICE_MAX + 32];
         sim_device_name(id, sizeof id, c->device_prefix, c->devices, (long)i);
@@ -200,9 +201,10 @@ static int run_init(struct run *r, const struct sim_config *c, int64_t now)
             log_error("%s: invalid device", id);
             goto fail;
         }
+        sim_device_boot(&r->devs[i], &cc, (uint32_t)now);
         snprintf(client_id, sizeof client_id, "%s-%ld", id, (long)getpid());
-        if (link_init(&r->links[i], client_id, &r->devs[i].node, c->mqtt_host, (int)c->mqtt_port, (uint8_t)c->qos,
-                      load ? (uint32_t)r->window : 0, (uint32_t)(c->seed ^ (i * 2654435761u)) | 1u))
+        if (link_init(&r->links[i], client_id, &r->devs[i], c->mqtt_host, (int)c->mqtt_port, (uint8_t)c->qos,
+                      load ? (uint32_t)r->window : 0))
             goto fail;
     }
     return 0;
@@ -228,35 +230,43 @@ static double run_wall_s(void)
     return (double)time_now_us() / 1e6;
 }
 
-/* Interval mode: every ready device whose cycle is due runs it. Returns ms until the next cycle. */
-static int64_t run_produce_interval(struct run *r, int64_t now)
+static void run_stop(struct run *r, int64_t now, const char *why);
+
+/* Interval mode: device i's conn said SAMPLE: read its sensors and publish the cycle (within --count). */
+static void run_sample(struct run *r, size_t i, int64_t now)
 {
-    int64_t wait = RUN_POLL_MAX_MS;
-    double wall = run_wall_s();
-    for (size_t i = 0; i < r->n && r->published < r->limit; i++) {
-        struct sim_device *d = &r->devs[i];
-        if (!r->links[i].ready)
-            continue; /* stays due; runs as soon as the device is online */
-        uint32_t now32 = (uint32_t)now;
-        if (node_due(&d->node, now32)) {
-            struct node_msg msgs[NODE_MSGS_MAX];
-            size_t n = sim_device_cycle(d, now32, wall, msgs);
-            if (d->dht.last_status != DHT22_OK && d->dht.last_status != DHT22_CACHED)
-                log_debug("%s: DHT22 read failed: %s", d->node.device, dht22_strerror(d->dht.last_status));
-            run_publish_msgs(r, i, msgs, n);
-            node_advance(&d->node, now32);
+    struct sim_device *d = &r->devs[i];
+    struct node_sample s;
+    sim_device_sample(d, (uint32_t)now, run_wall_s(), &s);
+    if (s.dht_status != DHT22_OK && s.dht_status != DHT22_CACHED)
+        log_debug("%s: DHT22 read failed: %s", d->node.device, dht22_strerror(s.dht_status));
+    size_t room = r->phase == RUN_SEND && r->published < r->limit ? (size_t)(r->limit - r->published) : 0;
+    r->published += link_sampled(&r->links[i], &s, now, room < NODE_MSGS_MAX ? room : NODE_MSGS_MAX);
+    if (r->published >= r->limit)
+        run_stop(r, now, "count reached");
+}
+
+/* Every device whose conn has something to decide: conn_step() and its actions (link.h). */
+static void run_step_devices(struct run *r, int64_t now)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        struct link *l = &r->links[i];
+        if (!link_due(l, now))
+            continue;
+        unsigned todo = link_step(l, now);
+        if (todo & CONN_DO_RESET) {
+            /* the device started again: its unfinished load-mode cycle went with it */
+            r->pend[i].n = r->pend[i].next = 0;
         }
-        int64_t w = node_wait_ms(&d->node, now32);
-        if (w < wait)
-            wait = w;
+        if (todo & CONN_DO_SAMPLE)
+            run_sample(r, i, now);
     }
-    return wait;
 }
 
 static bool run_all_ready(const struct run *r)
 {
     for (size_t i = 0; i < r->n; i++)
-        if (!r->links[i].ready)
+        if (!link_ready(&r->links[i]))
             return false;
     return true;
 }
@@ -270,7 +280,7 @@ static int64_t run_produce_load(struct run *r, int64_t now)
             if (now >= r->wait_log_ms) {
                 size_t waiting = 0;
                 for (size_t i = 0; i < r->n; i++)
-                    waiting += !r->links[i].ready;
+                    waiting += !link_ready(&r->links[i]);
                 log_info("waiting for %zu of %zu devices to come online", waiting, r->n);
                 r->wait_log_ms = now + RUN_WAIT_LOG_MS;
             }
@@ -363,6 +373,9 @@ static void run_stop(struct run *r, int64_t now, const char *why)
     log_info("stopping (%s) after %" PRIu64 " readings; waiting for outstanding messages", why, r->published);
     r->phase = RUN_DRAIN;
     r->deadline_ms = now + RUN_DRAIN_TIMEOUT_MS;
+    /* conns go on (reconnects resend QoS 1/2 readings) but run no more cycles */
+    for (size_t i = 0; i < r->n; i++)
+        sim_device_stop_cycles(&r->devs[i]);
 }
 
 static bool run_drained(const struct run *r)
@@ -370,9 +383,9 @@ static bool run_drained(const struct run *r)
     for (size_t i = 0; i < r->n; i++) {
         const struct link *l = &r->links[i];
         /* a QoS 0 link without a connection has nothing left to send (see link.h) */
-        if (l->state == LINK_CLOSED || (l->state != LINK_ONLINE && l->qos == 0))
+        if (l->phase == LINK_CLOSED || (!link_ready(l) && l->qos == 0))
             continue;
-        if (l->state != LINK_ONLINE || !link_drained(l))
+        if (!link_ready(l) || !link_drained(l))
             return false;
     }
     return true;
@@ -397,16 +410,19 @@ static void run_close_all(struct run *r, int64_t now)
 static bool run_all_closed(const struct run *r)
 {
     for (size_t i = 0; i < r->n; i++)
-        if (r->links[i].state != LINK_CLOSED)
+        if (r->links[i].phase != LINK_CLOSED)
             return false;
     return true;
 }
 
 static void run_summary(const struct run *r)
 {
-    uint64_t failed = 0, lost = 0, done = 0;
+    uint64_t failed = 0, lost = 0, done = 0, resets = 0, skipped = r->skipped;
     for (size_t i = 0; i < r->n; i++) {
-        failed += r->devs[i].failed_reads;
+        const struct sim_device *d = &r->devs[i];
+        failed += d->failed_reads;
+        resets += d->resets;
+        skipped += d->cycles_skipped + d->conn.stats.cycles_skipped;
         lost += r->links[i].lost;
         done += r->links[i].done;
     }
@@ -419,14 +435,14 @@ static void run_summary(const struct run *r)
                  r->cfg->start + r->published - 1);
     else if (r->cfg->numbered)
         snprintf(numbers, sizeof numbers, " numbers=none");
-    printf("sim: sent=%" PRIu64 " seconds=%.3f rate=%.1f qos=%ld devices=%zu failed_reads=%" PRIu64
-           " lost=%" PRIu64 " unconfirmed=%" PRIu64 " skipped=%" PRIu64 " confirmed=%" PRIu64 "%s\n",
-           r->published, seconds, seconds > 0 ? (double)r->published / seconds : 0.0, r->cfg->qos, r->n, failed,
-           lost, run_outstanding(r), r->skipped, confirmed, numbers);
+    printf("sim: sent=%" PRIu64 " seconds=%.3f rate=%.1f qos=%ld devices=%zu failed_reads=%" PRIu64 " lost=%" PRIu64
+           " unconfirmed=%" PRIu64 " skipped=%" PRIu64 " confirmed=%" PRIu64 " resets=%" PRIu64 "%s\n",
+           r->published, seconds, seconds > 0 ? (double)r->published / seconds : 0.0, r->cfg->qos, r->n, failed, lost,
+           run_outstanding(r), skipped, confirmed, resets, numbers);
     fflush(stdout);
 }
 
-/* One ppoll over every link with a socket; then service every link. */
+/* One ppoll over every link with a socket; then every link's I/O (libmosquitto's callbacks: conn events). */
 static void run_poll(struct run *r, int64_t timeout_ms, const sigset_t *mask)
 {
     size_t k = 0;
@@ -457,7 +473,7 @@ static void run_poll(struct run *r, int64_t timeout_ms, const sigset_t *mask)
             revents = r->pfds[next].revents;
         if (next < k && r->pfd_link[next] == i)
             next++;
-        link_service(&r->links[i], revents, now);
+        link_io(&r->links[i], revents, now);
     }
 }
 
@@ -488,22 +504,22 @@ int sim_run(const struct sim_config *c)
 
     log_info("%zu device%s (%s%s) -> %s:%ld, %s", r->n, r->n == 1 ? "" : "s", r->devs[0].node.device,
              r->n > 1 ? ", ..." : "", c->mqtt_host, c->mqtt_port,
-             c->numbered ? "load mode, numbered readings" : c->rate > 0 ? "load mode" : "interval mode");
-    int64_t now = time_mono_ms();
-    for (size_t i = 0; i < r->n; i++)
-        link_service(&r->links[i], 0, now);
-
+             c->numbered   ? "load mode, numbered readings"
+             : c->rate > 0 ? "load mode"
+                           : "interval mode");
     for (;;) {
-        now = time_mono_ms();
+        int64_t now = time_mono_ms();
         if (run_signals >= 2) {
             log_warn("second signal: leaving without waiting");
             break;
         }
         if (run_signals)
             run_stop(r, now, "signal");
+        /* conn decides for every device with news or a deadline (interval mode: its cycles too) */
+        run_step_devices(r, now);
         int64_t timeout = RUN_POLL_MAX_MS;
-        if (r->phase == RUN_SEND) {
-            timeout = c->rate > 0 ? run_produce_load(r, now) : run_produce_interval(r, now);
+        if (r->phase == RUN_SEND && c->rate > 0) {
+            timeout = run_produce_load(r, now);
             if (r->published >= r->limit)
                 run_stop(r, now, "count reached");
         }

@@ -17,7 +17,7 @@ int sim_main(int argc, char **argv)
     char *host = NULL, *prefix = NULL, *level = NULL;
     long port = 0, devices = 0, count = 0, qos = 0, seed = 0, start = 0;
     bool numbered = false;
-    double interval = 0, rate = 0, fail_rate = 0;
+    double interval = 0, rate = 0, fail_rate = 0, stuck = 0;
     const struct cfg_opt opts[] = {
         {"mqtt-host", CFG_STR, &host, "127.0.0.1", 0, 0, NULL, "MQTT broker host"},
         {"mqtt-port", CFG_INT, &port, "1883", 1, 65535, NULL, "MQTT broker port"},
@@ -38,6 +38,9 @@ int sim_main(int argc, char **argv)
          "load mode: each reading's value is its number in the run (start, start+1, ...) on <device>/seq/n, "
          "to count what the pipeline loses or duplicates"},
         {"start", CFG_INT, &start, "1", 1, (double)SIM_NUMBER_MAX, NULL, "with --numbered: the first number"},
+        {"stuck-seconds", CFG_DOUBLE, &stuck, "300", 0, 86400, NULL,
+         "reset a device (drop its MQTT client, start it again) after this long without a connect or a confirmed "
+         "publish, as the firmware's STUCK_MINUTES does (0 = never)"},
         {"log-level", CFG_STR, &level, "info", 0, 0, NULL, "error, warn, info or debug"},
         {NULL},
     };
@@ -73,6 +76,7 @@ int sim_main(int argc, char **argv)
         .fail_rate = fail_rate,
         .numbered = numbered,
         .start = (uint64_t)start,
+        .stuck_s = stuck,
         .seed = seed ? (uint64_t)seed : ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) & ((1ull << 53) - 1),
     };
     if (sim_config_check(&c, err, sizeof err)) {

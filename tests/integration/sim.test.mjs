@@ -1,6 +1,7 @@
 // sim.test.mjs - `sensorpipe sim` against a real mosquitto: topics and payloads as the firmware
 // sends them, presence (online retained on connect, offline on exit and as last will), the
-// DHT22's 2 s limit, failed reads, reconnecting after the broker drops.
+// DHT22's 2 s limit, failed reads, reconnecting after the broker drops (firmware/core/conn's
+// back-off), and conn's reset of a device that makes no progress for --stuck-seconds.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -235,6 +236,42 @@ test('reconnects with backoff when the broker goes away and comes back', async (
     assert.equal(await sim.stop('SIGTERM'), 0);
     await waitFor(() => statusOf(again.messages, 'pico').at(-1) === 'offline', { message: 'offline after SIGTERM' });
     await again.stop();
+  } finally {
+    if (sim) await sim.stop('SIGKILL');
+    await mosquitto('stop', dir).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a device without progress for --stuck-seconds is reset: new client, started again, counted', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sim-reset-'));
+  const port = await freePort();
+  let sim;
+  try {
+    // no broker: no connect, so conn says RESET after 3 s, and again 3 s after each restart
+    sim = spawnSensorpipe(['sim', '--mqtt-port', String(port), '--interval', '2', '--fail-rate', '0',
+      '--stuck-seconds', '3']);
+    await sim.waitForOutput(/pico: no connect or confirmed publish for 3 s \(BROKER_CONNECTING\): resetting the device/);
+    await sim.waitForOutput(/pico: started again \(reset 1\)/);
+    await mosquitto('start', dir, port);
+    const sub = await watch('pico/#', port);
+    // the restarted device comes online and publishes
+    await waitFor(() => statusOf(sub.messages, 'pico').includes('online') && readingsOf(sub.messages).length >= 3, {
+      timeout: 15000,
+      message: `online and a cycle after the reset; got ${JSON.stringify(sub.messages)}`,
+    });
+    // connected, a cycle every 2 s is progress: no more resets (3 s would pass twice here)
+    const resets = () => (sim.output().match(/resetting the device/g) || []).length;
+    const before = resets();
+    await new Promise((r) => setTimeout(r, 6500));
+    assert.equal(resets(), before, sim.output());
+    assert.equal(await sim.stop('SIGTERM'), 0);
+    const m = sim.output().match(/sim: sent=(\d+) .* resets=(\d+)/);
+    assert.ok(m, sim.output());
+    assert.equal(Number(m[2]), before);
+    assert.ok(Number(m[2]) >= 1);
+    await waitFor(() => statusOf(sub.messages, 'pico').at(-1) === 'offline', { message: 'offline after SIGTERM' });
+    await sub.stop();
   } finally {
     if (sim) await sim.stop('SIGKILL');
     await mosquitto('stop', dir).catch(() => {});

@@ -159,6 +159,89 @@ static void test_seed_replays(void **state)
     assert_string_not_equal(a, c);
 }
 
+/* sim_device_cycle() is sim_device_sample() + node_readings(): the two paths give the same values. */
+static void test_sample_is_cycle(void **state)
+{
+    (void)state;
+    struct sim_device a, b;
+    assert_int_equal(sim_device_init(&a, "pico", 2000, 0, 0, 0.3, 99, 0), 0);
+    assert_int_equal(sim_device_init(&b, "pico", 2000, 0, 0, 0.3, 99, 0), 0);
+    for (uint32_t i = 0; i < 100; i++) {
+        struct node_msg x[NODE_MSGS_MAX], y[NODE_MSGS_MAX];
+        size_t n = sim_device_cycle(&a, i * 2000, 1000.0 + i * 2.0, x);
+        struct node_sample s;
+        sim_device_sample(&b, i * 2000, 1000.0 + i * 2.0, &s);
+        assert_int_equal(node_readings(&b.node, &s, y), n);
+        for (size_t k = 0; k < n; k++) {
+            assert_string_equal(x[k].topic, y[k].topic);
+            assert_string_equal(x[k].payload, y[k].payload);
+        }
+    }
+    assert_int_equal(a.failed_reads, b.failed_reads);
+    assert_int_equal(a.cycles, 100);
+}
+
+/* Boot, then a reset: what the board keeps in RAM starts again; the room and the counters go on. */
+static void test_boot_restart(void **state)
+{
+    (void)state;
+    struct sim_device d;
+    assert_int_equal(sim_device_init(&d, "sim0007", 5000, 1, 3000, 0.0, 42, 6), 0);
+    struct conn_config cfg = sim_device_conn_config(120000);
+    assert_false(cfg.wifi);
+    assert_int_equal(cfg.stuck_ms, 120000);
+    sim_device_boot(&d, &cfg, 1000);
+    assert_int_equal(d.conn.state, CONN_BROKER_CONNECTING); /* no Wi-Fi stage */
+    assert_ptr_equal(d.conn.node, &d.node);
+    struct conn_actions a;
+    conn_step(&d.conn, 1000, &a);
+    assert_true(a.todo & CONN_DO_BROKER_CONNECT);
+    conn_broker_up(&d.conn, 1100);
+    conn_step(&d.conn, 1100, &a);
+    assert_int_equal(a.n, 1); /* "online" */
+    assert_string_equal(a.msgs[0].topic, "sim0007/status");
+    /* a cycle at 3000 runs through conn; the DHT22 gate closes for 2 s */
+    conn_step(&d.conn, 3000, &a);
+    assert_true(a.todo & CONN_DO_SAMPLE);
+    struct node_sample s;
+    sim_device_sample(&d, 3000, 1000.0, &s);
+    conn_sampled(&d.conn, &s, 3000, &a);
+    assert_int_equal(a.n, 3);
+    assert_int_equal(a.msgs[0].qos, 1);
+    assert_false(dht22_ready(&d.dht, 3500));
+    uint32_t seed = d.conn_seed;
+    uint64_t cycles = d.cycles;
+
+    sim_device_restart(&d, 3500);
+    assert_int_equal(d.resets, 1);
+    assert_string_equal(d.node.device, "sim0007");
+    assert_int_equal(d.node.interval_ms, 5000);
+    assert_int_equal(d.node.qos, 1);
+    assert_true(node_due(&d.node, 3500)); /* first cycle at once, as after power-on */
+    assert_true(dht22_ready(&d.dht, 3500));
+    assert_int_equal(d.conn.state, CONN_BROKER_CONNECTING);
+    assert_int_equal(d.conn.session, 0);
+    assert_int_equal(d.conn.stats.broker_connects, 0);
+    assert_int_equal(d.conn.progress_ms, 3500);
+    assert_int_equal(d.conn.cfg.stuck_ms, 120000);
+    assert_true(d.conn_seed != seed); /* a reboot jitters differently */
+    assert_int_equal(d.cycles, cycles);
+    conn_step(&d.conn, 3500, &a);
+    assert_true(a.todo & CONN_DO_BROKER_CONNECT);
+
+    /* the run ends: no more cycles, also after a reset */
+    conn_broker_up(&d.conn, 3600);
+    sim_device_stop_cycles(&d);
+    conn_step(&d.conn, 3600, &a);
+    assert_false(a.todo & CONN_DO_SAMPLE);
+    assert_true(a.wake_ms != 3600); /* no busy loop on the due cycle */
+    sim_device_restart(&d, 4000);
+    conn_broker_up(&d.conn, 4000);
+    conn_step(&d.conn, 4000, &a);
+    conn_step(&d.conn, 4000, &a);
+    assert_false(a.todo & CONN_DO_SAMPLE);
+}
+
 static struct sim_config good_config(void)
 {
     struct sim_config c = {
@@ -223,11 +306,12 @@ static void test_window(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),          cmocka_unit_test(test_tenths),
-        cmocka_unit_test(test_cycle_good),     cmocka_unit_test(test_cycle_all_fail),
+        cmocka_unit_test(test_names),           cmocka_unit_test(test_tenths),
+        cmocka_unit_test(test_cycle_good),      cmocka_unit_test(test_cycle_all_fail),
         cmocka_unit_test(test_cycle_fail_rate), cmocka_unit_test(test_cycle_gate),
-        cmocka_unit_test(test_seed_replays),   cmocka_unit_test(test_config_check),
-        cmocka_unit_test(test_window),
+        cmocka_unit_test(test_seed_replays),    cmocka_unit_test(test_config_check),
+        cmocka_unit_test(test_window),          cmocka_unit_test(test_sample_is_cycle),
+        cmocka_unit_test(test_boot_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
