@@ -9,6 +9,7 @@
 #   make deps       install apt and npm packages (idempotent)
 #   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS (10); make fuzz-long: 10 min each
 #   make format     clang-format every C file
+#   make bench      benchmarks against the targets of docs/BENCHMARKS.md (BENCH_QUICK=1: a short smoke run)
 
 CC      ?= cc
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
@@ -32,7 +33,7 @@ ASAN_OBJS := $(patsubst %.c,build/asan/%.o,$(SRCS) $(GEN))
 ASAN_LIB_OBJS := $(patsubst %.c,build/asan/%.o,$(LIB_SRCS) $(GEN))
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit asan web deps format clean integration e2e fuzz fuzz-long faults firmware
+.PHONY: all run test unit asan web deps format clean integration e2e fuzz fuzz-long faults firmware bench
 all: build/sensorpipe web
 
 build/sensorpipe: $(REL_OBJS)
@@ -94,7 +95,7 @@ faults: build/asan/sensorpipe build/sensorpipe
 # libFuzzer targets (clang): each fuzz/fuzz_X.c links the parsers it exercises.
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB  := $(filter-out src/core/migrate.c,$(wildcard src/core/*.c)) $(wildcard src/serve/query_params.c) src/ingest/mqtt_frame.c $(wildcard firmware/core/*.c)
+FUZZ_LIB  := $(filter-out src/core/migrate.c,$(wildcard src/core/*.c)) $(wildcard src/serve/query_params.c) src/ingest/mqtt_frame.c $(wildcard firmware/core/*.c) $(addprefix src/serve/,ws_origin.c hub.c ws_frame.c ws_rx.c)
 FUZZ_SECONDS ?= 10
 
 build/fuzz/%: fuzz/%.c $(FUZZ_LIB)
@@ -112,6 +113,11 @@ fuzz-long:
 # Pico W firmware: cross-compile firmware/core for the Cortex-M0+ (and the whole port when PICO_SDK_PATH is set)
 firmware:
 	scripts/firmware.sh
+
+# Benchmarks (docs/BENCHMARKS.md): private PostgreSQL + mosquitto, every measurement, build/bench/results.*
+# BENCH_QUICK=1 for a smoke run of a couple of minutes.
+bench: build/sensorpipe
+	bench/run
 
 format:
 	clang-format -i $(SRCS) $(wildcard src/*/*.h firmware/core/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c)

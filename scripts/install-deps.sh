@@ -12,6 +12,7 @@ APT_PACKAGES=(
     nodejs npm                                  # web assets, integration and browser tests
     chromium                                    # headless browser for the dashboard test
     valgrind                                    # optional leak checks
+    gnuplot-nox                                 # make bench: the results plot
     gcc-arm-none-eabi libnewlib-arm-none-eabi   # make firmware: firmware/core cross-compiled for the Pico W (Cortex-M0+)
 )
 

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *cfg_default_getenv(const char *name)
 {
@@ -154,30 +155,152 @@ void cfg_usage(FILE *out, const char *cmd, const char *summary, const struct cfg
     fprintf(out, "  --%-20s %s\n", "help", "show this help");
 }
 
-void cfg_mask_dsn(const char *dsn, char *out, size_t outlen)
+/* Bounded output of cfg_mask_dsn: appends what fits, always NUL-terminated (when there is room at all). */
+struct mask_out {
+    char *p;
+    size_t len, cap;
+};
+
+static void mask_put(struct mask_out *o, const char *s, size_t n)
 {
-    /* URI form: scheme://user:password@host -> scheme://user:***@host */
-    const char *scheme = strstr(dsn, "://");
-    if (scheme) {
-        const char *at = strchr(scheme + 3, '@');
-        const char *colon = strchr(scheme + 3, ':');
-        if (at && colon && colon < at) {
-            snprintf(out, outlen, "%.*s:***%s", (int)(colon - dsn), dsn, at);
+    if (!o->cap)
+        return;
+    size_t room = o->cap - 1 - o->len;
+    if (n > room)
+        n = room;
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = '\0';
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Is k[0..n) the keyword "password" (percent-decoded first when decode, as libpq does in URIs)? */
+static bool mask_is_password(const char *k, size_t n, bool decode)
+{
+    char key[16];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = k[i];
+        if (decode && c == '%' && i + 2 < n && hexval(k[i + 1]) >= 0 && hexval(k[i + 2]) >= 0) {
+            c = (char)(hexval(k[i + 1]) * 16 + hexval(k[i + 2]));
+            i += 2;
+        }
+        if (m == sizeof key - 1)
+            return false;
+        key[m++] = c;
+    }
+    key[m] = '\0';
+    return !strcasecmp(key, "password");
+}
+
+/* scheme://[user[:password]@]host...[?key=value&...]: the password and every password= parameter masked. */
+static void mask_uri(const char *dsn, const char *after_scheme, struct mask_out *o)
+{
+    const char *p = after_scheme;
+    size_t cred = strcspn(p, "@/"); /* libpq: credentials end at the first '@' before any '/' */
+    if (p[cred] == '@') {
+        const char *colon = memchr(p, ':', cred);
+        if (colon) {
+            mask_put(o, dsn, (size_t)(colon + 1 - dsn));
+            mask_put(o, "***", 3);
+            dsn = p + cred;
+        }
+        p += cred + 1;
+    }
+    const char *q = strchr(p, '?');
+    if (!q) {
+        mask_put(o, dsn, strlen(dsn));
+        return;
+    }
+    q++;
+    mask_put(o, dsn, (size_t)(q - dsn));
+    while (*q) {
+        size_t plen = strcspn(q, "&");
+        const char *eq = memchr(q, '=', plen);
+        if (eq && mask_is_password(q, (size_t)(eq - q), true)) {
+            mask_put(o, q, (size_t)(eq + 1 - q));
+            mask_put(o, "***", 3);
+        } else
+            mask_put(o, q, plen);
+        q += plen;
+        if (*q == '&')
+            mask_put(o, q++, 1);
+    }
+}
+
+/*
+ * key = value ... as libpq reads it (spaces around '=', 'quoted values' with \-escapes,
+ * \-escapes in plain values too): the value of every password key masked. What libpq
+ * would refuse (a key without '=', an unterminated quote) is masked from there on.
+ */
+static void mask_keyvalue(const char *s, struct mask_out *o)
+{
+    const char *p = s;
+    while (*p) {
+        const char *start = p;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p) {
+            mask_put(o, start, (size_t)(p - start));
             return;
         }
-        snprintf(out, outlen, "%s", dsn);
+        const char *key = p;
+        while (*p && *p != '=' && !isspace((unsigned char)*p))
+            p++;
+        size_t klen = (size_t)(p - key);
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p != '=') {
+            mask_put(o, start, (size_t)(key - start));
+            mask_put(o, "***", 3);
+            return;
+        }
+        p++;
+        while (isspace((unsigned char)*p))
+            p++;
+        const char *val = p;
+        if (*p == '\'') {
+            for (p++; *p && *p != '\''; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (!*p) {
+                mask_put(o, start, (size_t)(val - start));
+                mask_put(o, "***", 3);
+                return;
+            }
+            p++;
+        } else
+            for (; *p && !isspace((unsigned char)*p); p++)
+                if (*p == '\\' && p[1])
+                    p++;
+        mask_put(o, start, (size_t)(val - start));
+        if (mask_is_password(key, klen, false))
+            mask_put(o, "***", 3);
+        else
+            mask_put(o, val, (size_t)(p - val));
+    }
+}
+
+void cfg_mask_dsn(const char *dsn, char *out, size_t outlen)
+{
+    struct mask_out o = {out, 0, outlen};
+    if (outlen)
+        out[0] = '\0';
+    /* URI form: scheme://user:password@host/db?password=... */
+    size_t scheme = strspn(dsn, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+    if (scheme && !strncmp(dsn + scheme, "://", 3)) {
+        mask_uri(dsn, dsn + scheme + 3, &o);
         return;
     }
-    /* key=value form: mask the value of password= */
-    const char *pw = strstr(dsn, "password=");
-    if (pw) {
-        const char *end = pw + 9;
-        while (*end && !isspace((unsigned char)*end))
-            end++;
-        snprintf(out, outlen, "%.*spassword=***%s", (int)(pw - dsn), dsn, end);
-        return;
-    }
-    snprintf(out, outlen, "%s", dsn);
+    /* key=value form; a string that cannot hold a password (an address, a path) is shown as it is */
+    if (strcasestr(dsn, "password"))
+        mask_keyvalue(dsn, &o);
+    else
+        mask_put(&o, dsn, strlen(dsn));
 }
 
 void cfg_log_effective(const struct cfg_opt *opts)

@@ -63,8 +63,10 @@ static void api_error(struct api_req *r, int status, const char *msg)
 {
     sbuf_reset(&r->body);
     http_json_error(&r->body, msg);
-    if (status == HTTP_STATUS_BAD_REQUEST)
+    if (status == HTTP_STATUS_BAD_REQUEST) {
         r->sv->m.http_bad_requests++;
+        r->sv->m.http_refused[HTTP_REFUSE_BAD_REQUEST]++;
+    }
     api_reply(r, status, "application/json");
 }
 
@@ -334,18 +336,45 @@ static void api_metrics(struct api_req *r)
 
 /* ---- lws entry points ---- */
 
+/* Refuse a request before it is served: status, a JSON reason, the connection closed. Returns 1. */
+static int api_refuse(struct serve *sv, struct lws *wsi, int status, enum http_refusal why, const char *msg)
+{
+    char peer[48] = "?";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    sv->m.http_refused[why]++;
+    metrics_count_http(&sv->m, status);
+    log_info("http %s: request refused (%d): %s", peer, status, msg);
+    sbuf_reset(&sv->scratch);
+    http_json_error(&sv->scratch, msg);
+    http_send_now(wsi, status, "application/json", sv->scratch.data, sv->scratch.len, true);
+    return 1;
+}
+
 int api_filter(struct serve *sv, struct lws *wsi)
 {
-    char *uri;
+    char *uri, cl[32];
     int len;
     int meth = lws_http_get_uri_and_method(wsi, &uri, &len);
-    if (meth == LWSHUMETH_GET || meth == LWSHUMETH_HEAD)
-        return 0;
-    metrics_count_http(&sv->m, HTTP_STATUS_METHOD_NOT_ALLOWED);
-    sbuf_reset(&sv->scratch);
-    http_json_error(&sv->scratch, "method not allowed: only GET and HEAD");
-    http_send_now(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "application/json", sv->scratch.data, sv->scratch.len, true);
-    return 1;
+    if (meth != LWSHUMETH_GET && meth != LWSHUMETH_HEAD)
+        return api_refuse(sv, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, HTTP_REFUSE_METHOD,
+                          "method not allowed: only GET and HEAD");
+    if (!http_version(wsi))
+        return api_refuse(sv, wsi, HTTP_STATUS_HTTP_VERSION_NOT_SUPPORTED, HTTP_REFUSE_VERSION,
+                          "HTTP version not supported: HTTP/1.0 and HTTP/1.1 only");
+    /* nothing here reads a body; one announced would sit unread on the connection */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
+        return api_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, HTTP_REFUSE_BODY,
+                          "GET and HEAD requests take no body (Transfer-Encoding)");
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH)) {
+        const char *v = http_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+        if (!v || !*v || strspn(v, "0123456789") != strlen(v))
+            return api_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, HTTP_REFUSE_BODY,
+                              "Content-Length must be a decimal number");
+        if (strspn(v, "0") != strlen(v))
+            return api_refuse(sv, wsi, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, HTTP_REFUSE_BODY,
+                              "GET and HEAD requests take no body");
+    }
+    return 0;
 }
 
 int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *uri)

@@ -38,7 +38,12 @@ struct api_req {
     struct qp_readings q;
 };
 
-/* LWS_CALLBACK_FILTER_HTTP_CONNECTION: refuse methods other than GET/HEAD (405). 0, or 1 (refused: close). */
+/*
+ * LWS_CALLBACK_FILTER_HTTP_CONNECTION: refuse methods other than GET/HEAD
+ * (405), versions other than HTTP/1.0 and 1.1 (505), and requests with a body
+ * (413; 400 for a bad Content-Length or any Transfer-Encoding), with a JSON
+ * reason, counted. 0, or 1 (refused: close).
+ */
 int api_filter(struct serve *sv, struct lws *wsi);
 /* LWS_CALLBACK_HTTP with the request path. 0, or -1 to close. */
 int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *uri);

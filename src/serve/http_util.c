@@ -35,6 +35,14 @@ bool http_is_head(struct lws *wsi)
     return lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
 }
 
+int http_version(struct lws *wsi)
+{
+    char v[16];
+    if (!http_header(wsi, WSI_TOKEN_HTTP, v, sizeof v))
+        return 0;
+    return !strcmp(v, "HTTP/1.1") ? 11 : !strcmp(v, "HTTP/1.0") ? 10 : 0;
+}
+
 int http_send_now(struct lws *wsi, int status, const char *ctype, const char *body, size_t len, bool close)
 {
     unsigned char buf[LWS_PRE + 4096];

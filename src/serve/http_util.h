@@ -34,5 +34,7 @@ int http_send_now(struct lws *wsi, int status, const char *ctype, const char *bo
 void http_json_error(struct sbuf *b, const char *msg);
 /* True when the request method is HEAD. */
 bool http_is_head(struct lws *wsi);
+/* The request line's version: 10 for HTTP/1.0, 11 for HTTP/1.1, 0 for anything else or none (HTTP/0.9). */
+int http_version(struct lws *wsi);
 
 #endif

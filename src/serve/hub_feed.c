@@ -2,6 +2,7 @@
 #include "hub_feed.h"
 
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "pgval.h"
 #include "serve_state.h"
 #include "ws_client.h"
@@ -75,10 +76,17 @@ static void hub_fetch(struct serve *sv)
     }
     size_t page = hub_page(sv);
     if (!ws_clients_room(sv, page)) {
+        if (!sv->feed.held_since)
+            sv->feed.held_since = time_mono_ms();
         sv->feed.held = true;
         sv->feed.dirty = true;
         lws_sul_schedule(sv->ctx, 0, &sv->feed.hold_timer, hold_cb, HUB_HOLD_RECHECK_MS * LWS_US_PER_MS);
         return;
+    }
+    if (sv->feed.held_since) {
+        sv->m.hub_holds++;
+        sv->m.hub_held_ms += (uint64_t)(time_mono_ms() - sv->feed.held_since);
+        sv->feed.held_since = 0;
     }
     char last[24], limit[24];
     snprintf(last, sizeof last, "%lld", (long long)sv->ring.last_id);
@@ -191,4 +199,5 @@ void hub_feed_stop(struct serve *sv)
 {
     lws_sul_cancel(&sv->feed.hold_timer);
     sv->feed.held = false;
+    sv->feed.held_since = 0;
 }

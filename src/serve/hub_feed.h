@@ -12,9 +12,11 @@
  * Flow control: a page is fetched only when appending it evicts no row a
  * live client still has to send (ws_clients_room); otherwise the fetch is
  * held and re-checked every HUB_HOLD_RECHECK_MS while the clients drain.
- * A burst therefore never gaps clients that are reading; a client that stopped
- * reading (no WRITEABLE for --client-stall-ms) gets its gap instead of holding
- * everyone up.
+ * A burst therefore never gaps clients that are reading. The hold is short,
+ * because it delays every client: one that holds the feed up and has taken
+ * no data (no WRITEABLE) for --client-hold-ms, or keeps it held for longer
+ * than --client-stall-ms in all, gets its gap instead (and may resume from
+ * the database with ?after=).
  */
 #ifndef SP_SERVE_HUB_FEED_H
 #define SP_SERVE_HUB_FEED_H

@@ -1,9 +1,13 @@
 /* metrics.c - Prometheus text rendering of the serve counters (see metrics.h). */
 #include "metrics.h"
 
-const int metrics_http_codes[METRICS_HTTP_CODES] = {200, 304, 400, 403, 404, 405, 413, 415, 500, 503};
+const int metrics_http_codes[METRICS_HTTP_CODES] = {200, 304, 400, 403, 404, 405, 413, 415, 500, 503, 505};
 
-static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin", "bad_request", "path", "full", "upgrade"};
+static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin", "bad_request", "path",
+                                                               "full",   "upgrade",     "handshake"};
+static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {"malformed", "header_timeout", "version",
+                                                                  "body",      "method",         "bad_request"};
+static const char *const ws_rx_refusal_names[WS_RX_REFUSE_COUNT] = {"too_large", "binary", "bad_utf8"};
 static const char *const conn_names[2] = {"listen", "query"};
 
 void metrics_count_http(struct serve_metrics *m, int status)
@@ -46,6 +50,11 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
     COUNTER("ws_db_closed_total", "Clients closed because their backfill query failed.", m->ws_db_closed);
     COUNTER("ws_rx_messages_total", "Messages received from clients (ignored).", m->ws_rx_messages);
     COUNTER("ws_rx_oversized_total", "Clients closed for sending a message over the size limit.", m->ws_rx_oversized);
+    head(b, "sensorpipe_ws_rx_refused_total", "counter",
+         "WebSocket clients closed for what they sent: too_large 1009, binary 1003, bad_utf8 1007.");
+    for (int i = 0; i < WS_RX_REFUSE_COUNT; i++)
+        sbuf_printf(b, "sensorpipe_ws_rx_refused_total{reason=\"%s\"} %llu\n", ws_rx_refusal_names[i],
+                    (unsigned long long)m->ws_rx_refused[i]);
     COUNTER("ws_presence_dropped_total", "Presence messages a slow client lost (oldest dropped).",
             m->ws_presence_dropped);
     COUNTER("ws_send_failed_total", "Frames that could not be built or written.", m->ws_send_failed);
@@ -60,6 +69,13 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
                         (unsigned long long)m->http_by_code[i]);
     }
     COUNTER("http_bad_requests_total", "API requests refused with 400 (bad parameters).", m->http_bad_requests);
+    COUNTER("http_connections_total", "TCP connections accepted.", m->http_connections);
+    head(b, "sensorpipe_http_refused_total", "counter",
+         "HTTP requests and connections refused, by reason (malformed and header_timeout: closed before a "
+         "complete request head).");
+    for (int i = 0; i < HTTP_REFUSE_COUNT; i++)
+        sbuf_printf(b, "sensorpipe_http_refused_total{reason=\"%s\"} %llu\n", http_refusal_names[i],
+                    (unsigned long long)m->http_refused[i]);
 
     head(b, "sensorpipe_notifies_total", "counter", "NOTIFY messages received, by channel.");
     sbuf_printf(b, "sensorpipe_notifies_total{channel=\"new_reading\"} %llu\n",
@@ -68,6 +84,8 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
                 (unsigned long long)m->notifies_presence);
     COUNTER("notifies_bad_total", "Presence payloads that were not a JSON object (dropped).", m->notifies_bad);
     COUNTER("hub_fetches_total", "Queries the hub ran to read new rows.", m->hub_fetches);
+    COUNTER("hub_holds_total", "Fetches held back until lagging clients drained the ring.", m->hub_holds);
+    COUNTER("hub_held_milliseconds_total", "Time fetches were held back, in all.", m->hub_held_ms);
     COUNTER("rows_fetched_total", "Rows the hub read into its ring.", m->rows_fetched);
     COUNTER("rows_skipped_total", "Rows the hub could not keep (out of order or oversized).", m->rows_skipped);
 

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* HTTP status codes counted one by one; anything else lands in "other". */
-#define METRICS_HTTP_CODES 10
+#define METRICS_HTTP_CODES 11
 extern const int metrics_http_codes[METRICS_HTTP_CODES];
 
 enum ws_reject {
@@ -23,7 +23,27 @@ enum ws_reject {
     WS_REJECT_PATH,        /* upgrade on a path other than /ws (404) */
     WS_REJECT_FULL,        /* --max-clients reached (503) */
     WS_REJECT_UPGRADE,     /* an upgrade to something else than websocket (400) */
+    WS_REJECT_HANDSHAKE,   /* not HTTP/1.1, no Sec-WebSocket-Key, Sec-WebSocket-Version not 13 (400) */
     WS_REJECT_COUNT
+};
+
+/* HTTP requests and connections refused, by reason (sensorpipe_http_refused_total{reason}). */
+enum http_refusal {
+    HTTP_REFUSE_MALFORMED,   /* closed before a complete request head: libwebsockets refused what came (403 or hung up) */
+    HTTP_REFUSE_TIMEOUT,     /* no complete request head within --http-timeout-s (slow or idle client) */
+    HTTP_REFUSE_VERSION,     /* not HTTP/1.0 or HTTP/1.1 (505) */
+    HTTP_REFUSE_BODY,        /* GET/HEAD with a body, bad Content-Length, Transfer-Encoding (413 / 400) */
+    HTTP_REFUSE_METHOD,      /* a method other than GET and HEAD (405) */
+    HTTP_REFUSE_BAD_REQUEST, /* bad API query parameters (400) */
+    HTTP_REFUSE_COUNT
+};
+
+/* WebSocket clients closed for what they sent (sensorpipe_ws_rx_refused_total{reason}); see ws_rx.h. */
+enum ws_rx_refusal {
+    WS_RX_REFUSE_TOO_LARGE, /* 1009 */
+    WS_RX_REFUSE_BINARY,    /* 1003 */
+    WS_RX_REFUSE_BAD_UTF8,  /* 1007 */
+    WS_RX_REFUSE_COUNT
 };
 
 struct serve_metrics {
@@ -35,14 +55,19 @@ struct serve_metrics {
     uint64_t ws_db_closed;        /* clients closed because their backfill query failed */
     uint64_t ws_rx_messages;      /* messages clients sent (ignored) */
     uint64_t ws_rx_oversized;     /* clients closed for sending a message over the limit */
+    uint64_t ws_rx_refused[WS_RX_REFUSE_COUNT];
     uint64_t ws_presence_dropped; /* presence messages a slow client lost (drop-oldest) */
     uint64_t ws_send_failed;      /* frames that could not be built or written (client closed) */
     uint64_t http_by_code[METRICS_HTTP_CODES + 1];
     uint64_t http_bad_requests; /* 400s from query validation */
+    uint64_t http_connections;  /* TCP connections accepted on --listen */
+    uint64_t http_refused[HTTP_REFUSE_COUNT];
     uint64_t notifies_reading;  /* NOTIFY new_reading received */
     uint64_t notifies_presence; /* NOTIFY device_presence received */
     uint64_t notifies_bad;      /* presence payloads that were not a JSON object (dropped) */
     uint64_t hub_fetches;       /* fetch queries run by the hub */
+    uint64_t hub_holds;         /* fetches held back for a lagging client (flow control) */
+    uint64_t hub_held_ms;       /* total time fetches were held */
     uint64_t rows_fetched;      /* rows the hub appended to the ring */
     uint64_t rows_skipped;      /* rows the hub could not keep (out of order, oversized) */
     uint64_t db_reconnects[2];  /* [0] listen connection, [1] query connection */

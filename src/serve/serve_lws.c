@@ -2,15 +2,19 @@
 #include "serve_lws.h"
 
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "http_api.h"
 #include "metrics.h"
 #include "pgconn.h"
 #include "serve_state.h"
 #include "ws_client.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define SERVE_PROTOCOL "sensorpipe"
+#define SERVE_HTTP_HEADER_MAX 8192  /* a request head larger than this is dropped by lws */
+#define SERVE_HTTP_HEADER_POOL 1024 /* request heads parsed at once */
 
 /*
  * Per-connection memory, zeroed by lws and re-made whenever the connection is
@@ -26,13 +30,64 @@ struct session {
     } u;
 };
 
+static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+
+/*
+ * Connections libwebsockets drops on its own. A request head that is
+ * malformed (lws answers 403 or hangs up), over SERVE_HTTP_HEADER_MAX, or not
+ * complete within --http-timeout-s never reaches a callback with a reason. So every accepted connection carries, in its opaque user data, the
+ * monotonic ms it was accepted at (shifted left) and a bit set once a complete
+ * request head was seen; when a connection that never got that far is
+ * destroyed, it is counted as timed out (it lived to the deadline) or
+ * malformed (it died sooner: refused by lws, or the client gave up).
+ * No memory per connection; pg sockets (another protocol) are never marked.
+ */
+#define CONN_SEEN ((uintptr_t)1)
+
+static void conn_accepted(struct serve *sv, struct lws *wsi)
+{
+    sv->m.http_connections++;
+    lws_set_opaque_user_data(wsi, (void *)(((uintptr_t)time_mono_ms() << 1) & ~CONN_SEEN));
+}
+
+/* A complete request head arrived (any request on the connection). */
+static void conn_request_seen(struct lws *wsi)
+{
+    uintptr_t v = (uintptr_t)lws_get_opaque_user_data(wsi);
+    if (v)
+        lws_set_opaque_user_data(wsi, (void *)(v | CONN_SEEN));
+}
+
+static void conn_destroyed(struct serve *sv, struct lws *wsi)
+{
+    uintptr_t v = (uintptr_t)lws_get_opaque_user_data(wsi);
+    const struct lws_protocols *p = lws_get_protocol(wsi);
+    if (!v || (v & CONN_SEEN) || !p || p->callback != serve_callback)
+        return;
+    int64_t age = time_mono_ms() - (int64_t)(v >> 1);
+    /* lws times out on whole seconds; a little slack for the loop */
+    bool timed_out = age >= sv->cfg.http_timeout_s * 1000 - 200;
+    sv->m.http_refused[timed_out ? HTTP_REFUSE_TIMEOUT : HTTP_REFUSE_MALFORMED]++;
+    log_debug("http: connection closed after %lld ms without a complete request head (%s)", (long long)age,
+              timed_out ? "timed out" : "malformed or abandoned");
+}
+
 static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     struct serve *sv = lws_context_user(lws_get_context(wsi));
     struct session *s = user;
     switch (reason) {
+    /* connections */
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        conn_accepted(sv, wsi);
+        break;
+    case LWS_CALLBACK_WSI_DESTROY:
+        conn_destroyed(sv, wsi);
+        break;
+
     /* HTTP */
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        conn_request_seen(wsi);
         return api_filter(sv, wsi);
     case LWS_CALLBACK_HTTP:
         if (!s)
@@ -53,6 +108,7 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 
     /* WebSocket */
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        conn_request_seen(wsi);
         return ws_confirm_upgrade(sv, wsi, in);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (!s)
@@ -64,7 +120,7 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return s && s->kind == SESSION_WS ? ws_writeable(&s->u.ws) : 0;
     case LWS_CALLBACK_RECEIVE:
-        return s && s->kind == SESSION_WS ? ws_receive(&s->u.ws, len) : -1;
+        return s && s->kind == SESSION_WS ? ws_receive(&s->u.ws, in, len) : -1;
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
         if (s && s->kind == SESSION_WS)
@@ -149,12 +205,21 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
     info.vhost_name = "default";
     info.user = sv;
     info.server_string = "sensorpipe";
-    info.timeout_secs = 20;
+    /*
+     * Slow-loris: lws gives each connection a header table (ah) from a pool when
+     * it is accepted and closes it when the request head is not complete
+     * timeout_secs_ah_idle later, however it trickles in. A connection waiting
+     * for a free ah, and one being sent a file, times out after timeout_secs.
+     * The pool bounds the connections being parsed at once (an ah is ~10 KB,
+     * allocated while in use); beyond it new connections wait for one.
+     */
+    info.timeout_secs = (unsigned)sv->cfg.http_timeout_s;
+    info.timeout_secs_ah_idle = (unsigned)sv->cfg.http_timeout_s;
     info.ka_time = 60; /* TCP keepalive finds dead WebSocket peers */
     info.ka_probes = 3;
     info.ka_interval = 10;
-    info.max_http_header_data = 8192;
-    info.max_http_header_pool = 256;
+    info.max_http_header_data = SERVE_HTTP_HEADER_MAX;
+    info.max_http_header_pool = SERVE_HTTP_HEADER_POOL;
     info.pt_serv_buf_size = 16384;
     sv->ctx = lws_create_context(&info);
     if (!sv->ctx) {

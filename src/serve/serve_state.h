@@ -5,7 +5,8 @@
  * serve_lws.c (HTTP/WebSocket/pg callbacks, dispatch) -> hub_feed.c (LISTEN,
  * fetch new rows into the hub) -> ws_client.c (backfill and live tail per
  * client) -> http_api.c (REST) ; under them pgconn.c + dbq.c (libpq in the
- * loop), hub.c (the ring), ws_frame.c, query_params.c, ws_origin.c, metrics.c.
+ * loop), hub.c (the ring), ws_frame.c, ws_rx.c, query_params.c, ws_origin.c,
+ * metrics.c.
  */
 #ifndef SP_SERVE_STATE_H
 #define SP_SERVE_STATE_H
@@ -18,6 +19,7 @@
 
 #include <libwebsockets.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct serve_config {
     char *listen;       /* host:port */
@@ -28,9 +30,11 @@ struct serve_config {
     long ring_size;
     long client_max_lag;
     long client_stall_ms;
+    long client_hold_ms;
     long history_max;
     long max_clients;
     long query_timeout_ms;
+    long http_timeout_s;
     bool migrate;
 };
 
@@ -40,6 +44,7 @@ struct hub_feed {
     bool fetching;                     /* a fetch query is queued or running */
     bool dirty;                        /* a NOTIFY came while fetching: fetch again */
     bool held;                         /* a fetch waits for live clients to drain the ring (flow control) */
+    int64_t held_since;                /* monotonic ms the current hold began; 0 = no hold */
     lws_sorted_usec_list_t hold_timer; /* re-checks a held fetch */
 };
 

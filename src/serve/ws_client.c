@@ -273,22 +273,38 @@ int ws_writeable(struct ws_client *c)
     return 0;
 }
 
-int ws_receive(struct ws_client *c, size_t len)
+int ws_receive(struct ws_client *c, const void *in, size_t len)
 {
-    if (!c->linked)
+    static const struct {
+        enum ws_rx_refusal metric;
+        enum lws_close_status status;
+        const char *reason;
+    } refusals[] = {
+        [WS_RX_TOO_LARGE] = {WS_RX_REFUSE_TOO_LARGE, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large"},
+        [WS_RX_BINARY] = {WS_RX_REFUSE_BINARY, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary messages not accepted"},
+        [WS_RX_BAD_UTF8] = {WS_RX_REFUSE_BAD_UTF8, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "text message is not UTF-8"},
+    };
+    if (!c->linked || c->state == WS_CLOSING)
+        return 0; /* closing: whatever else it sends is read and dropped */
+    bool final = lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0;
+    uint64_t before = c->rx.messages;
+    enum ws_rx_verdict v = ws_rx_chunk(&c->rx, in, len, lws_frame_is_binary(c->wsi), final, WS_RX_MAX);
+    c->sv->m.ws_rx_messages += c->rx.messages - before;
+    if (v == WS_RX_OK)
         return 0;
-    c->rx_len += len;
-    if (c->rx_len > WS_RX_MAX) {
-        c->sv->m.ws_rx_oversized++;
-        log_info("ws %s: sent a message over %d bytes: closing", c->peer, WS_RX_MAX);
-        static const char reason[] = "message too large";
-        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason, sizeof reason - 1);
-        return -1;
-    }
-    if (lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0) {
-        c->rx_len = 0;
-        c->sv->m.ws_rx_messages++;
-    }
+    struct serve *sv = c->sv;
+    sv->m.ws_rx_refused[refusals[v].metric]++;
+    if (v == WS_RX_TOO_LARGE)
+        sv->m.ws_rx_oversized++;
+    log_info("ws %s: %s: closing (%d)", c->peer, refusals[v].reason, (int)refusals[v].status);
+    /*
+     * Close from WRITEABLE, not by returning -1 here: lws 4.1 drops the rest of
+     * the read buffer when RECEIVE fails, loses the frame boundaries, and then
+     * hangs up without the close frame when the client's next frames arrive.
+     */
+    sbuf_reset(&c->pending);
+    c->pending_rows = 0;
+    ws_begin_close(c, refusals[v].status, refusals[v].reason);
     return 0;
 }
 
@@ -309,13 +325,18 @@ static int ws_refuse(struct serve *sv, struct lws *wsi, int status, enum ws_reje
 
 int ws_confirm_upgrade(struct serve *sv, struct lws *wsi, const char *upgrade)
 {
-    char uri[16], origin_buf[512], host_buf[512], argbuf[2048], msg[384];
+    char uri[16], origin_buf[512], host_buf[512], argbuf[2048], msg[384], ver[16];
     const char *args[HTTP_MAX_ARGS];
     if (!upgrade || strcasecmp(upgrade, "websocket"))
         return ws_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, WS_REJECT_UPGRADE, "only WebSocket upgrades are served");
     const char *path = http_header(wsi, WSI_TOKEN_GET_URI, uri, sizeof uri);
     if (!path || strcmp(path, "/ws"))
         return ws_refuse(sv, wsi, HTTP_STATUS_NOT_FOUND, WS_REJECT_PATH, "the WebSocket endpoint is /ws");
+    /* RFC 6455 4.2.1; libwebsockets would upgrade some of these or hang up without a word */
+    const char *version = http_header(wsi, WSI_TOKEN_VERSION, ver, sizeof ver);
+    if (http_version(wsi) != 11 || !lws_hdr_total_length(wsi, WSI_TOKEN_KEY) || !version || strcmp(version, "13"))
+        return ws_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, WS_REJECT_HANDSHAKE,
+                         "a WebSocket handshake is HTTP/1.1 with Sec-WebSocket-Key and Sec-WebSocket-Version: 13");
     /* a present but unreadable (too long) Origin must not count as absent */
     const char *origin = NULL;
     if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN)) {
@@ -433,12 +454,14 @@ void ws_clients_new_rows(struct serve *sv)
 bool ws_clients_room(struct serve *sv, size_t rows)
 {
     int64_t now = time_mono_ms();
+    /* a hold delays every client: it lasts while the ones holding it take data, and not too long */
+    bool hold_too_long = sv->feed.held_since && now - sv->feed.held_since > sv->cfg.client_stall_ms;
     bool room = true;
     for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next) {
         struct ws_client *c = ws_of(d);
         if (c->state != WS_LIVE || hub_ring_lag(&sv->ring, c->cursor) + rows <= sv->ring.cap)
             continue;
-        if (ws_stalled(c, now))
+        if (hold_too_long || (c->waiting_since && now - c->waiting_since > sv->cfg.client_hold_ms))
             ws_gap(c);
         else
             room = false;

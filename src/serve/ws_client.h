@@ -13,9 +13,12 @@
  *                step: another page, or WS_LIVE once cursor >= ring floor
  *   WS_LIVE      WRITEABLE sends ring rows after cursor (and presence frames)
  *                -> gap when the client stopped reading: rows waiting and no
- *                WRITEABLE for --client-stall-ms, while more than
- *                --client-max-lag rows behind or holding up the hub's next page
- *   WS_CLOSING   a gap or an error: `pending` (if any) is sent, then closed
+ *                WRITEABLE for --client-stall-ms while more than
+ *                --client-max-lag rows behind; or, while it holds up the
+ *                hub's next page, none for --client-hold-ms or a hold
+ *                longer than --client-stall-ms
+ *   WS_CLOSING   a gap, an error or a refused client message: `pending` (if
+ *                any) is sent, then the close frame
  *
  * Backfill without ?after: the last `history` rows with id <= snapshot
  * (= ring.last_id when the query is made), cursor = snapshot. With ?after:
@@ -31,6 +34,7 @@
 
 #include "core/sbuf.h"
 #include "query_params.h"
+#include "ws_rx.h"
 
 #include <libwebsockets.h>
 #include <stdbool.h>
@@ -38,7 +42,7 @@
 
 struct serve;
 
-#define WS_RX_MAX 4096      /* largest message a client may send (they are ignored anyway) */
+#define WS_RX_MAX 4096      /* largest message a client may send (they are ignored anyway; see ws_rx.h) */
 #define WS_PAGE_ROWS 1000   /* rows per backfill page with ?after= */
 #define WS_CLOSE_GRACE_S 30 /* a closing client that cannot take its last frame is cut after this */
 
@@ -61,7 +65,7 @@ struct ws_client {
     enum lws_close_status close_status;
     const char *close_reason; /* literal */
     int64_t waiting_since;    /* monotonic ms since it has rows to send and waits for WRITEABLE; 0 = not */
-    size_t rx_len;            /* bytes of the message being received */
+    struct ws_rx rx;          /* the message being received (ws_rx.h) */
     char peer[48];
 };
 
@@ -77,8 +81,13 @@ int ws_filter(struct serve *sv, struct lws *wsi, struct ws_client *c);
 int ws_established(struct serve *sv, struct lws *wsi, struct ws_client *c);
 /* LWS_CALLBACK_SERVER_WRITEABLE. 0, or -1 to close. */
 int ws_writeable(struct ws_client *c);
-/* LWS_CALLBACK_RECEIVE: clients are not expected to talk; oversized messages close them. 0 or -1. */
-int ws_receive(struct ws_client *c, size_t len);
+/*
+ * LWS_CALLBACK_RECEIVE: clients are not expected to talk. Small text messages
+ * are ignored (counted); oversized (1009), binary (1003) or non-UTF-8 (1007)
+ * ones close the connection with that code (WS_CLOSING; what follows is
+ * dropped). Returns 0.
+ */
+int ws_receive(struct ws_client *c, const void *in, size_t len);
 /* LWS_CALLBACK_CLOSED / WS_SERVER_DROP_PROTOCOL: unlink, cancel queries, free. Idempotent. */
 void ws_closed(struct ws_client *c);
 
@@ -89,7 +98,8 @@ void ws_clients_new_rows(struct serve *sv);
 /*
  * May the hub append `rows` rows? True when that evicts no row a live client
  * has yet to send. A client that holds the hub up and has not been writable
- * for --client-stall-ms gets its gap here rather than hold the others up.
+ * for --client-hold-ms, or has held it for more than --client-stall-ms
+ * (sv->feed.held_since), gets its gap here rather than hold the others up.
  */
 bool ws_clients_room(struct serve *sv, size_t rows);
 /* A presence frame was pushed: wake live clients. */

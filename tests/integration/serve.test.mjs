@@ -151,8 +151,15 @@ test('odd rows any writer can store (infinite ts, NaN, quotes and unicode in top
   await disconnect(c);
 });
 
+/** Wait until the server's live feed has read up to this id (its NOTIFY can trail the INSERT). */
+async function serverSaw(id) {
+  await waitFor(async () => (await metrics()).values.sensorpipe_ring_last_id >= id, { message: `the server to read id ${id}` });
+}
+
 test('history comes first, oldest first, then the live tail', async () => {
   const old = await insertRows('hist/temperature/a', 5);
+  // ?history=n is as of the server's newest row; a row it has not read yet comes live instead
+  await serverSaw(old.at(-1));
   const c = await connect('?history=3&topic=hist/temperature/a');
   await waitFor(() => c.queue.length > 0, { message: 'a first frame' });
   assert.equal(c.queue[0].type, 'history', 'the first frame is the history');

@@ -16,6 +16,12 @@ static void test_render(void **state)
     metrics_count_http(&m, 200);
     metrics_count_http(&m, 404);
     metrics_count_http(&m, 418); /* not in the table: "other" */
+    metrics_count_http(&m, 505);
+    m.ws_rejected[WS_REJECT_HANDSHAKE] = 4;
+    m.http_refused[HTTP_REFUSE_MALFORMED] = 6;
+    m.http_refused[HTTP_REFUSE_TIMEOUT] = 7;
+    m.ws_rx_refused[WS_RX_REFUSE_BAD_UTF8] = 8;
+    m.http_connections = 9;
     struct metrics_gauges g = {.ws_clients = 5,
                                .ring_capacity = 16384,
                                .ring_rows = 10,
@@ -35,6 +41,16 @@ static void test_render(void **state)
         "sensorpipe_http_requests_total{code=\"200\"} 2\n",
         "sensorpipe_http_requests_total{code=\"404\"} 1\n",
         "sensorpipe_http_requests_total{code=\"other\"} 1\n",
+        "sensorpipe_http_requests_total{code=\"505\"} 1\n",
+        "sensorpipe_ws_rejected_total{reason=\"handshake\"} 4\n",
+        "# TYPE sensorpipe_http_refused_total counter\n",
+        "sensorpipe_http_refused_total{reason=\"malformed\"} 6\n",
+        "sensorpipe_http_refused_total{reason=\"header_timeout\"} 7\n",
+        "sensorpipe_http_refused_total{reason=\"body\"} 0\n",
+        "sensorpipe_ws_rx_refused_total{reason=\"bad_utf8\"} 8\n",
+        "sensorpipe_ws_rx_refused_total{reason=\"binary\"} 0\n",
+        "sensorpipe_http_connections_total 9\n",
+        "sensorpipe_hub_holds_total 0\n",
         "sensorpipe_db_up{conn=\"listen\"} 1\n",
         "sensorpipe_db_up{conn=\"query\"} 0\n",
         "sensorpipe_db_queue{conn=\"query\"} 2\n",

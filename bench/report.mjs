@@ -1,0 +1,114 @@
+// bench/report.mjs - turn bench/run's measurements into results.json, results.md and the plot's data files.
+//
+//   node bench/report.mjs <results.jsonl> <meta.json> <out-dir> <plot-data-dir>
+//
+// results.jsonl: one JSON object per measurement (bench/run's `rec`); meta.json: the run
+// (command, machine, versions, sizes). Writes <out-dir>/results.json, <out-dir>/results.md
+// and <plot-data-dir>/{ingest,latency,fanout,query}.dat for gnuplot (a file only when
+// its stage was measured).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [jsonl, metaFile, outDir, plotDir] = process.argv.slice(2);
+if (!plotDir) {
+  console.error('usage: node bench/report.mjs <results.jsonl> <meta.json> <out-dir> <plot-data-dir>');
+  process.exit(2);
+}
+const measurements = readFileSync(jsonl, 'utf8')
+  .split('\n')
+  .filter((l) => l.trim())
+  .map((l) => JSON.parse(l));
+const meta = JSON.parse(readFileSync(metaFile, 'utf8'));
+writeFileSync(join(outDir, 'results.json'), JSON.stringify({ meta, measurements }, null, 2) + '\n');
+
+const by = (id) => measurements.find((m) => m.id === id);
+const n0 = (x) => (x == null || Number.isNaN(+x) ? '?' : Math.round(+x).toLocaleString('en-US'));
+const ms = (us) => (us == null || us < 0 ? '?' : `${(+us / 1000).toFixed(2)} ms`);
+const mbk = (kb) => `${(+kb / 1024).toFixed(1)} MB`;
+const x2 = (r) => (r == null ? '' : `${(+r).toFixed(2)}×`);
+const met = (m) => (m.met === true ? '✅' : m.met === false ? '❌' : '');
+const tgt = (m) => (!m.target || m.target === 'none' ? '' : m.target);
+
+// "best of a, b" when a measurement was repeated
+const best = (m) => {
+  const runs = String(m.runs ?? '').split(',').filter(Boolean);
+  return runs.length > 1 ? ` (best of ${runs.map(n0).join(', ')})` : '';
+};
+const rows = [];
+const row = (...cells) => rows.push(`| ${cells.join(' | ')} |`);
+for (const m of measurements) {
+  const id = m.id;
+  if (id.startsWith('publisher_alone')) {
+    row(`publisher alone, QoS ${m.qos} (nobody subscribed)`, `${n0(m.value)} readings/s`, '', '', 'above the ceiling', '');
+  } else if (id.startsWith('broker_ceiling')) {
+    row(`broker-only ceiling, QoS ${m.qos} (subscriber that only counts)`, `${n0(m.value)} readings/s${best(m)}, ${m.lost} lost`, '', '', '', '');
+  } else if (id === 'ingest_q0_rollup') {
+    row('ingest QoS 0 with the hourly rollup trigger (proposal)', `${n0(m.value)} readings/s${best(m)}, ${m.lost} lost`, `ingest without it ${n0(m.reference)}/s`, x2(m.ratio), '', '');
+  } else if (id.startsWith('ingest_q')) {
+    row(`ingest throughput, QoS ${m.qos}`, `${n0(m.value)} readings/s landed${best(m)}, ${m.lost} lost, ${m.dups} duplicated`, `broker-only ${n0(m.reference)}/s`, x2(m.ratio), tgt(m), met(m));
+  } else if (id === 'pipeline_load1') {
+    row('load 1 through the pipeline (ingest + serve + 1 WS client), QoS 0', `${n0(m.value)} readings/s landed${best(m)}, ${m.lost} lost; ${n0(m.ws_rows)} delivered over WebSocket`, m.reference ? `broker-only ${n0(m.reference)}/s` : '', x2(m.ratio), '', '');
+  } else if (m.group === 'latency') {
+    const variant = m.id.startsWith('latency_async')
+      ? ', mosquitto set_tcp_nodelay + ingest synchronous_commit=off (proposals combined)'
+      : m.id.startsWith('latency_nodelay')
+        ? ', mosquitto set_tcp_nodelay true (proposal)'
+        : '';
+    const what = `latency publish→WebSocket at ${n0(m.rate)}/s${variant}`;
+    row(what, `p50 ${ms(m.p50)}, p90 ${ms(m.p90)}, p99 ${ms(m.p99)}, max ${ms(m.max)} (${m.delivered}/${m.sent}); publish→commit p50 ${ms(m.commit_p50)} p99 ${ms(m.commit_p99)}; commit→WS p50 ${ms(m.serve_p50)} p99 ${ms(m.serve_p99)}`, `MQTT hop alone p50 ${ms(m.mqtt_p50)}, p99 ${ms(m.mqtt_p99)}`, x2(m.ratio), tgt(m), met(m));
+  } else if (m.group === 'fanout') {
+    row(`fan-out ${n0(m.clients)} WS clients at 10/s`, `${n0(m.connected)} connected, ${(m.delivery_ratio * 100).toFixed(2)}% delivered, p50 ${ms(m.p50)}, p99 ${ms(m.p99)}, max ${ms(m.max)}; serve CPU ${Math.round(m.serve_cpu_pct)}%, RSS ${mbk(m.serve_rss_kb)}; client CPU ${Math.round(m.client_cpu_pct)}%`, `1 client p99 ${ms(m.reference)}`, x2(m.ratio), tgt(m), met(m));
+  } else if (id === 'footprint_idle') {
+    row('RSS idle, ingest + serve', `${mbk(m.value)} (${mbk(m.ingest_kb)} + ${mbk(m.serve_kb)}); own memory ${mbk(m.ingest_anon_kb + m.serve_anon_kb)}, PSS ${mbk(m.ingest_pss_kb + m.serve_pss_kb)}`, `mosquitto ${mbk(m.reference)}`, x2(m.ratio), tgt(m), met(m));
+  } else if (id === 'footprint_load1') {
+    row('peak RSS under load 1, ingest + serve', `${mbk(m.value)} (${mbk(m.ingest_kb)} + ${mbk(m.serve_kb)}); after the load own memory ${mbk(m.ingest_anon_kb + m.serve_anon_kb)}`, `mosquitto peak ${mbk(m.reference)}`, x2(m.ratio), tgt(m), met(m));
+  } else if (id === 'query_sql_24h') {
+    row(`24 h hourly buckets, SQL (date_bin), ${n0(m.rows)} rows`, `median ${m.median} ms, p99 ${m.p99} ms (${m.runs} runs)`, `hourly rollup median ${m.reference} ms`, `${Math.round(m.ratio)}× slower`, tgt(m), met(m));
+  } else if (id === 'query_rollup_24h') {
+    row('24 h hourly buckets from the rollup (proposal)', `median ${m.median} ms, p99 ${m.p99} ms (${m.runs} runs)`, '', '', '≤ 50 ms', m.p99 <= 50 ? '✅' : '❌');
+  } else if (id === 'query_api_24h') {
+    row('`/api/readings?bucket=1h` over 24 h', `median ${m.median} ms, p99 ${m.p99} ms (${m.runs} runs, ${m.rows} rows)`, `SQL median ${m.reference} ms`, x2(m.ratio), tgt(m), met(m));
+  }
+}
+const mc = meta.machine || {};
+const dirty = meta.uncommitted_files > 0 ? ` + ${meta.uncommitted_files} uncommitted files` : '';
+const md = [
+  `Run: \`${meta.command}\` on ${String(meta.date).slice(0, 10)}: ${mc.nproc} × ${mc.cpu}, load average ${mc.loadavg_before} before; ` +
+    `runtime ${meta.runtime_s} s; commit ${meta.commit}${dirty}.`,
+  '',
+  '| measurement | result | reference (same run) | ratio | target | met |',
+  '|---|---|---|---|---|---|',
+  ...rows,
+  '',
+].join('\n');
+writeFileSync(join(outDir, 'results.md'), md);
+
+// gnuplot data
+const put = (name, lines) => {
+  if (lines.length) writeFileSync(join(plotDir, `${name}.dat`), lines.join('\n') + '\n');
+};
+const k = (x) => (x == null ? 0 : x / 1000);
+put(
+  'ingest',
+  [0, 1]
+    .filter((q) => by(`ingest_q${q}`) || by(`broker_ceiling_q${q}`))
+    .map((q) => `"QoS ${q}" ${k(by(`broker_ceiling_q${q}`)?.value)} ${k(by(`ingest_q${q}`)?.value)}`)
+);
+put(
+  'latency',
+  measurements
+    .filter((m) => m.group === 'latency' && !m.proposal)
+    .map((m) => [m.rate, m.p50, m.p90, m.p99, m.max, m.mqtt_p99, m.commit_p99, m.serve_p99].map((v, i) => (i ? v / 1000 : v)).join(' '))
+);
+put(
+  'fanout',
+  measurements
+    .filter((m) => m.group === 'fanout')
+    .map((m) => `${m.clients} ${m.p50 / 1000} ${m.p99 / 1000} ${m.serve_cpu_pct} ${m.serve_rss_kb / 1024} ${m.delivery_ratio * 100}`)
+);
+put(
+  'query',
+  measurements
+    .filter((m) => m.group === 'query')
+    .map((m) => `"${m.id === 'query_sql_24h' ? 'SQL' : m.id === 'query_api_24h' ? 'API' : 'rollup (proposal)'}" ${m.median} ${m.p99}`)
+);

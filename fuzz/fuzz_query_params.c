@@ -1,0 +1,115 @@
+/*
+ * fuzz_query_params.c - libFuzzer target: the /ws and /api/readings query parsers (src/serve/query_params.c).
+ *
+ * Input: two bytes of history_max (0..100000), then a query string split on '&' into the
+ * fragments libwebsockets would hand over (already percent-decoded, so any byte but NUL).
+ * Whatever is accepted must be what the rest of serve relies on: history within bounds, a
+ * topic filter that is valid and converts to a regex in QP_REGEX_MAX bytes, from < to, limit
+ * and bucket in range; times that parse must format and parse back equal; refusals carry a
+ * reason that fits the error buffer, however small.
+ */
+#include "core/timeutil.h"
+#include "core/topic.h"
+#include "serve/query_params.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ARGS 32
+#define NOW_US 1764237600000000LL /* 2025-11-27T10:00:00Z */
+#define EPOCH_MAX_US (253402300800LL * 1000000)
+
+static void check_topic(const char *topic)
+{
+    char re[QP_REGEX_MAX];
+    if (!topic[0])
+        return;
+    if (strlen(topic) > QP_TOPIC_MAX || !topic_filter_valid(topic))
+        abort();
+    if (topic_filter_to_regex(topic, re, sizeof re) != 0)
+        abort(); /* ws_client.c / http_api.c count on this */
+}
+
+static void check_err(const char *err, size_t len)
+{
+    if (!len)
+        return;
+    if (!memchr(err, '\0', len) || (len > 1 && !err[0]))
+        abort(); /* a refusal always has a reason, NUL-terminated inside the buffer */
+}
+
+static void check_time(const char *s)
+{
+    int64_t us, again;
+    if (qp_parse_time(s, &us) != 0)
+        return;
+    if (us < 0 || us >= EPOCH_MAX_US)
+        return; /* RFC 3339 offsets may step outside what the formatter prints */
+    char out[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(us, out);
+    if (qp_parse_time(out, &again) != 0 || again != us)
+        abort();
+}
+
+static void check_bucket(const char *s)
+{
+    long secs;
+    if (qp_parse_bucket(s, &secs) == 0 && (secs < 1 || secs > QP_BUCKET_MAX_S))
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2 || size > 4096)
+        return 0;
+    long history_max = (long)(((unsigned)data[0] << 8 | data[1]) * 100000u / 65535u);
+    char buf[4097];
+    memcpy(buf, data + 2, size - 2);
+    buf[size - 2] = '\0';
+    const char *args[MAX_ARGS];
+    size_t n = 0;
+    if (buf[0])
+        for (char *p = buf; n < MAX_ARGS; p++) {
+            args[n++] = p;
+            p = strchr(p, '&');
+            if (!p)
+                break;
+            *p = '\0';
+        }
+
+    char err[384];
+    struct qp_ws w;
+    if (qp_parse_ws(args, n, history_max, &w, err, sizeof err) == 0) {
+        if (w.history < 0 || w.history > history_max || (w.has_after && w.after < 0))
+            abort();
+        check_topic(w.topic);
+    } else
+        check_err(err, sizeof err);
+
+    struct qp_readings r;
+    if (qp_parse_readings(args, n, NOW_US, &r, err, sizeof err) == 0) {
+        if (r.from_us >= r.to_us || r.limit < 1 || r.limit > QP_LIMIT_MAX || r.bucket_s < 0 ||
+            r.bucket_s > QP_BUCKET_MAX_S)
+            abort();
+        check_topic(r.topic);
+    } else
+        check_err(err, sizeof err);
+
+    /* the same with a tiny error buffer: never written past */
+    size_t small = (size_t)(data[0] % 8);
+    char *tiny = malloc(small ? small : 1);
+    if (qp_parse_ws(args, n, history_max, &w, tiny, small) != 0)
+        check_err(tiny, small);
+    if (qp_parse_readings(args, n, NOW_US, &r, tiny, small) != 0)
+        check_err(tiny, small);
+    free(tiny);
+
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(args[i], '=');
+        const char *v = eq ? eq + 1 : args[i];
+        check_time(v);
+        check_bucket(v);
+    }
+    return 0;
+}
