@@ -42,14 +42,16 @@ int migrate_run(PGconn *conn, char *err, size_t errlen)
     char sql[128];
     PGresult *r = PQexec(conn, "SET client_min_messages = warning");
     PQclear(r);
+    /* lock first: two processes migrating an empty database at once would otherwise race
+     * on CREATE TABLE IF NOT EXISTS (a duplicate key in the catalog) */
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(%lld)", MIGRATE_LOCK_KEY);
+    if (exec_ok(conn, sql, err, errlen))
+        return -1;
     if (exec_ok(conn,
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
                 err, errlen))
-        return -1;
-    snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(%lld)", MIGRATE_LOCK_KEY);
-    if (exec_ok(conn, sql, err, errlen))
-        return -1;
+        goto fail;
     int current = applied_version(conn, err, errlen);
     if (current < 0)
         goto fail;

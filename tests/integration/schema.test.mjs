@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createDatabase, psql, spawnSensorpipe, waitFor } from '../lib/harness.mjs';
+import { createDatabase, dsnFor, psql, spawnSensorpipe, waitFor } from '../lib/harness.mjs';
 
 let db;
 let listener;
@@ -127,4 +127,13 @@ test('retention drops partitions older than the setting, keeps the rest', async 
   const again = spawnSensorpipe(['migrate', '--db', db.dsn]);
   assert.equal(await again.exited, 0, again.output());
   assert.equal(await psql(db.dsn, `SELECT value FROM sensorpipe_settings WHERE key = 'retention_days'`), '3');
+});
+
+test('several processes migrating an empty database at once all succeed', async () => {
+  const name = `race_${process.pid}_${Date.now()}`;
+  await psql(dsnFor('postgres'), `CREATE DATABASE ${name}`);
+  const procs = [1, 2, 3, 4].map((i) => spawnSensorpipe(['migrate', '--db', dsnFor(name)], { name: `migrate-${i}` }));
+  const codes = await Promise.all(procs.map((p) => p.exited));
+  assert.deepEqual(codes, [0, 0, 0, 0], procs.map((p) => p.output()).join('\n'));
+  assert.equal(await psql(dsnFor(name), 'SELECT count(*) FROM schema_migrations'), '1');
 });
