@@ -344,14 +344,14 @@ static int relay_send_up(struct relay *r)
     return 0;
 }
 
-/* Read what the client sent. Returns 1 on end of stream, -1 on error, 0 otherwise. */
-static int relay_read_client(struct relay *r)
+/* Read from fd into b while there is room. Returns 1 on end of stream, -1 on error, 0 otherwise. */
+static int rbuf_fill(struct relay_buf *b, int fd)
 {
     for (int i = 0; i < RELAY_READS_PER_WAKE; i++) {
-        size_t room = rbuf_room(&r->up_in);
+        size_t room = rbuf_room(b);
         if (!room)
             return 0;
-        ssize_t n = recv(r->client_fd, r->up_in.data + r->up_in.off + r->up_in.len, room, 0);
+        ssize_t n = recv(fd, b->data + b->off + b->len, room, 0);
         if (n == 0)
             return 1;
         if (n < 0) {
@@ -361,33 +361,22 @@ static int relay_read_client(struct relay *r)
                 return 0;
             return -1;
         }
-        r->up_in.len += (size_t)n;
+        b->len += (size_t)n;
     }
     return 0;
 }
 
+/* Read what the client sent (see rbuf_fill). */
+static int relay_read_client(struct relay *r)
+{
+    return rbuf_fill(&r->up_in, r->client_fd);
+}
+
 /* ---- broker -> client, untouched ---- */
 
-/* Returns 1 on end of stream, -1 on error, 0 otherwise. */
 static int relay_read_broker(struct relay *r)
 {
-    for (int i = 0; i < RELAY_READS_PER_WAKE; i++) {
-        size_t room = rbuf_room(&r->down);
-        if (!room)
-            return 0;
-        ssize_t n = recv(r->broker_fd, r->down.data + r->down.off + r->down.len, room, 0);
-        if (n == 0)
-            return 1;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return 0;
-            return -1;
-        }
-        r->down.len += (size_t)n;
-    }
-    return 0;
+    return rbuf_fill(&r->down, r->broker_fd);
 }
 
 static int relay_send_down(struct relay *r)
