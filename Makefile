@@ -103,9 +103,11 @@ build/fuzz/%: fuzz/%.c $(FUZZ_LIB)
 	clang $(filter-out -Werror,$(CFLAGS_COMMON)) -Werror -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB) -lcjson -lm
 
 fuzz: $(FUZZ_BINS)
-	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n build/fuzz/crashes; \
 	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} 2>&1 | tail -n 2; done
+	  if $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build/fuzz/crashes/$$n- \
+	        build/fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} >build/fuzz/$$n.log 2>&1; then tail -n 1 build/fuzz/$$n.log; \
+	  else tail -n 40 build/fuzz/$$n.log; echo "fuzz: $$n FAILED (input in build/fuzz/crashes/)"; exit 1; fi; done
 
 fuzz-long:
 	$(MAKE) fuzz FUZZ_SECONDS=600

@@ -158,7 +158,7 @@ static void secret(struct gen *g)
 
 static void gen_keyvalue(struct gen *g)
 {
-    static const char *const keys[] = {"host",    "port",    "dbname",           "user",
+    static const char *const keys[] = {"host",     "port",    "dbname",           "user",
                                        "password", "sslmode", "application_name", "options"};
     unsigned pairs = 1 + take(g) % 6;
     for (unsigned i = 0; i < pairs; i++) {

@@ -44,16 +44,16 @@ static inline bool utf8_check_complete(const struct utf8_check *u)
 }
 
 enum ws_rx_verdict {
-    WS_RX_OK = 0,       /* keep reading */
-    WS_RX_TOO_LARGE,    /* close 1009 */
-    WS_RX_BINARY,       /* close 1003 */
-    WS_RX_BAD_UTF8,     /* close 1007 */
+    WS_RX_OK = 0,    /* keep reading */
+    WS_RX_TOO_LARGE, /* close 1009 */
+    WS_RX_BINARY,    /* close 1003 */
+    WS_RX_BAD_UTF8,  /* close 1007 */
 };
 
 struct ws_rx {
-    size_t len;   /* bytes of the message being received */
-    bool in_msg;  /* a message has started and not ended */
-    bool binary;  /* the message being received is binary */
+    size_t len;  /* bytes of the message being received */
+    bool in_msg; /* a message has started and not ended */
+    bool binary; /* the message being received is binary */
     struct utf8_check utf8;
     uint64_t messages; /* complete messages accepted (and ignored) */
 };

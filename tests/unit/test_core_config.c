@@ -125,6 +125,20 @@ static void test_hostport_and_mask(void **state)
     assert_string_equal(out, "postgres://u:***@h/db");
     cfg_mask_dsn("host=h password=secret dbname=x", out, sizeof out);
     assert_string_equal(out, "host=h password=*** dbname=x");
+    /* found by fuzz_config: spaces, quoting, repeats and URI query parameters all hide the password */
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"host=h password = 'a b\\' c' dbname=x", "host=h password = *** dbname=x"},
+        {"host=h password=x password=y", "host=h password=*** password=***"},
+        {"postgresql://h/db?password=secret&sslmode=require", "postgresql://h/db?password=***&sslmode=require"},
+        {"postgresql://h/db?pass%77ord=s", "postgresql://h/db?pass%77ord=***"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cfg_mask_dsn(cases[i].in, out, sizeof out);
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("mask '%s': got '%s' want '%s'", cases[i].in, out, cases[i].want);
+    }
 }
 
 static void test_backoff(void **state)

@@ -33,36 +33,36 @@ static void test_utf8_table(void **state)
     static const struct utf8_case cases[] = {
         {"", 0, true},
         {"plain ascii {\"x\":1}", 0, true},
-        {"\x01\x1f\x7f", 0, true},                  /* controls are valid UTF-8 */
-        {"\0", 1, true},                            /* so is NUL */
-        {"caf\xc3\xa9", 0, true},                   /* é */
-        {"\xe6\xb8\xa9", 0, true},                  /* 温 */
-        {"\xf0\x9f\x8c\xa1", 0, true},              /* 🌡 (4 bytes) */
-        {"\xef\xbb\xbf", 0, true},                  /* BOM */
-        {"\xed\x9f\xbf", 0, true},                  /* U+D7FF, last before the surrogates */
-        {"\xee\x80\x80", 0, true},                  /* U+E000, first after them */
-        {"\xf4\x8f\xbf\xbf", 0, true},              /* U+10FFFF */
-        {"\xe2\x80\xa8", 0, true},                  /* U+2028 */
-        {"\xff", 0, false},                         /* never in UTF-8 */
+        {"\x01\x1f\x7f", 0, true},     /* controls are valid UTF-8 */
+        {"\0", 1, true},               /* so is NUL */
+        {"caf\xc3\xa9", 0, true},      /* é */
+        {"\xe6\xb8\xa9", 0, true},     /* 温 */
+        {"\xf0\x9f\x8c\xa1", 0, true}, /* 🌡 (4 bytes) */
+        {"\xef\xbb\xbf", 0, true},     /* BOM */
+        {"\xed\x9f\xbf", 0, true},     /* U+D7FF, last before the surrogates */
+        {"\xee\x80\x80", 0, true},     /* U+E000, first after them */
+        {"\xf4\x8f\xbf\xbf", 0, true}, /* U+10FFFF */
+        {"\xe2\x80\xa8", 0, true},     /* U+2028 */
+        {"\xff", 0, false},            /* never in UTF-8 */
         {"\xfe\xff", 0, false},
-        {"\x80", 0, false},                         /* lone continuation */
+        {"\x80", 0, false}, /* lone continuation */
         {"a\xbfz", 0, false},
-        {"\xc0\xaf", 0, false},                     /* overlong '/' */
-        {"\xc1\xbf", 0, false},                     /* overlong */
-        {"\xe0\x80\xaf", 0, false},                 /* overlong 3-byte */
-        {"\xe0\x9f\xbf", 0, false},                 /* overlong 3-byte, top */
-        {"\xf0\x80\x80\xaf", 0, false},             /* overlong 4-byte */
-        {"\xf0\x8f\xbf\xbf", 0, false},             /* overlong 4-byte, top */
-        {"\xed\xa0\x80", 0, false},                 /* U+D800 surrogate */
-        {"\xed\xbf\xbf", 0, false},                 /* U+DFFF surrogate */
-        {"\xf4\x90\x80\x80", 0, false},             /* U+110000 */
-        {"\xf5\x80\x80\x80", 0, false},             /* lead byte past U+10FFFF */
-        {"\xc3", 0, false},                         /* truncated 2-byte */
-        {"\xe6\xb8", 0, false},                     /* truncated 3-byte */
-        {"\xf0\x9f\x8c", 0, false},                 /* truncated 4-byte */
-        {"\xc3(", 0, false},                        /* lead then ASCII */
-        {"\xe6\xb8\xa9\xe6", 0, false},             /* good then truncated */
-        {"\xf0\x9f\x8c\xa1\xa1", 0, false},         /* one continuation too many */
+        {"\xc0\xaf", 0, false},             /* overlong '/' */
+        {"\xc1\xbf", 0, false},             /* overlong */
+        {"\xe0\x80\xaf", 0, false},         /* overlong 3-byte */
+        {"\xe0\x9f\xbf", 0, false},         /* overlong 3-byte, top */
+        {"\xf0\x80\x80\xaf", 0, false},     /* overlong 4-byte */
+        {"\xf0\x8f\xbf\xbf", 0, false},     /* overlong 4-byte, top */
+        {"\xed\xa0\x80", 0, false},         /* U+D800 surrogate */
+        {"\xed\xbf\xbf", 0, false},         /* U+DFFF surrogate */
+        {"\xf4\x90\x80\x80", 0, false},     /* U+110000 */
+        {"\xf5\x80\x80\x80", 0, false},     /* lead byte past U+10FFFF */
+        {"\xc3", 0, false},                 /* truncated 2-byte */
+        {"\xe6\xb8", 0, false},             /* truncated 3-byte */
+        {"\xf0\x9f\x8c", 0, false},         /* truncated 4-byte */
+        {"\xc3(", 0, false},                /* lead then ASCII */
+        {"\xe6\xb8\xa9\xe6", 0, false},     /* good then truncated */
+        {"\xf0\x9f\x8c\xa1\xa1", 0, false}, /* one continuation too many */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *s = cases[i].bytes;
