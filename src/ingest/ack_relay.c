@@ -76,6 +76,28 @@ static void rbuf_consume(struct relay_buf *b, size_t n)
         b->off = 0;
 }
 
+/*
+ * Send what b holds to fd until it is empty or the socket is full, adding the bytes
+ * sent to *sent when given. Returns 0, or -1 on a dead socket (errno set).
+ */
+static int rbuf_drain(struct relay_buf *b, int fd, uint64_t *sent)
+{
+    while (b->len) {
+        ssize_t n = send(fd, b->data + b->off, b->len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -1;
+        }
+        rbuf_consume(b, (size_t)n);
+        if (sent)
+            *sent += (uint64_t)n;
+    }
+    return 0;
+}
+
 /* ---- sockets ---- */
 
 static void close_fd(int *fd)
@@ -315,18 +337,9 @@ static int relay_parse(struct relay *r)
 /* Hand up_out to the kernel; then PUBACKs whose bytes all went are SENT. Returns -1 on a dead socket. */
 static int relay_send_up(struct relay *r)
 {
-    while (r->up_out.len) {
-        ssize_t n = send(r->broker_fd, r->up_out.data + r->up_out.off, r->up_out.len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            log_warn("broker %s: send: %s", r->peer, strerror(errno));
-            return -1;
-        }
-        rbuf_consume(&r->up_out, (size_t)n);
-        r->up_sent += (uint64_t)n;
+    if (rbuf_drain(&r->up_out, r->broker_fd, &r->up_sent) != 0) {
+        log_warn("broker %s: send: %s", r->peer, strerror(errno));
+        return -1;
     }
     size_t done = 0;
     while (done < r->held_out) {
@@ -381,18 +394,7 @@ static int relay_read_broker(struct relay *r)
 
 static int relay_send_down(struct relay *r)
 {
-    while (r->down.len) {
-        ssize_t n = send(r->client_fd, r->down.data + r->down.off, r->down.len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return 0;
-            return -1;
-        }
-        rbuf_consume(&r->down, (size_t)n);
-    }
-    return 0;
+    return rbuf_drain(&r->down, r->client_fd, NULL);
 }
 
 /* ---- the connection's life ---- */
