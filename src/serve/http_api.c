@@ -344,9 +344,7 @@ static int api_refuse(struct serve *sv, struct lws *wsi, int status, enum http_r
     sv->m.http_refused[why]++;
     metrics_count_http(&sv->m, status);
     log_info("http %s: request refused (%d): %s", peer, status, msg);
-    sbuf_reset(&sv->scratch);
-    http_json_error(&sv->scratch, msg);
-    http_send_now(wsi, status, "application/json", sv->scratch.data, sv->scratch.len, true);
+    http_send_json_error(&sv->scratch, wsi, status, msg);
     return 1;
 }
 

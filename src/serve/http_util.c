@@ -76,3 +76,12 @@ void http_json_error(struct sbuf *b, const char *msg)
     sbuf_json_string(b, msg, strlen(msg));
     sbuf_puts(b, "}");
 }
+
+int http_send_json_error(struct sbuf *scratch, struct lws *wsi, int status, const char *msg)
+{
+    sbuf_reset(scratch);
+    http_json_error(scratch, msg);
+    if (scratch->failed)
+        return -1;
+    return http_send_now(wsi, status, "application/json", scratch->data, scratch->len, true);
+}

@@ -32,6 +32,11 @@ const char *http_header(struct lws *wsi, enum lws_token_indexes tok, char *buf, 
 int http_send_now(struct lws *wsi, int status, const char *ctype, const char *body, size_t len, bool close);
 /* {"error":"<msg>"} appended to b. */
 void http_json_error(struct sbuf *b, const char *msg);
+/*
+ * Refuse now: {"error":"<msg>"} built in scratch (reset first) and sent with status,
+ * the connection closed after it. Returns 0, or -1 when it could not be built or written.
+ */
+int http_send_json_error(struct sbuf *scratch, struct lws *wsi, int status, const char *msg);
 /* True when the request method is HEAD. */
 bool http_is_head(struct lws *wsi);
 /* The request line's version: 10 for HTTP/1.0, 11 for HTTP/1.1, 0 for anything else or none (HTTP/0.9). */

@@ -316,9 +316,7 @@ static int ws_refuse(struct serve *sv, struct lws *wsi, int status, enum ws_reje
     sv->m.ws_rejected[kind]++;
     metrics_count_http(&sv->m, status);
     log_info("ws upgrade from %s refused (%d): %s", peer, status, msg);
-    sbuf_reset(&sv->scratch);
-    http_json_error(&sv->scratch, msg);
-    if (sv->scratch.failed || http_send_now(wsi, status, "application/json", sv->scratch.data, sv->scratch.len, true))
+    if (http_send_json_error(&sv->scratch, wsi, status, msg))
         return -1;
     return 1;
 }
