@@ -48,9 +48,10 @@ static int qp_parse_uint(const char *s, long long max, long long *out)
     for (const char *p = s; *p; p++) {
         if (*p < '0' || *p > '9')
             return -1;
-        if (v > (max - (*p - '0')) / 10)
-            return -1;
-        v = v * 10 + (*p - '0');
+        int digit = *p - '0';
+        if (v > max / 10 || v * 10 > max - digit)
+            return -1; /* v * 10 cannot overflow once v <= max / 10 */
+        v = v * 10 + digit;
     }
     *out = v;
     return 0;

@@ -66,6 +66,12 @@ static void test_ws_valid(void **state)
     char err[256];
     assert_int_equal(ws("history=0", 10000, &p, err), 0);
     assert_int_equal(p.history, 0);
+    /* a one-digit value above a one-digit bound (found by fuzz_query_params) */
+    assert_int_equal(ws("history=7", 7, &p, err), 0);
+    assert_int_equal(p.history, 7);
+    assert_int_not_equal(ws("history=9", 7, &p, err), 0);
+    assert_int_not_equal(ws("history=09", 7, &p, err), 0);
+    assert_int_not_equal(ws("history=8", 7, &p, err), 0);
     assert_int_equal(ws("history=10000&after=0", 10000, &p, err), 0);
     assert_int_equal(p.history, 10000);
     assert_true(p.has_after);
