@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+_Static_assert(sizeof(struct reading_row) <= 32, "a queued reading stays 32 bytes");
+
 #define BATCHQ_RESERVE_MAX 1024
 
 void batchq_init(struct batchq *b, size_t queue_max, size_t batch_max)
@@ -12,7 +14,8 @@ void batchq_init(struct batchq *b, size_t queue_max, size_t batch_max)
         queue_max = 1;
     if (batch_max < 1)
         batch_max = 1;
-    fifo_init(&b->q, sizeof(struct reading), queue_max);
+    fifo_init(&b->q, sizeof(struct reading_row), queue_max);
+    topic_table_init(&b->topics);
     b->batch_max = batch_max;
     b->limit = batch_max;
     /*
@@ -29,6 +32,7 @@ void batchq_init(struct batchq *b, size_t queue_max, size_t batch_max)
 void batchq_free(struct batchq *b)
 {
     fifo_free(&b->q);
+    topic_table_free(&b->topics); /* the rows' counts went with them */
     b->inflight = 0;
 }
 
@@ -43,10 +47,20 @@ static void batchq_update_pause(struct batchq *b)
 
 bool batchq_push(struct batchq *b, const struct reading *r)
 {
-    struct reading *slot = fifo_push(&b->q);
-    if (!slot)
+    if (b->q.count >= b->q.max)
         return false;
-    *slot = *r;
+    struct topic *t = topic_table_ref(&b->topics, r->topic, strnlen(r->topic, sizeof r->topic));
+    if (!t)
+        return false;
+    struct reading_row *slot = fifo_push(&b->q);
+    if (!slot) {
+        topic_table_unref(&b->topics, t);
+        return false;
+    }
+    slot->ts_us = r->ts_us;
+    slot->value = r->value;
+    slot->ack = r->ack;
+    slot->topic = t;
     batchq_update_pause(b);
     return true;
 }
@@ -69,7 +83,7 @@ size_t batchq_begin(struct batchq *b)
     return b->inflight;
 }
 
-const struct reading *batchq_row(const struct batchq *b, size_t i)
+const struct reading_row *batchq_row(const struct batchq *b, size_t i)
 {
     return fifo_at(&b->q, i);
 }
@@ -77,6 +91,8 @@ const struct reading *batchq_row(const struct batchq *b, size_t i)
 size_t batchq_done(struct batchq *b)
 {
     size_t n = b->inflight;
+    for (size_t i = 0; i < n; i++)
+        topic_table_unref(&b->topics, ((struct reading_row *)fifo_at(&b->q, i))->topic);
     fifo_pop(&b->q, n);
     b->inflight = 0;
     if (b->limit < b->batch_max)

@@ -10,6 +10,11 @@
  * be committed (batchq_done); a write lost with its connection is retried
  * (batchq_retry) with the same rows in the same order.
  *
+ * Memory: a queued reading is a struct reading_row (32 bytes on 64-bit
+ * systems) whose topic is a counted reference into the queue's topic table
+ * (topic_table.h), and the queue's storage is chunked (fifo.h) and handed
+ * back as it drains.
+ *
  * Backpressure: batchq_paused() becomes true when the queue reaches its high
  * mark (queue_max minus a small reserve for messages already being read) and
  * false again at the low mark (half of queue_max). Each pause is counted.
@@ -20,12 +25,13 @@
 #include "ack_tracker.h"
 #include "core/topic.h"
 #include "fifo.h"
+#include "topic_table.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* One accepted reading, held by value (no pointers): the row COPY writes. */
+/* One accepted reading as msg_classify gives it, by value with its topic inline: what batchq_push takes. */
 struct reading {
     int64_t ts_us; /* device time, or receive time when the payload had none */
     double value;
@@ -33,8 +39,17 @@ struct reading {
     char topic[TOPIC_MAX + 1];
 };
 
+/* A queued reading: the row COPY writes. */
+struct reading_row {
+    int64_t ts_us;
+    double value;
+    struct ack_ref ack;
+    struct topic *topic; /* one count of the queue's topic table entry, given back when the row is dropped */
+};
+
 struct batchq {
-    struct fifo q;    /* pending readings, oldest first; the first `inflight` are being written */
+    struct fifo q;    /* struct reading_row, oldest first; the first `inflight` are being written */
+    struct topic_table topics; /* the topics of the rows in q */
     size_t inflight;  /* rows of the write under way, 0 when none */
     size_t batch_max; /* configured rows per statement */
     size_t limit;     /* rows per statement now: batch_max, halved while isolating a refused row */
@@ -48,7 +63,10 @@ struct batchq {
 void batchq_init(struct batchq *b, size_t queue_max, size_t batch_max);
 void batchq_free(struct batchq *b);
 
-/* Copy r to the tail. False when the queue holds queue_max rows (the caller must reject r). */
+/*
+ * Copy r to the tail (its topic into the topic table). False when the queue
+ * holds queue_max rows or memory ran out (the caller must reject r).
+ */
 bool batchq_push(struct batchq *b, const struct reading *r);
 /* Rows held, in flight included. */
 size_t batchq_count(const struct batchq *b);
@@ -60,8 +78,8 @@ size_t batchq_waiting(const struct batchq *b);
  * the head as in flight and return how many; else return 0.
  */
 size_t batchq_begin(struct batchq *b);
-/* Row i of the queue (i < count); rows 0..inflight-1 are the batch. Valid until the next push or done. */
-const struct reading *batchq_row(const struct batchq *b, size_t i);
+/* Row i of the queue (i < count); rows 0..inflight-1 are the batch. Valid until it is dropped (done). */
+const struct reading_row *batchq_row(const struct batchq *b, size_t i);
 /* The batch is committed: drop it, let the limit grow back. Returns the rows dropped. */
 size_t batchq_done(struct batchq *b);
 /* The batch did not reach the database (connection lost): keep its rows for the next begin. */

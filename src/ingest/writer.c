@@ -14,6 +14,7 @@
 #define WRITER_MAINTAIN_RETRY_MS 300000   /* after a failed upkeep */
 #define WRITER_COPY_CHUNK 65536
 #define WRITER_COPY_ROW_MAX 512           /* bytes of one COPY row at most: ts, escaped topic, value */
+#define WRITER_COPY_KEEP 65536            /* COPY buffer kept between batches; a larger one is freed once drained */
 
 void writer_init(struct writer *w, const struct writer_config *cfg, struct batchq *readings, struct rejectq *rejects,
                  struct presenceq *presence, struct ingest_stats *stats)
@@ -155,8 +156,8 @@ static int writer_send_readings(struct writer *w)
     size_t n = batchq_begin(w->readings);
     sbuf_reset(&w->copy);
     for (size_t i = 0; i < n; i++) {
-        const struct reading *r = batchq_row(w->readings, i);
-        copy_reading_row(&w->copy, r->ts_us, r->topic, r->value);
+        const struct reading_row *r = batchq_row(w->readings, i);
+        copy_reading_row(&w->copy, r->ts_us, r->topic->text, r->value);
     }
     w->job_rows = n;
     w->copy_off = 0;
@@ -244,7 +245,7 @@ static bool writer_data_error(const struct writer *w)
 }
 
 /* The database refused one reading: keep it in rejects as a JSON payload with the reason. */
-static void writer_reject_reading(struct writer *w, const struct reading *r)
+static void writer_reject_reading(struct writer *w, const struct reading_row *r)
 {
     struct sbuf payload, reason;
     char ts[TIME_RFC3339_LEN + 1];
@@ -257,10 +258,11 @@ static void writer_reject_reading(struct writer *w, const struct reading *r)
     sbuf_printf(&reason, "database refused the row: %s", w->errmsg);
     w->stats->rejected[REJECT_DATABASE]++;
     if (payload.failed || reason.failed ||
-        rejectq_push(w->rejects, REJECT_DATABASE, r->topic, strlen(r->topic), payload.data, payload.len, reason.data,
+        rejectq_push(w->rejects, REJECT_DATABASE, r->topic->text, r->topic->len, payload.data, payload.len, reason.data,
                      time_now_us(), r->ack) != 0) {
         w->stats->rejects_lost++;
-        log_error("reading on %s refused by the database and not kept (rejects queue full): %s", r->topic, w->errmsg);
+        log_error("reading on %s refused by the database and not kept (rejects queue full): %s", r->topic->text,
+                  w->errmsg);
         writer_settle(w, r->ack); /* counted as lost: holding its PUBACK would only block the broker */
     }
     sbuf_free(&payload);
@@ -289,6 +291,8 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             if (n > w->stats->max_batch)
                 w->stats->max_batch = n;
             log_debug("wrote %zu readings in one COPY; %zu waiting", n, batchq_count(w->readings));
+            if (!batchq_count(w->readings) && w->copy.cap > WRITER_COPY_KEEP)
+                sbuf_free(&w->copy); /* the burst is over: give its buffer back (reusable, grows again) */
             break;
         case JOB_REJECTS:
             w->stats->rejects_written += rejectq_done(w->rejects);
