@@ -1,10 +1,14 @@
 /*
- * copy_format.h - rows for `COPY readings (ts, topic, value) FROM STDIN` in text format.
+ * copy_format.h - rows for `COPY readings (ts, topic, value) FROM STDIN (FORMAT binary)`.
  *
- * Text format: columns separated by a tab, rows ended by a newline, and a
- * backslash, tab, newline, carriage return, backspace, form feed or vertical
- * tab inside a value written as a backslash escape. Topics are validated
- * before they get here, but the escaping does not rely on it.
+ * Binary format, so PostgreSQL parses no text (no timestamptz_in, no strtod):
+ *   header   "PGCOPY\n\377\r\n\0", int32 flags 0, int32 header-extension length 0
+ *   a row    int16 field count 3, then per field int32 byte length and the bytes:
+ *            ts    int64 microseconds since 2000-01-01 00:00:00 UTC (timestamptz)
+ *            topic the text bytes (the server checks they are valid in its encoding)
+ *            value float8, IEEE 754 big-endian
+ *   trailer  int16 -1
+ * All integers big-endian. The stream may be cut into CopyData messages anywhere.
  */
 #ifndef SP_INGEST_COPY_FORMAT_H
 #define SP_INGEST_COPY_FORMAT_H
@@ -16,11 +20,19 @@
 #include <stdint.h>
 
 /* The statement the rows below are for. */
-#define COPY_READINGS_SQL "COPY readings (ts, topic, value) FROM STDIN"
+#define COPY_READINGS_SQL "COPY readings (ts, topic, value) FROM STDIN (FORMAT binary)"
 
-/* Append s[0..n) escaped as one COPY text field. False when the buffer failed (see sbuf). */
-bool copy_text_field(struct sbuf *b, const char *s, size_t n);
-/* Append "<RFC 3339 UTC ts>\t<topic>\t<value>\n". */
-bool copy_reading_row(struct sbuf *b, int64_t ts_us, const char *topic, double value);
+#define COPY_PG_EPOCH_US 946684800000000LL /* 2000-01-01T00:00:00Z in Unix microseconds */
+
+/* Append the 19-byte header. False when the buffer failed (see sbuf). */
+bool copy_binary_header(struct sbuf *b);
+/*
+ * Append one row (30 + topic_len bytes). A ts so far out that it has no
+ * timestamptz is sent as one PostgreSQL refuses ("timestamp out of range"),
+ * never as its +-infinity.
+ */
+bool copy_binary_row(struct sbuf *b, int64_t ts_us, const char *topic, size_t topic_len, double value);
+/* Append the 2-byte trailer that ends the data. */
+bool copy_binary_trailer(struct sbuf *b);
 
 #endif

@@ -13,7 +13,7 @@
 
 #define WRITER_MAINTAIN_RETRY_MS 300000   /* after a failed upkeep */
 #define WRITER_COPY_CHUNK 65536
-#define WRITER_COPY_ROW_MAX 512           /* bytes of one COPY row at most: ts, escaped topic, value */
+#define WRITER_COPY_ROW_MAX 512           /* bytes of one COPY row at most: 30 + topic */
 #define WRITER_COPY_KEEP 65536            /* COPY buffer kept between batches; a larger one is freed once drained */
 
 void writer_init(struct writer *w, const struct writer_config *cfg, struct batchq *readings, struct rejectq *rejects,
@@ -155,10 +155,12 @@ static int writer_send_readings(struct writer *w)
 {
     size_t n = batchq_begin(w->readings);
     sbuf_reset(&w->copy);
+    copy_binary_header(&w->copy);
     for (size_t i = 0; i < n; i++) {
         const struct reading_row *r = batchq_row(w->readings, i);
-        copy_reading_row(&w->copy, r->ts_us, r->topic->text, r->value);
+        copy_binary_row(&w->copy, r->ts_us, r->topic->text, r->topic->len, r->value);
     }
+    copy_binary_trailer(&w->copy);
     w->job_rows = n;
     w->copy_off = 0;
     if (w->copy.failed) {

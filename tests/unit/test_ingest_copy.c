@@ -1,58 +1,112 @@
-/* test_ingest_copy.c - COPY text escaping and rows, and the text escaping of refused topics (sbuf_text_escaped). */
+/* test_ingest_copy.c - COPY binary format byte for byte, and the text escaping of refused topics (sbuf_text_escaped). */
 #include "unit.h"
 
 #include "core/sbuf.h"
 #include "ingest/copy_format.h"
 
+#include <stdint.h>
 #include <string.h>
 
-static void test_copy_field_escapes(void **state)
+/* Compare b with want[0..n), showing the first differing byte. */
+static void assert_bytes(const struct sbuf *b, const unsigned char *want, size_t n)
 {
-    (void)state;
-    static const struct {
-        const char *in;
-        size_t len;
-        const char *want;
-    } cases[] = {
-        {"plain/topic", 11, "plain/topic"},
-        {"", 0, ""},
-        {"a\tb", 3, "a\\tb"},
-        {"a\nb", 3, "a\\nb"},
-        {"a\rb", 3, "a\\rb"},
-        {"back\\slash", 10, "back\\\\slash"},
-        {"\\", 1, "\\\\"},
-        {"\\.", 2, "\\\\."}, /* would end the data if unescaped at a line start */
-        {"\b\f\v", 3, "\\b\\f\\v"},
-        {"\t\t\n", 3, "\\t\\t\\n"},
-        {"caf\xc3\xa9", 5, "caf\xc3\xa9"}, /* UTF-8 passes through */
-        {"end\\", 4, "end\\\\"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct sbuf b;
-        sbuf_init(&b, 0, 1024);
-        assert_true(copy_text_field(&b, cases[i].in, cases[i].len));
-        assert_non_null(b.data);
-        if (strcmp(b.data, cases[i].want) != 0)
-            fail_msg("case %zu: got '%s', want '%s'", i, b.data, cases[i].want);
-        sbuf_free(&b);
-    }
+    if (b->len != n)
+        fail_msg("got %zu bytes, want %zu", b->len, n);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)b->data[i] != want[i])
+            fail_msg("byte %zu: got 0x%02x, want 0x%02x", i, (unsigned char)b->data[i], want[i]);
 }
 
-static void test_copy_row(void **state)
+static void test_copy_header_and_trailer(void **state)
 {
     (void)state;
     struct sbuf b;
     sbuf_init(&b, 0, 1024);
-    /* 2026-11-27T10:00:00.5Z */
-    assert_true(copy_reading_row(&b, 1795773600LL * 1000000 + 500000, "pico/temperature/dht22", 21.5));
-    assert_string_equal(b.data, "2026-11-27T10:00:00.500000+00:00\tpico/temperature/dht22\t21.5\n");
+    assert_true(copy_binary_header(&b));
+    static const unsigned char header[] = {'P', 'G', 'C', 'O', 'P', 'Y', 0x0a, 0xff, 0x0d, 0x0a, 0x00, /* signature */
+                                           0, 0, 0, 0, /* flags */ 0, 0, 0, 0 /* extension length */};
+    assert_bytes(&b, header, sizeof header);
     sbuf_reset(&b);
-    assert_true(copy_reading_row(&b, 0, "a\tb/c\nd/e\\f", -0.1));
-    assert_string_equal(b.data, "1970-01-01T00:00:00.000000+00:00\ta\\tb/c\\nd/e\\\\f\t-0.1\n");
-    sbuf_reset(&b);
-    /* values keep full precision */
-    assert_true(copy_reading_row(&b, 0, "t/t/t", 0.1 + 0.2));
-    assert_non_null(strstr(b.data, "\t0.30000000000000004\n"));
+    assert_true(copy_binary_trailer(&b));
+    static const unsigned char trailer[] = {0xff, 0xff};
+    assert_bytes(&b, trailer, sizeof trailer);
+    sbuf_free(&b);
+}
+
+static void test_copy_row_bytes(void **state)
+{
+    (void)state;
+    struct sbuf b;
+    sbuf_init(&b, 0, 1024);
+    /* 2000-01-01T00:00:01.5Z: 1,500,000 us after the PostgreSQL epoch; 21.5 = 0x4035800000000000 */
+    assert_true(copy_binary_row(&b, COPY_PG_EPOCH_US + 1500000, "a/b/c", 5, 21.5));
+    static const unsigned char want[] = {
+        0x00, 0x03,                                     /* 3 fields */
+        0x00, 0x00, 0x00, 0x08,                         /* ts: 8 bytes */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x16, 0xe3, 0x60, /* 1500000 */
+        0x00, 0x00, 0x00, 0x05, 'a',  '/',  'b',  '/',  'c', /* topic */
+        0x00, 0x00, 0x00, 0x08,                         /* value: 8 bytes */
+        0x40, 0x35, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, /* 21.5 */
+    };
+    assert_bytes(&b, want, sizeof want);
+    sbuf_free(&b);
+}
+
+/* The ts and value fields of one row (topic "t/t/t"), decoded from the bytes. */
+static void row_fields(int64_t ts_us, double value, uint64_t *pg_ts, uint64_t *bits)
+{
+    struct sbuf b;
+    sbuf_init(&b, 0, 1024);
+    assert_true(copy_binary_row(&b, ts_us, "t/t/t", 5, value));
+    assert_int_equal(b.len, 30 + 5);
+    const unsigned char *p = (const unsigned char *)b.data;
+    *pg_ts = *bits = 0;
+    for (int i = 0; i < 8; i++) {
+        *pg_ts = *pg_ts << 8 | p[6 + i];
+        *bits = *bits << 8 | p[2 + 4 + 8 + 4 + 5 + 4 + i];
+    }
+    sbuf_free(&b);
+}
+
+static void test_copy_row_values(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t ts_us;
+        double value;
+        int64_t want_ts;
+        uint64_t want_bits;
+    } cases[] = {
+        {0, 0.0, -COPY_PG_EPOCH_US, 0},                                       /* Unix epoch, +0 */
+        {COPY_PG_EPOCH_US, -0.0, 0, 0x8000000000000000ull},                   /* PostgreSQL epoch, -0 */
+        {-1, -1.0, -COPY_PG_EPOCH_US - 1, 0xbff0000000000000ull},             /* before 1970, negative */
+        {1795773600500001LL, 0.1, 1795773600500001LL - COPY_PG_EPOCH_US, 0x3fb999999999999aull},
+        {-62135596800000000LL, 1e300, -62135596800000000LL - COPY_PG_EPOCH_US, 0x7e37e43c8800759cull}, /* 0001-01-01 */
+        {253402300799999999LL, -273.15, 253402300799999999LL - COPY_PG_EPOCH_US, 0xc071126666666666ull}, /* 9999 */
+        {0, 5e-324, -COPY_PG_EPOCH_US, 1},                                    /* smallest subnormal */
+        /* no timestamptz: a value PostgreSQL refuses, never its -infinity (INT64_MIN) */
+        {INT64_MIN, 1, INT64_MIN + 1, 0x3ff0000000000000ull},
+        {INT64_MIN + COPY_PG_EPOCH_US, 1, INT64_MIN + 1, 0x3ff0000000000000ull},
+        {INT64_MAX, 1, INT64_MAX - COPY_PG_EPOCH_US, 0x3ff0000000000000ull},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t pg_ts, bits;
+        row_fields(cases[i].ts_us, cases[i].value, &pg_ts, &bits);
+        if ((int64_t)pg_ts != cases[i].want_ts || bits != cases[i].want_bits)
+            fail_msg("case %zu: ts %lld bits %016llx, want %lld %016llx", i, (long long)(int64_t)pg_ts,
+                     (unsigned long long)bits, (long long)cases[i].want_ts, (unsigned long long)cases[i].want_bits);
+    }
+}
+
+static void test_copy_row_topic_verbatim(void **state)
+{
+    (void)state;
+    /* binary text fields need no escaping: tabs, newlines and backslashes go as they are */
+    struct sbuf b;
+    sbuf_init(&b, 0, 1024);
+    assert_true(copy_binary_row(&b, 0, "a\tb/c\nd/e\\f", 11, 1));
+    assert_int_equal(b.len, 30 + 11);
+    assert_memory_equal(b.data + 18, "a\tb/c\nd/e\\f", 11);
     sbuf_free(&b);
 }
 
@@ -61,9 +115,10 @@ static void test_copy_row_cap(void **state)
     (void)state;
     struct sbuf b;
     sbuf_init(&b, 0, 20); /* too small for a row: fails, never overflows */
-    assert_false(copy_reading_row(&b, 0, "pico/temperature/dht22", 1));
+    assert_false(copy_binary_row(&b, 0, "pico/temperature/dht22", 22, 1));
     assert_true(b.failed);
     assert_true(b.len <= 20);
+    assert_false(copy_binary_trailer(&b)); /* sticky */
     sbuf_free(&b);
 }
 
@@ -101,8 +156,10 @@ static void test_text_escaped(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_copy_field_escapes),
-        cmocka_unit_test(test_copy_row),
+        cmocka_unit_test(test_copy_header_and_trailer),
+        cmocka_unit_test(test_copy_row_bytes),
+        cmocka_unit_test(test_copy_row_values),
+        cmocka_unit_test(test_copy_row_topic_verbatim),
         cmocka_unit_test(test_copy_row_cap),
         cmocka_unit_test(test_text_escaped),
     };

@@ -1,0 +1,68 @@
+// ingest_copy.test.mjs - the readings COPY (binary format) lands every value and timestamp exactly.
+//
+// Real mosquitto and PostgreSQL; each test has its own database and topic prefix. Synchronisation by
+// condition only (rows in the table, lines the ingest logs at --log-level debug).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPipeline, waitFor } from '../lib/harness.mjs';
+
+let seq = 0;
+const prefix = () => `cp${process.pid}x${seq++}`;
+
+/** IEEE 754 bits of a double, as float8send's hex. */
+const bitsOf = (v) => {
+  const b = Buffer.alloc(8);
+  b.writeDoubleBE(v);
+  return b.toString('hex');
+};
+
+// payload -> the exact microseconds since the Unix epoch and the exact double expected in the table
+const CASES = [
+  { name: 'negative', payload: '{"value": -273.15, "ts": "1969-12-31T23:59:58.5Z"}', us: -1500000n, value: -273.15 },
+  { name: 'fraction', payload: '{"value": 0.1, "ts": "2026-11-27T10:00:00.123456Z"}', us: 1795773600123456n, value: 0.1 },
+  { name: 'farpast', payload: '{"value": 1e300, "ts": "0001-01-01T00:00:00Z"}', us: -62135596800000000n, value: 1e300 },
+  { name: 'farfuture', payload: '{"value": -1.7976931348623157e308, "ts": "9999-12-31T23:59:59.999999Z"}',
+    us: 253402300799999999n, value: -1.7976931348623157e308 },
+  { name: 'pgepoch', payload: '{"value": 123456789012345.67, "ts": "2000-01-01T00:00:00Z"}', us: 946684800000000n,
+    value: 123456789012345.67 },
+  { name: 'epochsecs', payload: '{"value": 5e-324, "ts": 1795773600.5}', us: 1795773600500000n, value: 5e-324 },
+  { name: 'minuszero', payload: '-0', us: null, value: -0 },
+  { name: 'tiny', payload: ' -0.0001 ', us: null, value: -0.0001 },
+];
+
+async function checkExact(qos) {
+  const p = await startPipeline({ serve: false, ingestArgs: ['--log-level', 'debug'] });
+  try {
+    const t = prefix();
+    const before = BigInt(Date.now()) * 1000n;
+    for (const c of CASES) await p.publish(`${t}/${c.name}/s`, c.payload, { qos });
+    await waitFor(async () => Number(await p.psql(`SELECT count(*) FROM readings WHERE topic LIKE '${t}/%'`)) === CASES.length, {
+      message: `${CASES.length} readings in the table`,
+    });
+    const rows = await p.psql(
+      `SELECT topic, (extract(epoch FROM ts) * 1000000)::bigint, encode(float8send(value), 'hex') FROM readings ` +
+      `WHERE topic LIKE '${t}/%'`);
+    const got = Object.fromEntries(rows.split('\n').map((l) => l.split('|')).map(([topic, us, hex]) => [topic, { us: BigInt(us), hex }]));
+    const after = BigInt(Date.now()) * 1000n;
+    for (const c of CASES) {
+      const r = got[`${t}/${c.name}/s`];
+      assert.ok(r, `no row for ${c.name}`);
+      assert.equal(r.hex, bitsOf(c.value), `value of ${c.name}`);
+      if (c.us === null) assert.ok(r.us >= before - 1000000n && r.us <= after + 1000000n, `receive time of ${c.name}: ${r.us}`);
+      else assert.equal(r.us, c.us, `ts of ${c.name}`);
+    }
+    const codes = await p.stop();
+    assert.equal(codes.ingest, 0, p.ingest.output());
+    return p.ingest.output();
+  } finally {
+    await p.stop();
+  }
+}
+
+test('QoS 0: values and timestamps land exactly (negative, fractional, large, far past and future)', async () => {
+  await checkExact(0);
+});
+
+test('QoS 1: the same exact values', async () => {
+  await checkExact(1);
+});
