@@ -55,7 +55,7 @@
 struct ingest_options {
     char *db, *mqtt_host, *client_id, *subscribe, *log_level; /* owned via cfg_free */
     long mqtt_port, qos, queue_max, batch_max, retention_days, stats_interval;
-    bool clean_session, migrate, hold_acks;
+    bool clean_session, migrate, hold_acks, qos0_async_commit;
 };
 
 /* The daemon's one state struct, passed to every callback. */
@@ -441,6 +441,11 @@ int ingest_main(int argc, char **argv)
          "hold each QoS 1 PUBACK until the message's row is committed (an in-process relay to the broker); "
          "false: libmosquitto acknowledges on receipt",
          false},
+        {"qos0-async-commit", CFG_BOOL, &o.qos0_async_commit, "true", 0, 0, NULL,
+         "commit a write whose readings hold no PUBACK (all QoS 0) without waiting for the WAL flush "
+         "(synchronous_commit off for that transaction; a PostgreSQL crash may lose its last fraction of a "
+         "second); writes holding QoS 1 acknowledgements always wait",
+         false},
         {"queue-max", CFG_INT, &o.queue_max, "100000", 1, 10000000, NULL,
          "readings held in memory at most; reading MQTT pauses when full", false},
         {"batch-max", CFG_INT, &o.batch_max, "10000", 1, 1000000, NULL, "readings per COPY statement at most",
@@ -517,7 +522,10 @@ int ingest_main(int argc, char **argv)
     batchq_init(&in->readings, (size_t)o.queue_max, (size_t)o.batch_max);
     rejectq_init(&in->rejects, INGEST_REJECTS_MAX);
     presenceq_init(&in->presence, INGEST_PRESENCE_MAX);
-    struct writer_config wcfg = {.dsn = o.db, .migrate = o.migrate, .retention_days = o.retention_days};
+    struct writer_config wcfg = {.dsn = o.db,
+                                 .migrate = o.migrate,
+                                 .retention_days = o.retention_days,
+                                 .qos0_async_commit = o.qos0_async_commit};
     writer_init(&in->writer, &wcfg, &in->readings, &in->rejects, &in->presence, &in->stats);
     writer_set_settle(&in->writer, ingest_settle, in);
 

@@ -15,6 +15,13 @@
 #define WRITER_COPY_CHUNK 65536
 #define WRITER_COPY_ROW_MAX 512           /* bytes of one COPY row at most: 30 + topic */
 #define WRITER_COPY_KEEP 65536            /* COPY buffer kept between batches; a larger one is freed once drained */
+/*
+ * A batch of QoS 0 readings only: its commit need not wait for the WAL flush
+ * (nobody is acknowledged; see writer_config.qos0_async_commit). SET LOCAL
+ * lasts until the end of the implicit transaction of this one query string,
+ * so the COPY's commit is the only one it affects.
+ */
+#define WRITER_COPY_ASYNC_SQL "SET LOCAL synchronous_commit = off; " COPY_READINGS_SQL
 
 void writer_init(struct writer *w, const struct writer_config *cfg, struct batchq *readings, struct rejectq *rejects,
                  struct presenceq *presence, struct ingest_stats *stats)
@@ -154,11 +161,13 @@ static int writer_flush(struct writer *w)
 static int writer_send_readings(struct writer *w)
 {
     size_t n = batchq_begin(w->readings);
+    bool held_ack = false; /* a row whose message's PUBACK waits for this commit */
     sbuf_reset(&w->copy);
     copy_binary_header(&w->copy);
     for (size_t i = 0; i < n; i++) {
         const struct reading_row *r = batchq_row(w->readings, i);
         copy_binary_row(&w->copy, r->ts_us, r->topic->text, r->topic->len, r->value);
+        held_ack |= r->ack.mid != 0;
     }
     copy_binary_trailer(&w->copy);
     w->job_rows = n;
@@ -167,7 +176,8 @@ static int writer_send_readings(struct writer *w)
         log_error("database: out of memory formatting %zu readings", n);
         return -1;
     }
-    if (!PQsendQuery(w->conn, COPY_READINGS_SQL))
+    w->job_async = w->cfg.qos0_async_commit && !held_ack;
+    if (!PQsendQuery(w->conn, w->job_async ? WRITER_COPY_ASYNC_SQL : COPY_READINGS_SQL))
         return -1;
     w->state = WR_COPY_START;
     return 0;
@@ -292,7 +302,9 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             w->stats->batches++;
             if (n > w->stats->max_batch)
                 w->stats->max_batch = n;
-            log_debug("wrote %zu readings in one COPY; %zu waiting", n, batchq_count(w->readings));
+            log_debug("wrote %zu readings in one COPY%s; %zu waiting", n,
+                      w->job_async ? " (QoS 0 only: commit without waiting for the WAL flush)" : "",
+                      batchq_count(w->readings));
             if (!batchq_count(w->readings) && w->copy.cap > WRITER_COPY_KEEP)
                 sbuf_free(&w->copy); /* the burst is over: give its buffer back (reusable, grows again) */
             break;

@@ -8,7 +8,9 @@
  * is under way the queues fill, and the next statement takes all that waits
  * (group commit, see batch.h).
  *
- * Jobs, taken in turn when the connection is idle: a COPY of readings, an
+ * Jobs, taken in turn when the connection is idle: a binary COPY of readings
+ * (copy_format.h; with synchronous_commit off for its transaction when no row
+ * holds a PUBACK and cfg.qos0_async_commit is set), an
  * INSERT of rejects, an upsert of presence, and the hourly partition upkeep.
  * Before them, once per connection, the session settings (JOB_SESSION):
  * client_connection_check_interval (PostgreSQL 14+), so a statement still
@@ -42,6 +44,12 @@ struct writer_config {
     const char *dsn;     /* borrowed; "" = libpq defaults and PG* variables */
     bool migrate;        /* run migrate_run() at the first connection */
     long retention_days; /* given to migrate_maintain() at the first connection */
+    /*
+     * Commit a COPY whose rows are all untracked (QoS 0, or QoS 1 without held
+     * PUBACKs) with synchronous_commit off: no acknowledgement waits for it, so
+     * the WAL flush need not either. A batch holding a PUBACK always waits.
+     */
+    bool qos0_async_commit;
 };
 
 /* Named after what holds the connection in each state. */
@@ -88,6 +96,7 @@ struct writer {
     enum writer_job job;      /* under way, or JOB_NONE */
     enum writer_job last_job; /* the previous one, for taking turns */
     size_t job_rows;          /* rows of the job under way */
+    bool job_async;           /* the readings job under way commits with synchronous_commit off */
     struct sbuf copy;         /* owned: COPY text of the readings batch under way */
     size_t copy_off;          /* bytes of it handed to libpq */
     struct stmt stmt;         /* owned: rejects / presence statement under way */

@@ -1,4 +1,5 @@
-// ingest_copy.test.mjs - the readings COPY (binary format) lands every value and timestamp exactly.
+// ingest_copy.test.mjs - the readings COPY (binary format) lands every value and timestamp exactly, and
+// a write holding no PUBACK commits without waiting for the WAL flush (--qos0-async-commit).
 //
 // Real mosquitto and PostgreSQL; each test has its own database and topic prefix. Synchronisation by
 // condition only (rows in the table, lines the ingest logs at --log-level debug).
@@ -60,9 +61,29 @@ async function checkExact(qos) {
 }
 
 test('QoS 0: values and timestamps land exactly (negative, fractional, large, far past and future)', async () => {
-  await checkExact(0);
+  const out = await checkExact(0);
+  // nothing in these writes waits for a PUBACK: committed without waiting for the WAL flush
+  assert.match(out, /wrote \d+ readings in one COPY \(QoS 0 only: commit without waiting for the WAL flush\)/);
 });
 
-test('QoS 1: the same exact values', async () => {
-  await checkExact(1);
+test('QoS 1: the same exact values; a write holding a PUBACK waits for the WAL flush', async () => {
+  const out = await checkExact(1);
+  const writes = out.split('\n').filter((l) => /wrote \d+ readings in one COPY/.test(l));
+  assert.ok(writes.length > 0, out);
+  for (const l of writes) assert.doesNotMatch(l, /QoS 0 only/, 'a QoS 1 write committed asynchronously');
+});
+
+test('--qos0-async-commit=false: QoS 0 writes wait for the WAL flush too', async () => {
+  const p = await startPipeline({ serve: false, ingestArgs: ['--log-level', 'debug', '--qos0-async-commit=false'] });
+  try {
+    const t = prefix();
+    await p.publish(`${t}/a/b`, '1', { qos: 0 });
+    await waitFor(async () => Number(await p.psql(`SELECT count(*) FROM readings WHERE topic = '${t}/a/b'`)) === 1, {
+      message: 'the reading in the table',
+    });
+    assert.match(p.ingest.output(), /wrote 1 readings in one COPY;/);
+    assert.doesNotMatch(p.ingest.output(), /QoS 0 only/);
+  } finally {
+    await p.stop();
+  }
 });
