@@ -5,7 +5,12 @@
 // condition only (rows in the table, lines the ingest logs at --log-level debug).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPipeline, waitFor } from '../lib/harness.mjs';
+import pg from 'pg';
+import { startPipeline, publishLines, waitFor } from '../lib/harness.mjs';
+
+// The advisory lock every writer of readings takes for its transaction (db/001_schema.sql): held from the
+// test, it makes the ingest's COPY wait, so what arrives meanwhile goes in one batch.
+const WRITERS_LOCK = 7346120001;
 
 let seq = 0;
 const prefix = () => `cp${process.pid}x${seq++}`;
@@ -84,6 +89,39 @@ test('--qos0-async-commit=false: QoS 0 writes wait for the WAL flush too', async
     assert.match(p.ingest.output(), /wrote 1 readings in one COPY;/);
     assert.doesNotMatch(p.ingest.output(), /QoS 0 only/);
   } finally {
+    await p.stop();
+  }
+});
+
+test('QoS 0 (asynchronous commit): a row the database refuses is isolated into rejects, the rest written', async () => {
+  const p = await startPipeline({ serve: false, ingestArgs: ['--log-level', 'debug'] });
+  const locker = new pg.Client({ host: process.env.PGHOST || '127.0.0.1', port: Number(process.env.PGPORT || 5432),
+    user: process.env.PGUSER || 'postgres', database: p.db.name });
+  await locker.connect();
+  try {
+    await p.psql('ALTER TABLE readings ADD CONSTRAINT test_small_values CHECK (value < 1000)');
+    // hold the writers' lock so the readings below queue up and go in one batch
+    await locker.query('SELECT pg_advisory_lock($1)', [WRITERS_LOCK]);
+    const t = prefix();
+    await p.publish(`${t}/warmup/x`, '1', { qos: 0 });
+    await waitFor(() => p.ingest.output().includes(`message on ${t}/warmup/x `), { message: 'the warm-up reading' });
+    const values = ['1', '2', '3', '4', '5000', '6', '7', '8', '9', '10'];
+    await publishLines(`${t}/check/seq`, values, { qos: 0 });
+    await waitFor(() => (p.ingest.output().match(new RegExp(`message on ${t}/check/seq `, 'g')) || []).length === values.length, {
+      message: 'the ten readings received',
+    });
+    await locker.query('SELECT pg_advisory_unlock($1)', [WRITERS_LOCK]);
+    await waitFor(async () => Number(await p.psql(`SELECT count(*) FROM rejects WHERE topic = '${t}/check/seq'`)) === 1, {
+      message: 'the refused row in rejects',
+    });
+    await waitFor(async () => Number(await p.psql(`SELECT count(*) FROM readings WHERE topic = '${t}/check/seq'`)) === 9, {
+      message: 'the nine good rows',
+    });
+    assert.match(await p.psql(`SELECT reason FROM rejects WHERE topic = '${t}/check/seq'`), /test_small_values/);
+    assert.match(p.ingest.output(), /database refused a batch of \d+ readings/);
+    assert.match(p.ingest.output(), /QoS 0 only: commit without waiting for the WAL flush/);
+  } finally {
+    await locker.end();
     await p.stop();
   }
 });
