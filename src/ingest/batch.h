@@ -48,15 +48,15 @@ struct reading_row {
 };
 
 struct batchq {
-    struct fifo q;    /* struct reading_row, oldest first; the first `inflight` are being written */
+    struct fifo q;             /* struct reading_row, oldest first; the first `inflight` are being written */
     struct topic_table topics; /* the topics of the rows in q */
-    size_t inflight;  /* rows of the write under way, 0 when none */
-    size_t batch_max; /* configured rows per statement */
-    size_t limit;     /* rows per statement now: batch_max, halved while isolating a refused row */
-    size_t high;      /* reading pauses when count reaches this */
-    size_t low;       /* and resumes when count falls to this */
+    size_t inflight;           /* rows of the write under way, 0 when none */
+    size_t batch_max;          /* configured rows per statement */
+    size_t limit;              /* rows per statement now: batch_max, halved while isolating a refused row */
+    size_t high;               /* reading pauses when count reaches this */
+    size_t low;                /* and resumes when count falls to this */
     bool paused;
-    uint64_t pauses;  /* how many times reading paused (queue-full events) */
+    uint64_t pauses; /* how many times reading paused (queue-full events) */
 };
 
 /* queue_max >= 1 rows in memory at most, batch_max >= 1 rows per statement. */

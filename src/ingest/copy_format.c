@@ -23,9 +23,9 @@ static void put_be64(unsigned char *p, uint64_t v)
 
 bool copy_binary_header(struct sbuf *b)
 {
-    static const unsigned char header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0377, '\r', '\n', 0,
-                                             0,   0,   0,   0,   /* flags: no OIDs */
-                                             0,   0,   0,   0};  /* header extension: none */
+    /* the signature, int32 flags 0 (no OIDs), int32 header-extension length 0 */
+    static const unsigned char header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0377, '\r', '\n',
+                                             0,   0,   0,   0,   0,   0,   0,    0,    0};
     return sbuf_append(b, header, sizeof header);
 }
 

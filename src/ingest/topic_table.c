@@ -81,8 +81,7 @@ struct topic *topic_table_ref(struct topic_table *t, const char *s, size_t len)
         }
     }
     /* a new entry: keep the index at most half full */
-    if ((t->count + 1) * 2 > t->cap &&
-        topic_table_rehash(t, t->cap ? t->cap * 2 : TOPIC_TABLE_MIN_CAP) != 0)
+    if ((t->count + 1) * 2 > t->cap && topic_table_rehash(t, t->cap ? t->cap * 2 : TOPIC_TABLE_MIN_CAP) != 0)
         return NULL;
     struct topic *e = malloc(sizeof *e + len + 1);
     if (!e)

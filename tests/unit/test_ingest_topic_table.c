@@ -55,7 +55,7 @@ static void test_same_topic_shared(void **state)
     topic_table_unref(&t, c);
     assert_int_equal(t.count, 0);
     assert_int_equal(t.bytes, 0);
-    assert_null(t.slots); /* an empty table holds no index */
+    assert_null(t.slots);        /* an empty table holds no index */
     topic_table_unref(&t, NULL); /* no-op */
     topic_table_free(&t);
 }
