@@ -45,6 +45,35 @@ static const char SQL_BUCKETS[] =
     " WHERE ts >= $1::timestamptz AND ts < $2::timestamptz AND ($3::text IS NULL OR topic ~ $3::text)) s"
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
+/*
+ * Buckets of whole hours (bucket seconds a multiple of 3600) from the hourly rollup
+ * (db/002_hourly_rollup.sql): as SQL_BUCKETS, and $6, $7 the whole hours [whole_from,
+ * whole_to) of qp_rollup_split. The rollup rows of those hours, plus the raw rows of
+ * [$1, $6) and [$7, $2) (the partial first and last hour, read through the BRIN index on
+ * ts), grouped into the buckets: the same rows as SQL_BUCKETS (avg = sum / n). When the
+ * setting hourly_rollup is not 'on' (TimescaleDB) the rollup branch is skipped and the
+ * first raw branch covers all of [$1, $2).
+ */
+#define ROLLUP_ON "(SELECT value = 'on' FROM sensorpipe_settings WHERE key = 'hourly_rollup')"
+#define TOPIC_MATCH "($3::text IS NULL OR topic ~ $3::text)"
+static const char SQL_BUCKETS_ROLLUP[] =
+    "SELECT " SQL_TS_US("b") ", topic, sum(s) / sum(n)::float8, min(lo), max(hi), sum(n)::int8 FROM ("
+    " SELECT date_bin($5::interval, bucket, timestamptz '1970-01-01 00:00:00+00') AS b, topic, n, sum AS s,"
+    "  min AS lo, max AS hi FROM readings_hourly"
+    " WHERE bucket >= $6::timestamptz AND bucket < $7::timestamptz AND " TOPIC_MATCH " AND coalesce(" ROLLUP_ON ", false)"
+    " UNION ALL"
+    " SELECT date_bin($5::interval, ts, timestamptz '1970-01-01 00:00:00+00'), topic, count(*),"
+    "  sum(value), min(value), max(value) FROM readings"
+    " WHERE ts >= $1::timestamptz"
+    "  AND ts < CASE WHEN coalesce(" ROLLUP_ON ", false) THEN $6::timestamptz ELSE $2::timestamptz END"
+    "  AND " TOPIC_MATCH " GROUP BY 1, 2"
+    " UNION ALL"
+    " SELECT date_bin($5::interval, ts, timestamptz '1970-01-01 00:00:00+00'), topic, count(*),"
+    "  sum(value), min(value), max(value) FROM readings"
+    " WHERE ts >= CASE WHEN coalesce(" ROLLUP_ON ", false) THEN $7::timestamptz ELSE $2::timestamptz END"
+    "  AND ts < $2::timestamptz AND " TOPIC_MATCH " GROUP BY 1, 2) p"
+    " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
+
 static const char SQL_REJECTS[] = "SELECT count(*) FROM rejects";
 /* clang-format on */
 
@@ -285,7 +314,17 @@ static void api_readings(struct api_req *r, bool csv_path)
         }
         re = regex;
     }
-    const char *params[5] = {from, to, re, limit, bucket};
+    const char *params[7] = {from, to, re, limit, bucket, NULL, NULL};
+    int64_t whole_from, whole_to;
+    if (qp_rollup_split(&r->q, &whole_from, &whole_to)) {
+        char wf[TIME_RFC3339_LEN + 1], wt[TIME_RFC3339_LEN + 1];
+        time_format_rfc3339(whole_from, wf);
+        time_format_rfc3339(whole_to, wt);
+        params[5] = wf;
+        params[6] = wt;
+        api_submit(r, SQL_BUCKETS_ROLLUP, 7, params, readings_cb);
+        return;
+    }
     api_submit(r, r->q.bucket_s ? SQL_BUCKETS : SQL_RAW, r->q.bucket_s ? 5 : 4, params, readings_cb);
 }
 

@@ -273,3 +273,28 @@ int qp_parse_readings(const char *const *args, size_t nargs, int64_t now_us, str
     }
     return 0;
 }
+
+/* Start of the hour holding us (rounds down for times before 1970 too). */
+static int64_t qp_hour_floor(int64_t us)
+{
+    const int64_t hour = 3600LL * 1000000;
+    int64_t q = us / hour;
+    if (us % hour < 0)
+        q--;
+    return q * hour;
+}
+
+bool qp_rollup_split(const struct qp_readings *q, int64_t *whole_from, int64_t *whole_to)
+{
+    if (q->bucket_s <= 0 || q->bucket_s % 3600)
+        return false;
+    int64_t lo = qp_hour_floor(q->from_us);
+    if (lo < q->from_us)
+        lo += 3600LL * 1000000;
+    int64_t hi = qp_hour_floor(q->to_us);
+    if (lo >= hi)
+        lo = hi = q->to_us;
+    *whole_from = lo;
+    *whole_to = hi;
+    return true;
+}
