@@ -153,6 +153,22 @@ static void put_csv_double(struct sbuf *b, double v)
         sbuf_json_double(b, v);
 }
 
+/*
+ * A float8 column as PostgreSQL wrote it ("21.5", "2.4933333333333334", "1e-07"): that
+ * text already round-trips (extra_float_digits >= 1, the default) and is a valid JSON
+ * number, so it is copied instead of parsed and printed again (which cost more than the
+ * query for a few thousand buckets). NaN and +-Infinity become null in JSON, empty in CSV.
+ */
+static void put_pg_double(struct sbuf *b, const PGresult *res, int row, int col, bool csv)
+{
+    const char *t = PQgetvalue(res, row, col);
+    const char *d = t[0] == '-' ? t + 1 : t;
+    if (*d >= '0' && *d <= '9')
+        sbuf_puts(b, t);
+    else if (!csv)
+        sbuf_append(b, "null", 4);
+}
+
 /* ---- /api/topics ---- */
 
 static void devices_cb(void *owner, void *arg, const PGresult *res, const char *err)
@@ -244,7 +260,7 @@ static void readings_cb(void *owner, void *arg, const PGresult *res, const char 
                 sbuf_csv_field(b, topic);
                 for (int c = 2; c <= 4; c++) {
                     sbuf_append(b, ",", 1);
-                    put_csv_double(b, pg_f64(res, i, c));
+                    put_pg_double(b, res, i, c, true);
                 }
                 sbuf_printf(b, ",%lld\r\n", (long long)pg_i64(res, i, 5));
             } else {
@@ -253,11 +269,11 @@ static void readings_cb(void *owner, void *arg, const PGresult *res, const char 
                 sbuf_puts(b, ",\"topic\":");
                 sbuf_json_string(b, topic, strlen(topic));
                 sbuf_puts(b, ",\"avg\":");
-                sbuf_json_double(b, pg_f64(res, i, 2));
+                put_pg_double(b, res, i, 2, false);
                 sbuf_puts(b, ",\"min\":");
-                sbuf_json_double(b, pg_f64(res, i, 3));
+                put_pg_double(b, res, i, 3, false);
                 sbuf_puts(b, ",\"max\":");
-                sbuf_json_double(b, pg_f64(res, i, 4));
+                put_pg_double(b, res, i, 4, false);
                 sbuf_printf(b, ",\"count\":%lld}", (long long)pg_i64(res, i, 5));
             }
         } else if (r->csv) {

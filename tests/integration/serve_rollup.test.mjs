@@ -136,3 +136,22 @@ test('sub-hour and non-hour-multiple buckets still read raw rows', async () => {
     await pipe.psql(`SELECT sensorpipe_rollup_rebuild(NULL, NULL)`);
   }
 });
+
+test('NaN and infinite values come out of either source as null (JSON) or empty (CSV)', async () => {
+  await pipe.psql(`INSERT INTO readings (ts, topic, value) VALUES
+    ('2026-03-03T00:10:00Z', 'rz/value/nan', 'NaN'), ('2026-03-03T00:20:00Z', 'rz/value/nan', 2),
+    ('2026-03-03T00:10:00Z', 'rz/value/inf', 'Infinity'), ('2026-03-03T00:20:00Z', 'rz/value/inf', -1.5e-7)`);
+  const want = [
+    { ts: '2026-03-03T00:00:00.000000+00:00', topic: 'rz/value/inf', avg: null, min: -1.5e-7, max: null, count: 2 },
+    { ts: '2026-03-03T00:00:00.000000+00:00', topic: 'rz/value/nan', avg: null, min: 2, max: null, count: 2 },
+  ];
+  // whole hour (rollup) and a partial one (raw rows)
+  assert.deepEqual(await api('2026-03-03T00:00:00Z', '2026-03-03T01:00:00Z', '1h', 'rz/value/+'), want);
+  assert.deepEqual(await api('2026-03-03T00:05:00Z', '2026-03-03T00:30:00Z', '1h', 'rz/value/+'), want);
+  const res = await fetch(`${pipe.httpUrl}/api/readings.csv?from=2026-03-03T00:00:00Z&to=2026-03-03T01:00:00Z&bucket=1h&topic=rz/value/%2B`);
+  assert.deepEqual((await res.text()).trim().split(/\r?\n/), [
+    'ts,topic,avg,min,max,count',
+    '2026-03-03T00:00:00.000000+00:00,rz/value/inf,,-1.5e-07,,2',
+    '2026-03-03T00:00:00.000000+00:00,rz/value/nan,,2,,2',
+  ]);
+});
