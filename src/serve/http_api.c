@@ -296,7 +296,7 @@ static void readings_cb(void *owner, void *arg, const PGresult *res, const char 
         api_reply(r, HTTP_STATUS_OK, r->csv ? "text/csv; charset=utf-8" : "application/json");
 }
 
-/* Submit the /api/readings query for r->q (validated); with the rollup when rollup_on and the buckets are whole hours. */
+/* Submit the /api/readings query for r->q (validated): from the rollup if rollup_on and the buckets are whole hours. */
 static void readings_submit(struct api_req *r, bool rollup_on)
 {
     char from[TIME_RFC3339_LEN + 1], to[TIME_RFC3339_LEN + 1], limit[16], bucket[32], regex[QP_REGEX_MAX];

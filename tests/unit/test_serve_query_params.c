@@ -209,16 +209,16 @@ static void test_rollup_split(void **state)
         bool rollup;
         int64_t whole_from, whole_to;
     } cases[] = {
-        {3600, NOW_US - 24 * H_US, NOW_US, true, NOW_US - 24 * H_US, NOW_US},         /* aligned: all whole */
-        {3600, NOW_US - 24 * H_US + 1, NOW_US + 5, true, NOW_US - 23 * H_US, NOW_US}, /* partial both ends */
+        {3600, NOW_US - 24 * H_US, NOW_US, true, NOW_US - 24 * H_US, NOW_US},              /* aligned: all whole */
+        {3600, NOW_US - 24 * H_US + 1, NOW_US + 5, true, NOW_US - 23 * H_US, NOW_US},      /* partial both ends */
         {86400, NOW_US - 90 * 60000000LL, NOW_US - 1, true, NOW_US - H_US, NOW_US - H_US}, /* two partial hours */
         {7200, NOW_US + 60000000LL, NOW_US + 120000000LL, true, NOW_US + 120000000LL, NOW_US + 120000000LL}, /* 1 h */
-        {3600, NOW_US + 1, NOW_US + H_US, true, NOW_US + H_US, NOW_US + H_US},  /* up to the end of the hour */
+        {3600, NOW_US + 1, NOW_US + H_US, true, NOW_US + H_US, NOW_US + H_US}, /* up to the end of the hour */
         {3600, NOW_US - H_US / 2, NOW_US + H_US, true, NOW_US, NOW_US + H_US},
-        {3600, -H_US - 1, 1, true, -H_US, 0},                   /* before 1970 */
-        {1800, NOW_US - 24 * H_US, NOW_US, false, 0, 0},        /* sub-hour */
-        {5400, NOW_US - 24 * H_US, NOW_US, false, 0, 0},        /* 1.5 h */
-        {0, NOW_US - 24 * H_US, NOW_US, false, 0, 0},           /* raw rows */
+        {3600, -H_US - 1, 1, true, -H_US, 0},            /* before 1970 */
+        {1800, NOW_US - 24 * H_US, NOW_US, false, 0, 0}, /* sub-hour */
+        {5400, NOW_US - 24 * H_US, NOW_US, false, 0, 0}, /* 1.5 h */
+        {0, NOW_US - 24 * H_US, NOW_US, false, 0, 0},    /* raw rows */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct qp_readings q = {.from_us = cases[i].from, .to_us = cases[i].to, .bucket_s = cases[i].bucket_s};
