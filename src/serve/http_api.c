@@ -45,6 +45,31 @@ static const char SQL_BUCKETS[] =
     " WHERE ts >= $1::timestamptz AND ts < $2::timestamptz AND ($3::text IS NULL OR topic ~ $3::text)) s"
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
+/* 't' when the trigger keeps readings_hourly (db/002_hourly_rollup.sql); not on TimescaleDB. */
+static const char SQL_ROLLUP_ON[] = "SELECT value = 'on' FROM sensorpipe_settings WHERE key = 'hourly_rollup'";
+
+/*
+ * Buckets of whole hours (bucket seconds a multiple of 3600) with the hourly rollup:
+ * as SQL_BUCKETS, and $6, $7 the whole hours [whole_from, whole_to) of qp_rollup_split.
+ * The readings_hourly rows of those hours, plus the raw rows of [$1, $6) and [$7, $2)
+ * (the partial first and last hour, read through the BRIN index on ts), grouped into
+ * the buckets: the same rows as SQL_BUCKETS (avg = sum / n). Each partial part lies in
+ * one hour, hence in the bucket of its start: no date_bin per raw row.
+ */
+#define TOPIC_MATCH "($3::text IS NULL OR topic ~ $3::text)"
+#define BIN(t) "date_bin($5::interval, " t ", timestamptz '1970-01-01 00:00:00+00')"
+static const char SQL_BUCKETS_ROLLUP[] =
+    "SELECT " SQL_TS_US("b") ", topic, sum(s) / sum(n)::float8, min(lo), max(hi), sum(n)::int8 FROM ("
+    " SELECT " BIN("bucket") " AS b, topic, n, sum AS s, min AS lo, max AS hi FROM readings_hourly"
+    "  WHERE bucket >= $6::timestamptz AND bucket < $7::timestamptz AND " TOPIC_MATCH
+    " UNION ALL"
+    " SELECT " BIN("$1::timestamptz") ", topic, count(*), sum(value), min(value), max(value) FROM readings"
+    "  WHERE ts >= $1::timestamptz AND ts < $6::timestamptz AND " TOPIC_MATCH " GROUP BY topic"
+    " UNION ALL"
+    " SELECT " BIN("$7::timestamptz") ", topic, count(*), sum(value), min(value), max(value) FROM readings"
+    "  WHERE ts >= $7::timestamptz AND ts < $2::timestamptz AND " TOPIC_MATCH " GROUP BY topic) p"
+    " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
+
 static const char SQL_REJECTS[] = "SELECT count(*) FROM rejects";
 /* clang-format on */
 
@@ -126,6 +151,22 @@ static void put_csv_double(struct sbuf *b, double v)
 {
     if (isfinite(v))
         sbuf_json_double(b, v);
+}
+
+/*
+ * A float8 column as PostgreSQL wrote it ("21.5", "2.4933333333333334", "1e-07"): that
+ * text already round-trips (extra_float_digits >= 1, the default) and is a valid JSON
+ * number, so it is copied instead of parsed and printed again (which cost more than the
+ * query for a few thousand buckets). NaN and +-Infinity become null in JSON, empty in CSV.
+ */
+static void put_pg_double(struct sbuf *b, const PGresult *res, int row, int col, bool csv)
+{
+    const char *t = PQgetvalue(res, row, col);
+    const char *d = t[0] == '-' ? t + 1 : t;
+    if (*d >= '0' && *d <= '9')
+        sbuf_puts(b, t);
+    else if (!csv)
+        sbuf_append(b, "null", 4);
 }
 
 /* ---- /api/topics ---- */
@@ -219,7 +260,7 @@ static void readings_cb(void *owner, void *arg, const PGresult *res, const char 
                 sbuf_csv_field(b, topic);
                 for (int c = 2; c <= 4; c++) {
                     sbuf_append(b, ",", 1);
-                    put_csv_double(b, pg_f64(res, i, c));
+                    put_pg_double(b, res, i, c, true);
                 }
                 sbuf_printf(b, ",%lld\r\n", (long long)pg_i64(res, i, 5));
             } else {
@@ -228,11 +269,11 @@ static void readings_cb(void *owner, void *arg, const PGresult *res, const char 
                 sbuf_puts(b, ",\"topic\":");
                 sbuf_json_string(b, topic, strlen(topic));
                 sbuf_puts(b, ",\"avg\":");
-                sbuf_json_double(b, pg_f64(res, i, 2));
+                put_pg_double(b, res, i, 2, false);
                 sbuf_puts(b, ",\"min\":");
-                sbuf_json_double(b, pg_f64(res, i, 3));
+                put_pg_double(b, res, i, 3, false);
                 sbuf_puts(b, ",\"max\":");
-                sbuf_json_double(b, pg_f64(res, i, 4));
+                put_pg_double(b, res, i, 4, false);
                 sbuf_printf(b, ",\"count\":%lld}", (long long)pg_i64(res, i, 5));
             }
         } else if (r->csv) {
@@ -255,6 +296,46 @@ static void readings_cb(void *owner, void *arg, const PGresult *res, const char 
         api_reply(r, HTTP_STATUS_OK, r->csv ? "text/csv; charset=utf-8" : "application/json");
 }
 
+/* Submit the /api/readings query for r->q (validated): from the rollup if rollup_on and the buckets are whole hours. */
+static void readings_submit(struct api_req *r, bool rollup_on)
+{
+    char from[TIME_RFC3339_LEN + 1], to[TIME_RFC3339_LEN + 1], limit[16], bucket[32], regex[QP_REGEX_MAX];
+    char wf[TIME_RFC3339_LEN + 1], wt[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(r->q.from_us, from);
+    time_format_rfc3339(r->q.to_us, to);
+    snprintf(limit, sizeof limit, "%ld", r->q.limit);
+    snprintf(bucket, sizeof bucket, "%ld seconds", r->q.bucket_s);
+    const char *re = NULL;
+    if (r->q.topic[0]) {
+        if (topic_filter_to_regex(r->q.topic, regex, sizeof regex)) {
+            api_error(r, HTTP_STATUS_BAD_REQUEST, "topic filter too long");
+            return;
+        }
+        re = regex;
+    }
+    const char *params[7] = {from, to, re, limit, bucket, wf, wt};
+    int64_t whole_from, whole_to;
+    if (rollup_on && qp_rollup_split(&r->q, &whole_from, &whole_to)) {
+        time_format_rfc3339(whole_from, wf);
+        time_format_rfc3339(whole_to, wt);
+        api_submit(r, SQL_BUCKETS_ROLLUP, 7, params, readings_cb);
+        return;
+    }
+    api_submit(r, r->q.bucket_s ? SQL_BUCKETS : SQL_RAW, r->q.bucket_s ? 5 : 4, params, readings_cb);
+}
+
+/* The answer of SQL_ROLLUP_ON: now the query itself. */
+static void rollup_on_cb(void *owner, void *arg, const PGresult *res, const char *err)
+{
+    (void)arg;
+    struct api_req *r = owner;
+    if (err) {
+        api_db_error(r, res, err);
+        return;
+    }
+    readings_submit(r, PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) == 't');
+}
+
 static void api_readings(struct api_req *r, bool csv_path)
 {
     char argbuf[2048], msg[384];
@@ -272,21 +353,11 @@ static void api_readings(struct api_req *r, bool csv_path)
     const char *acc = http_header(r->wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof accept);
     r->csv = csv_path || (acc && strstr(acc, "text/csv"));
 
-    char from[TIME_RFC3339_LEN + 1], to[TIME_RFC3339_LEN + 1], limit[16], bucket[32], regex[QP_REGEX_MAX];
-    time_format_rfc3339(r->q.from_us, from);
-    time_format_rfc3339(r->q.to_us, to);
-    snprintf(limit, sizeof limit, "%ld", r->q.limit);
-    snprintf(bucket, sizeof bucket, "%ld seconds", r->q.bucket_s);
-    const char *re = NULL;
-    if (r->q.topic[0]) {
-        if (topic_filter_to_regex(r->q.topic, regex, sizeof regex)) {
-            api_error(r, HTTP_STATUS_BAD_REQUEST, "topic filter too long");
-            return;
-        }
-        re = regex;
-    }
-    const char *params[5] = {from, to, re, limit, bucket};
-    api_submit(r, r->q.bucket_s ? SQL_BUCKETS : SQL_RAW, r->q.bucket_s ? 5 : 4, params, readings_cb);
+    int64_t whole_from, whole_to;
+    if (qp_rollup_split(&r->q, &whole_from, &whole_to))
+        api_submit(r, SQL_ROLLUP_ON, 0, NULL, rollup_on_cb); /* is the rollup kept here? then the query */
+    else
+        readings_submit(r, false);
 }
 
 /* ---- /healthz and /metrics ---- */

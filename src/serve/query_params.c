@@ -273,3 +273,30 @@ int qp_parse_readings(const char *const *args, size_t nargs, int64_t now_us, str
     }
     return 0;
 }
+
+/* Start of the hour holding us (rounds down for times before 1970 too). */
+static int64_t qp_hour_floor(int64_t us)
+{
+    int64_t q = us / (3600LL * 1000000);
+    if (us % (3600LL * 1000000) < 0)
+        q--;
+    return q * (3600LL * 1000000);
+}
+
+bool qp_rollup_split(const struct qp_readings *q, int64_t *whole_from, int64_t *whole_to)
+{
+    const int64_t hour = 3600LL * 1000000;
+    if (q->bucket_s <= 0 || q->bucket_s % 3600)
+        return false;
+    int64_t lo = qp_hour_floor(q->from_us);
+    if (lo < q->from_us)
+        lo += hour;
+    if (lo > q->to_us)
+        lo = q->to_us; /* from and to in one hour: all of it is the first part */
+    int64_t hi = qp_hour_floor(q->to_us);
+    if (hi < lo)
+        hi = lo;
+    *whole_from = lo;
+    *whole_to = hi;
+    return true;
+}

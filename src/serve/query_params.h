@@ -54,4 +54,16 @@ int qp_parse_time(const char *s, int64_t *us);
 /* Parse a bucket width "30s" / "5m" / "1h" / "1d" into seconds (1 s .. 366 d). 0 or -1. */
 int qp_parse_bucket(const char *s, long *seconds);
 
+/*
+ * Split the range of a bucket query for the hourly rollup (readings_hourly): the
+ * whole hours [*whole_from, *whole_to) can be read from the rollup, the rest of
+ * [from, to) from raw rows: [from, whole_from) lies within the hour of from and
+ * [whole_to, to) within the hour of to, so each falls in one bucket. With no whole
+ * hour in the range, whole_from == whole_to. Returns false when the buckets are not
+ * whole hours (bucket_s not a multiple of 3600, or raw rows asked for): then only raw
+ * rows answer and the outputs are left alone. Buckets start at multiples of their
+ * width from the epoch (date_bin), so an N-hour bucket is N whole hourly buckets.
+ */
+bool qp_rollup_split(const struct qp_readings *q, int64_t *whole_from, int64_t *whole_to);
+
 #endif

@@ -1,9 +1,22 @@
 // schema.test.mjs - the database contract: migration, partitions, NOTIFY per statement,
-// id ordering, the talk's hourly-bucket query, retention. Real PostgreSQL, no sensorpipe daemons.
+// id ordering, the talk's hourly-bucket query, the hourly rollup (trigger, backfill of a
+// database made by 001, rebuild), retention. Real PostgreSQL, no sensorpipe daemons.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import pg from 'pg';
-import { createDatabase, dsnFor, psql, spawnSensorpipe, waitFor } from '../lib/harness.mjs';
+import { ROOT, createDatabase, dsnFor, psql, spawnSensorpipe, waitFor } from '../lib/harness.mjs';
+
+const MIGRATIONS = 2; // db/NNN_*.sql
+
+// Rows of readings_hourly that differ from the rollup recomputed from readings (0 = consistent).
+// Test values are multiples of 1/4, so sums are exact in any order.
+const ROLLUP_DIFF = `SELECT count(*) FROM (
+  (SELECT bucket, topic, n, sum, min, max FROM readings_hourly
+   EXCEPT ALL SELECT date_bin('1 hour', ts, 'epoch'), topic, count(*), sum(value), min(value), max(value) FROM readings GROUP BY 1, 2)
+  UNION ALL
+  (SELECT date_bin('1 hour', ts, 'epoch'), topic, count(*), sum(value), min(value), max(value) FROM readings GROUP BY 1, 2
+   EXCEPT ALL SELECT bucket, topic, n, sum, min, max FROM readings_hourly)) d`;
 
 let db;
 let listener;
@@ -29,7 +42,7 @@ test('migrate is idempotent and records its version', async () => {
   const proc = spawnSensorpipe(['migrate', '--db', db.dsn]);
   assert.equal(await proc.exited, 0, proc.output());
   assert.match(proc.output(), /0 migrations applied/);
-  assert.equal(await psql(db.dsn, 'SELECT count(*) FROM schema_migrations'), '1');
+  assert.equal(await psql(db.dsn, 'SELECT count(*) FROM schema_migrations'), String(MIGRATIONS));
 });
 
 test('readings is time-partitioned with partitions made ahead', async () => {
@@ -78,6 +91,77 @@ test("the talk's hourly-bucket query returns the expected averages (date_bin)", 
   ]);
 });
 
+test('the hourly rollup follows every INSERT and COPY statement', async () => {
+  assert.equal(await psql(db.dsn, "SELECT value FROM sensorpipe_settings WHERE key = 'hourly_rollup'"), 'on');
+  // rows over 5 hours, 3 topics, several statements adding to the same (hour, topic) rows
+  for (let k = 0; k < 3; k++) {
+    await psql(db.dsn, `INSERT INTO readings (ts, topic, value)
+      SELECT timestamptz '2026-03-01T10:00:00Z' + (g * 37 + ${k}) * interval '1 minute' / 7,
+             'roll/t/' || (g % 3), ((g * 13 + ${k}) % 97) / 4.0
+      FROM generate_series(1, 300) g`);
+  }
+  await psql(db.dsn, `COPY readings (ts, topic, value) FROM PROGRAM 'printf "2026-03-01T10:59:59.999999Z\troll/t/0\t-7.25\n2026-03-01T11:00:00Z\troll/t/0\t1000\n"'`);
+  await psql(db.dsn, `BEGIN; INSERT INTO readings (ts, topic, value) VALUES ('2026-03-01T12:30:00Z', 'roll/t/1', 0.5);
+    INSERT INTO readings (ts, topic, value) VALUES ('2026-03-01T12:31:00Z', 'roll/t/1', -0.5); COMMIT;`);
+  // a statement that fails leaves the rollup as it was
+  await assert.rejects(psql(db.dsn, `INSERT INTO readings (ts, topic, value) VALUES ('2026-03-01T12:32:00Z', 'roll/t/1', 1), (now(), NULL, 2)`));
+  assert.equal(await psql(db.dsn, ROLLUP_DIFF), '0');
+  assert.equal(await psql(db.dsn, "SELECT sum(n) FROM readings_hourly WHERE topic LIKE 'roll/%'"), '904');
+  assert.equal(await psql(db.dsn, `SELECT n || ' ' || min || ' ' || max FROM readings_hourly
+    WHERE bucket = '2026-03-01T10:00:00Z' AND topic = 'roll/t/0'`),
+    await psql(db.dsn, `SELECT count(*) || ' ' || min(value) || ' ' || max(value) FROM readings
+      WHERE ts >= '2026-03-01T10:00:00Z' AND ts < '2026-03-01T11:00:00Z' AND topic = 'roll/t/0'`));
+  // the rollup trigger runs after the writers' lock is taken (BEFORE STATEMENT), once per statement
+  const trig = await psql(db.dsn, `SELECT tgname, tgtype, tgnewtable FROM pg_trigger
+    WHERE tgrelid = 'readings'::regclass AND NOT tgisinternal ORDER BY tgname`);
+  assert.match(trig, /readings_hourly_add\|4\|new_rows/); // AFTER INSERT FOR EACH STATEMENT
+  assert.match(trig, /readings_serialise\|6\|/); // BEFORE INSERT FOR EACH STATEMENT
+});
+
+test('sensorpipe_rollup_rebuild repairs what the trigger does not see', async () => {
+  // a bulk load with triggers off and a DELETE by hand: the rollup is stale until rebuilt
+  await psql(db.dsn, `SET session_replication_role = replica;
+    INSERT INTO readings (ts, topic, value) SELECT timestamptz '2026-03-05T00:00:00Z' + g * interval '1 minute', 'bulk/t/x', g / 4.0
+    FROM generate_series(0, 179) g`);
+  await psql(db.dsn, `DELETE FROM readings WHERE topic = 'roll/t/2' AND ts < '2026-03-01T11:00:00Z'`);
+  assert.notEqual(await psql(db.dsn, ROLLUP_DIFF), '0');
+  // only the hours overlapping the range are rebuilt (whole hours, even from a partial range)
+  assert.equal(await psql(db.dsn, `SELECT sensorpipe_rollup_rebuild('2026-03-05T00:30:00Z', '2026-03-05T01:00:00Z')`), '1');
+  assert.equal(await psql(db.dsn, `SELECT n FROM readings_hourly WHERE topic = 'bulk/t/x'`), '60');
+  assert.equal(await psql(db.dsn, `SELECT sensorpipe_rollup_rebuild('2026-03-01T10:00:00Z', '2026-03-05T03:00:00Z') > 0`), 't');
+  assert.equal(await psql(db.dsn, ROLLUP_DIFF), '0');
+});
+
+test('migration 002 backfills the rollup of a database made by 001', async () => {
+  const name = `old_${process.pid}_${Date.now()}`;
+  await psql(dsnFor('postgres'), `CREATE DATABASE ${name}`);
+  const dsn = dsnFor(name);
+  // the schema as an earlier sensorpipe left it: 001 applied and recorded, readings stored
+  const { execFile } = await import('node:child_process');
+  await new Promise((resolve, reject) =>
+    execFile('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dsn, '-f', path.join(ROOT, 'db/001_schema.sql')],
+      (err, _out, stderr) => (err ? reject(new Error(stderr)) : resolve())));
+  await psql(dsn, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+    INSERT INTO schema_migrations (version, name) VALUES (1, '001_schema');
+    INSERT INTO readings (ts, topic, value) SELECT now() - g * interval '53 seconds', 'old/t/' || (g % 4), (g % 41) / 4.0
+    FROM generate_series(1, 4000) g`);
+  assert.equal(await psql(dsn, `SELECT to_regclass('readings_hourly') IS NULL`), 't');
+  const proc = spawnSensorpipe(['migrate', '--db', dsn]);
+  assert.equal(await proc.exited, 0, proc.output());
+  assert.match(proc.output(), /applied migration 002_hourly_rollup/);
+  assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
+  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_hourly'), '4000');
+  // and from then on the trigger keeps it
+  await psql(dsn, `INSERT INTO readings (topic, value) VALUES ('old/t/0', 2.5)`);
+  assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
+  // running the file again changes nothing
+  await new Promise((resolve, reject) =>
+    execFile('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dsn, '-1', '-f', path.join(ROOT, 'db/002_hourly_rollup.sql')],
+      (err, _out, stderr) => (err ? reject(new Error(stderr)) : resolve())));
+  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_hourly'), '4001');
+  assert.equal(await psql(dsn, `SELECT count(*) FROM pg_trigger WHERE tgname = 'readings_hourly_add'`), '1');
+});
+
 test('writers are serialised so ids become visible in increasing order', async () => {
   // A transaction that has inserted holds the writers' lock until it ends: a second
   // writer waits instead of taking a higher id and committing first.
@@ -117,9 +201,17 @@ test('rejects and devices tables exist with their columns', async () => {
 test('retention drops partitions older than the setting, keeps the rest', async () => {
   const old = new Date(Date.now() - 10 * 86400e3).toISOString().slice(0, 10).replaceAll('-', '');
   await psql(db.dsn, `CREATE TABLE readings_${old} PARTITION OF readings FOR VALUES FROM ('${old}') TO ('${old}'::date + 1)`);
+  await psql(db.dsn, `INSERT INTO readings (ts, topic, value) VALUES ('${old}'::date + interval '5 hours', 'ret/t/x', 1),
+    ('${old}'::date + interval '6 hours', 'ret/t/x', 2), (now() - interval '1 day', 'ret/t/x', 3)`);
+  // what the rollup held older than the retention: the old day and the test rows of 2026-03
+  const stale = await psql(db.dsn, `SELECT count(*) FROM readings_hourly
+    WHERE bucket < ((now() AT TIME ZONE 'UTC')::date - 3)::timestamp AT TIME ZONE 'UTC'`);
+  assert.ok(Number(stale) >= 2, `expected old rollup rows, got ${stale}`);
   const proc = spawnSensorpipe(['migrate', '--db', db.dsn, '--retention-days', '3']);
   assert.equal(await proc.exited, 0, proc.output());
   assert.match(proc.output(), /1 dropped/);
+  assert.match(proc.output(), new RegExp(`rollup: ${stale} hourly rows deleted`));
+  assert.equal(await psql(db.dsn, `SELECT string_agg(n::text, ',') FROM readings_hourly WHERE topic = 'ret/t/x'`), '1');
   assert.equal(await psql(db.dsn, `SELECT to_regclass('readings_${old}') IS NULL`), 't');
   const today = new Date().toISOString().slice(0, 10).replaceAll('-', '');
   assert.equal(await psql(db.dsn, `SELECT to_regclass('readings_${today}') IS NOT NULL`), 't');
@@ -135,5 +227,5 @@ test('several processes migrating an empty database at once all succeed', async 
   const procs = [1, 2, 3, 4].map((i) => spawnSensorpipe(['migrate', '--db', dsnFor(name)], { name: `migrate-${i}` }));
   const codes = await Promise.all(procs.map((p) => p.exited));
   assert.deepEqual(codes, [0, 0, 0, 0], procs.map((p) => p.output()).join('\n'));
-  assert.equal(await psql(dsnFor(name), 'SELECT count(*) FROM schema_migrations'), '1');
+  assert.equal(await psql(dsnFor(name), 'SELECT count(*) FROM schema_migrations'), String(MIGRATIONS));
 });

@@ -196,6 +196,41 @@ static void test_bucket(void **state)
     }
 }
 
+#define H_US (3600LL * 1000000)
+
+static void test_rollup_split(void **state)
+{
+    (void)state;
+    /* NOW_US is on an hour. rollup false: raw rows only (outputs untouched). The partial
+     * parts [from, whole_from) and [whole_to, to) must each lie within one hour. */
+    static const struct {
+        long bucket_s;
+        int64_t from, to;
+        bool rollup;
+        int64_t whole_from, whole_to;
+    } cases[] = {
+        {3600, NOW_US - 24 * H_US, NOW_US, true, NOW_US - 24 * H_US, NOW_US},              /* aligned: all whole */
+        {3600, NOW_US - 24 * H_US + 1, NOW_US + 5, true, NOW_US - 23 * H_US, NOW_US},      /* partial both ends */
+        {86400, NOW_US - 90 * 60000000LL, NOW_US - 1, true, NOW_US - H_US, NOW_US - H_US}, /* two partial hours */
+        {7200, NOW_US + 60000000LL, NOW_US + 120000000LL, true, NOW_US + 120000000LL, NOW_US + 120000000LL}, /* 1 h */
+        {3600, NOW_US + 1, NOW_US + H_US, true, NOW_US + H_US, NOW_US + H_US}, /* up to the end of the hour */
+        {3600, NOW_US - H_US / 2, NOW_US + H_US, true, NOW_US, NOW_US + H_US},
+        {3600, -H_US - 1, 1, true, -H_US, 0},            /* before 1970 */
+        {1800, NOW_US - 24 * H_US, NOW_US, false, 0, 0}, /* sub-hour */
+        {5400, NOW_US - 24 * H_US, NOW_US, false, 0, 0}, /* 1.5 h */
+        {0, NOW_US - 24 * H_US, NOW_US, false, 0, 0},    /* raw rows */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct qp_readings q = {.from_us = cases[i].from, .to_us = cases[i].to, .bucket_s = cases[i].bucket_s};
+        int64_t wf = 0, wt = 0;
+        if (qp_rollup_split(&q, &wf, &wt) != cases[i].rollup)
+            fail_msg("case %zu: rollup %d expected", i, cases[i].rollup);
+        if (wf != cases[i].whole_from || wt != cases[i].whole_to)
+            fail_msg("case %zu: whole hours [%lld, %lld), expected [%lld, %lld)", i, (long long)wf, (long long)wt,
+                     (long long)cases[i].whole_from, (long long)cases[i].whole_to);
+    }
+}
+
 static void test_readings_defaults(void **state)
 {
     (void)state;
@@ -281,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_ws_topic_too_long),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_bucket),
+        cmocka_unit_test(test_rollup_split),
         cmocka_unit_test(test_readings_defaults),
         cmocka_unit_test(test_readings_valid),
         cmocka_unit_test(test_readings_invalid),
