@@ -6,7 +6,8 @@
  * Whatever is accepted must be what the rest of serve relies on: history within bounds, a
  * topic filter that is valid and converts to a regex in QP_REGEX_MAX bytes, from < to, limit
  * and bucket in range; times that parse must format and parse back equal; refusals carry a
- * reason that fits the error buffer, however small.
+ * reason that fits the error buffer, however small; the rollup split of an accepted range
+ * covers it exactly with whole hours and two short edges.
  */
 #include "core/timeutil.h"
 #include "core/topic.h"
@@ -59,6 +60,34 @@ static void check_bucket(const char *s)
         abort();
 }
 
+static int64_t hour_floor(int64_t us)
+{
+    const int64_t hour = 3600LL * 1000000;
+    int64_t f = us / hour * hour;
+    return f > us ? f - hour : f;
+}
+
+/*
+ * The rollup split of an accepted range: [from, whole_from) within the hour of from,
+ * [whole_from, whole_to) whole hours (empty when the range holds none), [whole_to, to)
+ * within the hour of to.
+ */
+static void check_rollup_split(const struct qp_readings *r)
+{
+    const int64_t hour = 3600LL * 1000000;
+    int64_t wf = INT64_MIN, wt = INT64_MIN;
+    if (!qp_rollup_split(r, &wf, &wt))
+        return;
+    if (wf < r->from_us || wt > r->to_us || wf > wt)
+        abort();
+    if (wf < wt && (wf % hour != 0 || wt % hour != 0))
+        abort();
+    if (wf > hour_floor(r->from_us) + hour)
+        abort(); /* the first raw part would span more than the hour of from */
+    if (wt < r->to_us && wt < hour_floor(r->to_us))
+        abort(); /* the last raw part would span more than the hour of to */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2 || size > 4096)
@@ -93,6 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             r.bucket_s > QP_BUCKET_MAX_S)
             abort();
         check_topic(r.topic);
+        check_rollup_split(&r);
     } else
         check_err(err, sizeof err);
 
