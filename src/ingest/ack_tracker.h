@@ -7,17 +7,20 @@
  * table-driven state machine: pure code, no I/O, unit-tested event by event.
  *
  * Three parties send it events, all from the one poll loop:
- *   - the MQTT subscriber (mqtt_in): a message arrived (on_message), the
- *     connection came up (CONNACK: a new generation; "session present" or not),
- *     the connection went down;
+ *   - the ingest's message function (ingest_message, called by the ack relay
+ *     for each PUBLISH it parses): a message arrived;
  *   - the writer: the row carrying (generation, packet id) is durable - or was
  *     given up after being counted as lost;
- *   - the ack relay (ack_relay.h): it read the client's PUBACK for an id, and
- *     later handed that PUBACK to the kernel for the broker.
+ *   - the ack relay (ack_relay.h): the connection came up (an accepting CONNACK
+ *     went by: a new generation; "session present" or not), the connection went
+ *     down; it queued a PUBACK for an id (its own, right after handing the
+ *     message over, or libmosquitto's for a message it passed on), and later
+ *     handed that PUBACK to the kernel for the broker.
  *
- * libmosquitto writes the PUBACK to its socket before it calls on_message, but
- * the relay reads that socket only after mosquitto_loop_read() has returned, so
- * the tracker always hears "received" before "PUBACK" for one message.
+ * The relay queues its PUBACK only after the message function has returned,
+ * and libmosquitto's PUBACK (written before its on_message) is read only after
+ * mosquitto_loop_read() has returned, so the tracker always hears "received"
+ * before "PUBACK" for one message.
  *
  * Duplicates across a reconnect: when a connection dies, every message that was
  * received but whose PUBACK did not go out becomes an orphan (packet id, hash of
