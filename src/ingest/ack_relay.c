@@ -16,6 +16,8 @@
 
 #define RELAY_DRAIN_MS 2000 /* wait this long for the broker to close after our DISCONNECT */
 #define RELAY_READS_PER_WAKE 16
+/* broker buffers parsed per wake-up: at most ~256 KiB of messages, so the writer's results are read between them */
+#define RELAY_BROKER_READS_PER_WAKE 4
 
 /* A PUBACK in the queue: rebuilt from these fields when it goes out. */
 struct relay_ack {
@@ -530,7 +532,7 @@ static int relay_parse_down(struct relay *r)
  */
 static int relay_read_broker(struct relay *r)
 {
-    for (int i = 0; i < RELAY_READS_PER_WAKE; i++) {
+    for (int i = 0; i < RELAY_BROKER_READS_PER_WAKE; i++) {
         size_t room = rbuf_room(&r->down);
         if (!room)
             break;
