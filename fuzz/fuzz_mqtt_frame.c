@@ -1,4 +1,5 @@
-/* fuzz_mqtt_frame.c - libFuzzer target: the ack relay's MQTT framing, PUBLISH and CONNACK reading, PUBACK reading/writing on arbitrary bytes. */
+/* fuzz_mqtt_frame.c - libFuzzer target: the ack relay's MQTT framing, PUBLISH and CONNACK reading, PUBACK
+ * reading/writing on arbitrary bytes. */
 #include "ingest/mqtt_frame.h"
 
 #include <stdint.h>

@@ -1,4 +1,5 @@
-/* ack_relay.c - the ingest's broker connection: PUBLISH to the ingest, other packets to libmosquitto, PUBACKs after commit (see ack_relay.h). */
+/* ack_relay.c - the ingest's broker connection: PUBLISH to the ingest, other packets to libmosquitto, PUBACKs after
+ * commit (see ack_relay.h). */
 #include "ack_relay.h"
 
 #include "core/log.h"
@@ -130,6 +131,10 @@ int relay_init(struct relay *r, const struct relay_config *cfg, struct ack_track
     r->acks = acks;
     r->hooks = *hooks;
     r->listen_fd = r->client_fd = r->broker_fd = -1;
+    if (!hooks->on_publish) {
+        snprintf(err, errlen, "ack relay: no message callback");
+        return -1; /* nothing allocated yet */
+    }
     r->state = RELAY_IDLE;
     snprintf(r->peer, sizeof r->peer, "%s:%d", cfg->broker_host, cfg->broker_port);
     fifo_init(&r->held, sizeof(struct relay_ack), ACK_MIDS);
@@ -488,8 +493,7 @@ static int relay_parse_down(struct relay *r)
             /* larger than the buffer (a payload far beyond what a reading may be): libmosquitto reads it */
             if (f.type == MQTT_PUBLISH)
                 r->stats.publishes_passed++;
-            log_debug("broker %s: %s of %zu bytes passed to the MQTT client", r->peer, mqtt_type_name(f.type),
-                      f.total);
+            log_debug("broker %s: %s of %zu bytes passed to the MQTT client", r->peer, mqtt_type_name(f.type), f.total);
             r->down_pass = f.total;
             continue;
         }
@@ -532,6 +536,9 @@ static int relay_parse_down(struct relay *r)
  */
 static int relay_read_broker(struct relay *r)
 {
+    /* what waited (for can_read, or for room in down_out) first: it may free room */
+    if (r->down.len && relay_parse_down(r) != 0)
+        return -2;
     for (int i = 0; i < RELAY_BROKER_READS_PER_WAKE; i++) {
         size_t room = rbuf_room(&r->down);
         if (!room)

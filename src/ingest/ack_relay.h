@@ -107,15 +107,15 @@ struct relay_buf {
 };
 
 struct relay_stats {
-    uint64_t connections;     /* client connections accepted */
-    uint64_t connect_failed;  /* broker connections that could not be made */
-    uint64_t acks_held;       /* PUBACKs that had to wait for a commit */
-    uint64_t acks_sent;       /* PUBACKs handed to the kernel for the broker */
-    uint64_t acks_discarded;  /* held PUBACKs dropped with their connection (the broker resends) */
-    uint64_t acks_duplicate;  /* second PUBACKs for an id already queued, dropped */
-    uint64_t peers_refused;   /* connections to the relay port from another process */
-    uint64_t protocol_errors; /* malformed packets from the broker, malformed or oversized ones from the client */
-    uint64_t publishes;       /* QoS 0 and 1 PUBLISHes handed to on_publish */
+    uint64_t connections;      /* client connections accepted */
+    uint64_t connect_failed;   /* broker connections that could not be made */
+    uint64_t acks_held;        /* PUBACKs that had to wait for a commit */
+    uint64_t acks_sent;        /* PUBACKs handed to the kernel for the broker */
+    uint64_t acks_discarded;   /* held PUBACKs dropped with their connection (the broker resends) */
+    uint64_t acks_duplicate;   /* second PUBACKs for an id already queued, dropped */
+    uint64_t peers_refused;    /* connections to the relay port from another process */
+    uint64_t protocol_errors;  /* malformed packets from the broker, malformed or oversized ones from the client */
+    uint64_t publishes;        /* QoS 0 and 1 PUBLISHes handed to on_publish */
     uint64_t publishes_passed; /* PUBLISHes forwarded to libmosquitto (QoS 2, or larger than RELAY_BUF) */
 };
 
@@ -130,15 +130,15 @@ struct relay {
     enum relay_state state;
     int64_t deadline_ms; /* connect or drain timeout */
 
-    struct relay_buf up_in;  /* client -> relay, being cut into packets */
-    struct relay_buf up_out; /* relay -> broker */
+    struct relay_buf up_in;    /* client -> relay, being cut into packets */
+    struct relay_buf up_out;   /* relay -> broker */
     struct relay_buf down;     /* broker -> relay, being cut into packets */
     struct relay_buf down_out; /* relay -> client: what libmosquitto gets */
     size_t down_pass;          /* bytes of a packet too large for `down` still to stream to the client */
     bool down_stalled;         /* parsing stopped at a PUBLISH because can_read() said no */
     bool session;              /* the broker accepted this connection (CONNACK): the tracker has a session */
-    uint64_t up_queued;      /* bytes ever appended to up_out (this connection) */
-    uint64_t up_sent;        /* bytes of it handed to the kernel */
+    uint64_t up_queued;        /* bytes ever appended to up_out (this connection) */
+    uint64_t up_sent;          /* bytes of it handed to the kernel */
 
     struct fifo held; /* struct relay_ack, arrival order; the first `held_out` are in up_out */
     size_t held_out;

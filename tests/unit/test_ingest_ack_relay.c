@@ -51,9 +51,8 @@ static void rig_on_publish(void *ctx, const struct mqtt_publish *m)
     e.mid = m->mid;
     e.retain = m->retain;
     if (m->qos == 1)
-        e.action = ack_tracker_received(&g->acks, m->mid, ack_hash((const char *)m->topic, m->topic_len, m->payload,
-                                                                    m->payload_len),
-                                        &e.ref);
+        e.action = ack_tracker_received(
+            &g->acks, m->mid, ack_hash((const char *)m->topic, m->topic_len, m->payload, m->payload_len), &e.ref);
     if (g->got < RIG_KEEP)
         g->msgs[g->got] = e;
     g->got++;
@@ -381,7 +380,8 @@ static void test_publish_backpressure(void **state)
     free(stream);
 }
 
-/* QoS 2 goes to libmosquitto, byte for byte (it runs PUBREC/PUBREL/PUBCOMP); so does a packet larger than the buffer. */
+/* QoS 2 goes to libmosquitto, byte for byte (it runs PUBREC/PUBREL/PUBCOMP); so does a packet larger than the buffer.
+ */
 static void test_publish_passed_to_client(void **state)
 {
     struct rig *g = *state;
@@ -651,6 +651,23 @@ static void test_broker_unreachable(void **state)
     assert_int_equal(g->relay.stats.connect_failed, 1);
 }
 
+/* The message callback is required: without it relay_init refuses, with a reason, and holds nothing. */
+static void test_init_needs_on_publish(void **state)
+{
+    (void)state;
+    struct ack_tracker acks;
+    assert_int_equal(ack_tracker_init(&acks), 0);
+    struct relay r;
+    struct relay_config cfg = {.broker_host = "127.0.0.1", .broker_port = 1, .connect_timeout_ms = 100};
+    struct relay_hooks none = {0};
+    char err[128] = "";
+    assert_int_equal(relay_init(&r, &cfg, &acks, &none, err, sizeof err), -1);
+    assert_non_null(strstr(err, "callback"));
+    assert_int_equal(r.listen_fd, -1);
+    relay_free(&r); /* safe after a failed init */
+    ack_tracker_free(&acks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +685,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_publish_malformed_closes, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_redelivery_after_reconnect, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_connack_new_session_drops_orphans, rig_setup, rig_teardown),
+        cmocka_unit_test(test_init_needs_on_publish),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* test_ingest_mqtt_frame.c - MQTT framing, PUBLISH and CONNACK for the ack relay: every packet type, truncated, oversized and corrupt input.
+/* test_ingest_mqtt_frame.c - MQTT framing, PUBLISH and CONNACK for the ack relay: every packet type, truncated,
+ * oversized and corrupt input.
  */
 #include "unit.h"
 
@@ -205,6 +206,7 @@ struct publish_case {
     bool dup, retain;
 };
 
+/* clang-format off */
 static const struct publish_case publishes[] = {
     {"qos 0", {0x30, 9, 0, 3, 'a', '/', 'b', '2', '1', '.', '5'}, 11, MQTT_PUBLISH_OK, "a/b", "21.5", 0, 0, false, false},
     {"qos 0 retained", {0x31, 6, 0, 3, 'a', '/', 'b', '7'}, 8, MQTT_PUBLISH_OK, "a/b", "7", 0, 0, false, true},
@@ -235,6 +237,7 @@ static const struct publish_case publishes[] = {
      false},
     {"not a PUBLISH", {0x40, 2, 0, 1}, 4, MQTT_PUBLISH_NOT_PUBLISH, NULL, NULL, 0, 0, false, false},
 };
+/* clang-format on */
 
 static void test_publish(void **state)
 {
@@ -358,9 +361,9 @@ static void test_stream_any_split(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_packet_type), cmocka_unit_test(test_remaining_length),
-        cmocka_unit_test(test_oversized),         cmocka_unit_test(test_puback),
-        cmocka_unit_test(test_stream_any_split),  cmocka_unit_test(test_publish),
+        cmocka_unit_test(test_every_packet_type),   cmocka_unit_test(test_remaining_length),
+        cmocka_unit_test(test_oversized),           cmocka_unit_test(test_puback),
+        cmocka_unit_test(test_stream_any_split),    cmocka_unit_test(test_publish),
         cmocka_unit_test(test_publish_length_lies), cmocka_unit_test(test_connack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
