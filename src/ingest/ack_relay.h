@@ -13,9 +13,9 @@
  * ingest (on_publish: topic, payload, QoS, packet id, retain) and is NOT
  * forwarded; for a QoS 1 one the relay queues a PUBACK of its own. Everything
  * else (CONNACK, SUBACK, PINGRESP, ...) goes to libmosquitto byte for byte, as
- * do two rare kinds of PUBLISH: QoS 2 ones (libmosquitto runs the
- * PUBREC/PUBREL/PUBCOMP exchange and calls on_message on receipt) and packets
- * larger than the relay's buffer (streamed through). A CONNACK that accepts the
+ * do two rare kinds of PUBLISH: QoS 2 ones (libmosquitto acknowledges them on
+ * receipt with PUBREC and calls on_message after PUBREL) and packets larger
+ * than the relay's buffer (streamed through). A CONNACK that accepts the
  * connection starts a session in the ack tracker (ack_tracker_connected, with its
  * "session present" flag) before any PUBLISH behind it is handed over; the end
  * of the broker connection ends it (ack_tracker_disconnected). A malformed

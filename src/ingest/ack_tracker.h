@@ -62,9 +62,9 @@ enum ack_state {
 };
 
 enum ack_event {
-    ACK_EV_RECEIVE = 0, /* on_message: a QoS 1 message that is not a copy of the one the slot holds */
-    ACK_EV_SAME,        /* on_message: same topic and payload as the slot's message (redelivery or resend) */
-    ACK_EV_PUBACK,      /* the relay read the client's PUBACK for this id */
+    ACK_EV_RECEIVE = 0, /* a QoS 1 message arrived that is not a copy of the one the slot holds */
+    ACK_EV_SAME,        /* a QoS 1 message arrived with the slot's topic and payload (redelivery or resend) */
+    ACK_EV_PUBACK,      /* the relay queued a PUBACK for this id (its own, or one libmosquitto wrote) */
     ACK_EV_COMMIT,      /* the row that carries the slot's (generation, id) is durable */
     ACK_EV_SENT,        /* the relay handed this id's PUBACK to the kernel */
     ACK_EV_DISCONNECT,  /* the connection is gone (its held PUBACKs with it) */
@@ -129,7 +129,7 @@ void ack_tracker_disconnected(struct ack_tracker *t);
 enum ack_action ack_tracker_received(struct ack_tracker *t, uint16_t mid, uint64_t h, struct ack_ref *ref);
 /* The row carrying ref is durable, or given up. Returns ACK_DO_RELEASE when a held PUBACK may now go. */
 enum ack_action ack_tracker_commit(struct ack_tracker *t, struct ack_ref ref);
-/* The relay read a PUBACK for mid. Returns HOLD, PASS, RELEASE (queue it) or DROP. */
+/* The relay has a PUBACK for mid to queue (its own or libmosquitto's): HOLD, PASS, RELEASE (queue it) or DROP. */
 enum ack_action ack_tracker_puback(struct ack_tracker *t, uint16_t mid);
 /* May the queued PUBACK for mid go out now? (Everything but a HELD one may.) */
 bool ack_tracker_may_send(const struct ack_tracker *t, uint16_t mid);
