@@ -1,11 +1,35 @@
-/* fuzz_mqtt_frame.c - libFuzzer target: the ack relay's MQTT framing and PUBACK reading/writing on arbitrary bytes. */
+/* fuzz_mqtt_frame.c - libFuzzer target: the ack relay's MQTT framing, PUBLISH and CONNACK reading, PUBACK
+ * reading/writing on arbitrary bytes. */
 #include "ingest/mqtt_frame.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The first byte picks the packet size bound the relay would use; the rest is a client's byte stream. */
+/* A PUBLISH read from pkt (total bytes) must lie inside it and be consistent. */
+static void check_publish(const uint8_t *pkt, const struct mqtt_frame *f)
+{
+    struct mqtt_publish m;
+    int rc = mqtt_publish_parse(pkt, f, &m);
+    if (mqtt_publish_error(rc)[0] == '?')
+        abort();
+    if (rc != MQTT_PUBLISH_OK)
+        return;
+    const uint8_t *end = pkt + f->total;
+    if (m.topic_len < 1 || m.topic_len > 65535 || m.topic < pkt + f->header_len + 2 || m.topic + m.topic_len > end ||
+        m.payload < m.topic + m.topic_len || m.payload + m.payload_len != end || m.qos > 2 ||
+        (m.qos == 0) != (m.mid == 0) || m.payload != m.topic + m.topic_len + (m.qos ? 2 : 0))
+        abort();
+    /* touch every byte it points at, so ASan sees any read outside the packet */
+    volatile uint8_t sink = 0;
+    for (size_t i = 0; i < m.topic_len; i++)
+        sink ^= m.topic[i];
+    for (size_t i = 0; i < m.payload_len; i++)
+        sink ^= m.payload[i];
+    (void)sink;
+}
+
+/* The first byte picks the packet size bound the relay would use; the rest is a byte stream from either side. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -42,6 +66,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     mqtt_puback_parse(out, &g, &q) != 0 || q.mid != p.mid || q.reason != p.reason)
                     abort();
             }
+        }
+        if (f.type == MQTT_PUBLISH)
+            check_publish(data + off, &f);
+        if (f.type == MQTT_CONNACK) {
+            bool sp;
+            uint8_t code;
+            if (mqtt_connack_parse(data + off, &f, &sp, &code) == 0 && f.body_len != 2)
+                abort();
         }
         (void)mqtt_type_name(f.type);
         off += f.total;

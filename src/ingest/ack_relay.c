@@ -1,4 +1,5 @@
-/* ack_relay.c - TCP relay between libmosquitto and the broker that holds PUBACKs until commit (see ack_relay.h). */
+/* ack_relay.c - the ingest's broker connection: PUBLISH to the ingest, other packets to libmosquitto, PUBACKs after
+ * commit (see ack_relay.h). */
 #include "ack_relay.h"
 
 #include "core/log.h"
@@ -16,6 +17,8 @@
 
 #define RELAY_DRAIN_MS 2000 /* wait this long for the broker to close after our DISCONNECT */
 #define RELAY_READS_PER_WAKE 16
+/* broker buffers parsed per wake-up: at most ~256 KiB of messages, so the writer's results are read between them */
+#define RELAY_BROKER_READS_PER_WAKE 4
 
 /* A PUBACK in the queue: rebuilt from these fields when it goes out. */
 struct relay_ack {
@@ -51,6 +54,12 @@ static size_t rbuf_room(struct relay_buf *b)
     if (!b->len)
         b->off = 0;
     return RELAY_BUF - b->off - b->len;
+}
+
+/* Would n more bytes fit (after compaction)? */
+static bool rbuf_fits(const struct relay_buf *b, size_t n)
+{
+    return RELAY_BUF - b->len >= n;
 }
 
 static bool rbuf_append(struct relay_buf *b, const void *p, size_t n)
@@ -114,19 +123,22 @@ static void set_nodelay(int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-int relay_init(struct relay *r, const struct relay_config *cfg, struct ack_tracker *acks, relay_peer_fn peer_ok,
-               void *ctx, char *err, size_t errlen)
+int relay_init(struct relay *r, const struct relay_config *cfg, struct ack_tracker *acks,
+               const struct relay_hooks *hooks, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
     r->acks = acks;
-    r->peer_ok = peer_ok;
-    r->ctx = ctx;
+    r->hooks = *hooks;
     r->listen_fd = r->client_fd = r->broker_fd = -1;
+    if (!hooks->on_publish) {
+        snprintf(err, errlen, "ack relay: no message callback");
+        return -1; /* nothing allocated yet */
+    }
     r->state = RELAY_IDLE;
     snprintf(r->peer, sizeof r->peer, "%s:%d", cfg->broker_host, cfg->broker_port);
     fifo_init(&r->held, sizeof(struct relay_ack), ACK_MIDS);
-    if (rbuf_init(&r->up_in) || rbuf_init(&r->up_out) || rbuf_init(&r->down)) {
+    if (rbuf_init(&r->up_in) || rbuf_init(&r->up_out) || rbuf_init(&r->down) || rbuf_init(&r->down_out)) {
         snprintf(err, errlen, "ack relay: out of memory");
         goto fail;
     }
@@ -153,14 +165,23 @@ fail:
     return -1;
 }
 
-/* Forget the connection: sockets, buffers, queued PUBACKs (the tracker hears of it from the MQTT client). */
+/* Drop what waits for the client (it is gone, or the broker connection is). */
+static void relay_clear_down(struct relay *r)
+{
+    r->down.off = r->down.len = 0;
+    r->down_out.off = r->down_out.len = 0;
+    r->down_pass = 0;
+    r->down_stalled = false;
+}
+
+/* Forget the connection: sockets, buffers, queued PUBACKs; the session ends in the tracker. */
 static void relay_teardown(struct relay *r)
 {
     close_fd(&r->client_fd);
     close_fd(&r->broker_fd);
     r->up_in.off = r->up_in.len = 0;
     r->up_out.off = r->up_out.len = 0;
-    r->down.off = r->down.len = 0;
+    relay_clear_down(r);
     r->up_queued = r->up_sent = 0;
     r->stats.acks_discarded += r->held.count;
     fifo_pop(&r->held, r->held.count);
@@ -168,6 +189,15 @@ static void relay_teardown(struct relay *r)
     r->disconnect_queued = false;
     r->shut_wr = false;
     r->state = RELAY_IDLE;
+    if (r->session) {
+        r->session = false;
+        ack_tracker_disconnected(r->acks);
+        size_t orphans = ack_tracker_orphans(r->acks);
+        if (orphans)
+            log_info("%zu messages received but not acknowledged on the lost connection: the broker sends them "
+                     "again, and copies of those already queued are not stored twice",
+                     orphans);
+    }
 }
 
 void relay_free(struct relay *r)
@@ -177,6 +207,7 @@ void relay_free(struct relay *r)
     rbuf_free(&r->up_in);
     rbuf_free(&r->up_out);
     rbuf_free(&r->down);
+    rbuf_free(&r->down_out);
     fifo_free(&r->held);
 }
 
@@ -234,7 +265,7 @@ static void relay_accept(struct relay *r, int64_t now_ms)
                 log_warn("ack relay: accept: %s", strerror(errno));
             return;
         }
-        if (r->peer_ok && !r->peer_ok(r->ctx, (struct sockaddr *)&peer, plen)) {
+        if (r->hooks.peer_ok && !r->hooks.peer_ok(r->hooks.ctx, (struct sockaddr *)&peer, plen)) {
             r->stats.peers_refused++;
             log_warn("ack relay: refused a connection to port %d that is not the ingest's MQTT client", r->port);
             close(fd);
@@ -273,7 +304,7 @@ static void relay_release(struct relay *r)
     }
 }
 
-/* One whole PUBACK from the client: queue it (held or not) or drop a duplicate. */
+/* A PUBACK for p->mid, libmosquitto's or the relay's own: queue it (held or not) or drop a duplicate. */
 static void relay_on_puback(struct relay *r, const struct mqtt_puback *p)
 {
     enum ack_action a = ack_tracker_puback(r->acks, p->mid);
@@ -299,7 +330,7 @@ static void relay_on_puback(struct relay *r, const struct mqtt_puback *p)
 }
 
 /* Cut up_in into packets and forward them (PUBACKs through the queue). Returns -1 when the connection was closed. */
-static int relay_parse(struct relay *r)
+static int relay_parse_up(struct relay *r)
 {
     while (r->up_in.len && !r->disconnect_queued) {
         const uint8_t *p = r->up_in.data + r->up_in.off;
@@ -314,7 +345,7 @@ static int relay_parse(struct relay *r)
             relay_teardown(r);
             return -1;
         }
-        struct mqtt_puback ack;
+        struct mqtt_puback ack; /* only for a PUBLISH that went to libmosquitto */
         if (f.type == MQTT_PUBACK && mqtt_puback_parse(p, &f, &ack) == 0 && !ack.has_properties) {
             relay_on_puback(r, &ack);
             if (r->state == RELAY_IDLE)
@@ -385,16 +416,155 @@ static int relay_read_client(struct relay *r)
     return rbuf_fill(&r->up_in, r->client_fd);
 }
 
-/* ---- broker -> client, untouched ---- */
+/* ---- broker -> ingest (PUBLISH) and broker -> client (the rest) ---- */
 
+static bool relay_can_read(const struct relay *r)
+{
+    return !r->hooks.can_read || r->hooks.can_read(r->hooks.ctx);
+}
+
+/* A CONNACK from the broker, before libmosquitto sees it: an accepted one starts a session in the tracker. */
+static void relay_on_connack(struct relay *r, const uint8_t *pkt, const struct mqtt_frame *f)
+{
+    bool session_present;
+    uint8_t code;
+    if (mqtt_connack_parse(pkt, f, &session_present, &code) != 0 || code != 0)
+        return; /* refused or odd: libmosquitto says why and closes */
+    size_t orphans = ack_tracker_orphans(r->acks);
+    ack_tracker_connected(r->acks, session_present);
+    r->session = true;
+    if (orphans && !session_present)
+        log_warn("the broker kept no session for this client id: %zu unacknowledged messages will not be "
+                 "redelivered (those in the queue are still written)",
+                 orphans);
+}
+
+/* A QoS 0 or 1 message: to the ingest; a QoS 1 one gets its PUBACK queued (held until its row commits). */
+static void relay_on_publish(struct relay *r, const struct mqtt_publish *m)
+{
+    r->stats.publishes++;
+    r->hooks.on_publish(r->hooks.ctx, m);
+    if (m->qos == 1) {
+        struct mqtt_puback ack = {.mid = m->mid};
+        relay_on_puback(r, &ack); /* after on_publish: the tracker hears "received" before "PUBACK" */
+    }
+}
+
+/*
+ * Cut `down` into packets: PUBLISH to the ingest, the rest into down_out for
+ * libmosquitto. Stops at a PUBLISH while can_read() says no (down_stalled), when
+ * down_out is full, or at an incomplete packet. Returns -1 when the connection was closed.
+ */
+static int relay_parse_down(struct relay *r)
+{
+    r->down_stalled = false;
+    while (r->state == RELAY_UP) {
+        if (r->down_pass) {
+            /* a packet too large for our buffer: stream it through as it comes */
+            size_t n = r->down_pass < r->down.len ? r->down_pass : r->down.len;
+            size_t room = RELAY_BUF - r->down_out.len;
+            if (n > room)
+                n = room;
+            if (!n)
+                return 0;
+            rbuf_append(&r->down_out, r->down.data + r->down.off, n);
+            rbuf_consume(&r->down, n);
+            r->down_pass -= n;
+            continue;
+        }
+        if (!r->down.len)
+            return 0;
+        const uint8_t *p = r->down.data + r->down.off;
+        struct mqtt_frame f;
+        int rc = mqtt_frame_parse(p, r->down.len, (size_t)MQTT_REMAINING_MAX + MQTT_FIXED_HEADER_MAX, &f);
+        if (rc == MQTT_FRAME_MALFORMED) {
+            log_error("broker %s: malformed packet (first byte 0x%02x); closing the connection", r->peer, p[0]);
+            r->stats.protocol_errors++;
+            relay_teardown(r);
+            return -1;
+        }
+        if (rc == MQTT_FRAME_MORE && f.total <= RELAY_BUF)
+            return 0; /* the rest is still to come (f.total 0: the header too) */
+        if (f.type == MQTT_PUBLISH && !relay_can_read(r)) {
+            r->down_stalled = true;
+            return 0;
+        }
+        if (rc == MQTT_FRAME_MORE) {
+            /* larger than the buffer (a payload far beyond what a reading may be): libmosquitto reads it */
+            if (f.type == MQTT_PUBLISH)
+                r->stats.publishes_passed++;
+            log_debug("broker %s: %s of %zu bytes passed to the MQTT client", r->peer, mqtt_type_name(f.type), f.total);
+            r->down_pass = f.total;
+            continue;
+        }
+        if (f.type == MQTT_PUBLISH) {
+            struct mqtt_publish m;
+            int prc = mqtt_publish_parse(p, &f, &m);
+            if (prc != MQTT_PUBLISH_OK) {
+                log_error("broker %s: malformed PUBLISH (%s, %zu bytes); closing the connection", r->peer,
+                          mqtt_publish_error(prc), f.total);
+                r->stats.protocol_errors++;
+                relay_teardown(r);
+                return -1;
+            }
+            if (m.qos < 2) {
+                relay_on_publish(r, &m);
+                if (r->state != RELAY_UP)
+                    return -1;
+                rbuf_consume(&r->down, f.total);
+                continue;
+            }
+            /* QoS 2: libmosquitto runs PUBREC/PUBREL/PUBCOMP (acknowledged on receipt, not held) */
+            if (!rbuf_fits(&r->down_out, f.total))
+                return 0;
+            r->stats.publishes_passed++;
+        } else {
+            if (!rbuf_fits(&r->down_out, f.total))
+                return 0; /* libmosquitto has not read what it was given yet */
+            if (f.type == MQTT_CONNACK)
+                relay_on_connack(r, p, &f);
+        }
+        rbuf_append(&r->down_out, p, f.total);
+        rbuf_consume(&r->down, f.total);
+    }
+    return 0;
+}
+
+/*
+ * Read the broker and cut what came into packets, a buffer at a time. Returns 0,
+ * 1 on end of stream, -1 on a socket error (errno set), -2 when parsing closed the connection.
+ */
 static int relay_read_broker(struct relay *r)
 {
-    return rbuf_fill(&r->down, r->broker_fd);
+    /* what waited (for can_read, or for room in down_out) first: it may free room */
+    if (r->down.len && relay_parse_down(r) != 0)
+        return -2;
+    for (int i = 0; i < RELAY_BROKER_READS_PER_WAKE; i++) {
+        size_t room = rbuf_room(&r->down);
+        if (!room)
+            break;
+        ssize_t n = recv(r->broker_fd, r->down.data + r->down.off + r->down.len, room, 0);
+        if (n == 0)
+            return 1;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -1;
+        }
+        r->down.len += (size_t)n;
+        if (relay_parse_down(r) != 0)
+            return -2;
+        if ((size_t)n < room)
+            break; /* the socket is empty for now: poll says when more comes (saves a recv that fails) */
+    }
+    return 0;
 }
 
 static int relay_send_down(struct relay *r)
 {
-    return rbuf_drain(&r->down, r->client_fd, NULL);
+    return rbuf_drain(&r->down_out, r->client_fd, NULL);
 }
 
 /* ---- the connection's life ---- */
@@ -403,12 +573,12 @@ static int relay_send_down(struct relay *r)
 static void relay_client_gone(struct relay *r, int64_t now_ms)
 {
     close_fd(&r->client_fd);
-    r->down.off = r->down.len = 0;
+    relay_clear_down(r); /* messages not handed over yet are not acknowledged: the broker keeps them */
     if (r->state != RELAY_UP) {
         relay_teardown(r);
         return;
     }
-    relay_parse(r);
+    relay_parse_up(r);
     if (r->state == RELAY_IDLE)
         return;
     relay_release(r);
@@ -461,7 +631,8 @@ void relay_pollfds(const struct relay *r, struct pollfd fds[RELAY_FDS])
         fds[RELAY_FD_CLIENT].events = r->up_in.len < RELAY_BUF ? POLLIN : 0;
         break;
     case RELAY_UP:
-        fds[RELAY_FD_CLIENT].events = (short)((r->up_in.len < RELAY_BUF ? POLLIN : 0) | (r->down.len ? POLLOUT : 0));
+        fds[RELAY_FD_CLIENT].events =
+            (short)((r->up_in.len < RELAY_BUF ? POLLIN : 0) | (r->down_out.len ? POLLOUT : 0));
         fds[RELAY_FD_BROKER].events = (short)((r->down.len < RELAY_BUF ? POLLIN : 0) | (r->up_out.len ? POLLOUT : 0));
         break;
     case RELAY_DRAINING:
@@ -474,6 +645,8 @@ void relay_pollfds(const struct relay *r, struct pollfd fds[RELAY_FDS])
 
 int64_t relay_next_timer(const struct relay *r)
 {
+    if (r->state == RELAY_UP && r->down_stalled && relay_can_read(r))
+        return 0; /* backpressure is over: go on with what waits in `down` */
     return r->state == RELAY_CONNECTING || r->state == RELAY_DRAINING ? r->deadline_ms : INT64_MAX;
 }
 
@@ -481,7 +654,8 @@ void relay_service(struct relay *r, const struct pollfd fds[RELAY_FDS], int64_t 
 {
     if (fds[RELAY_FD_LISTEN].revents & POLLIN)
         relay_accept(r, now_ms);
-    /* the client socket is read and written every wake-up (non-blocking), whatever its revents */
+    /* revents only for the sockets that were polled (accept may have replaced them) */
+    short crev = fds[RELAY_FD_CLIENT].fd == r->client_fd && r->client_fd >= 0 ? fds[RELAY_FD_CLIENT].revents : 0;
     short brev = fds[RELAY_FD_BROKER].fd == r->broker_fd && r->broker_fd >= 0 ? fds[RELAY_FD_BROKER].revents : 0;
 
     if (r->state == RELAY_DRAINING) {
@@ -513,9 +687,11 @@ void relay_service(struct relay *r, const struct pollfd fds[RELAY_FDS], int64_t 
     if (r->state == RELAY_IDLE)
         return;
 
-    /* client -> broker: read every wake-up, so a PUBACK libmosquitto wrote is seen before its commit */
-    int rc = relay_read_client(r);
-    if (relay_parse(r) != 0)
+    /* client -> broker: CONNECT, SUBSCRIBE, PINGREQ, DISCONNECT, and PUBACKs for what libmosquitto was passed */
+    int rc = 0;
+    if (crev & (POLLIN | POLLHUP | POLLERR))
+        rc = relay_read_client(r);
+    if (relay_parse_up(r) != 0)
         return;
     if (rc != 0) {
         relay_client_gone(r, now_ms);
@@ -524,9 +700,15 @@ void relay_service(struct relay *r, const struct pollfd fds[RELAY_FDS], int64_t 
     if (r->state != RELAY_UP)
         return; /* still connecting: what the client sent waits in up_out */
 
-    /* broker -> client */
+    /* broker -> ingest and client */
     if (brev & (POLLIN | POLLHUP | POLLERR)) {
         rc = relay_read_broker(r);
+        if (rc == -2)
+            return; /* closed for malformed input */
+        if (rc == 0 && (brev & (POLLHUP | POLLERR)) && !rbuf_room(&r->down)) {
+            rc = -1; /* reset while our buffer is full: nothing more can be read, and poll would not wait */
+            errno = ECONNRESET;
+        }
         if (rc != 0) {
             const char *why = rc > 0 ? "closed by the broker" : strerror(errno);
             relay_send_down(r); /* a last CONNACK may say why */
@@ -534,8 +716,9 @@ void relay_service(struct relay *r, const struct pollfd fds[RELAY_FDS], int64_t 
             relay_teardown(r);
             return;
         }
-    }
-    if (r->down.len && relay_send_down(r) != 0) {
+    } else if (r->down.len && relay_parse_down(r) != 0)
+        return;
+    if (r->down_out.len && relay_send_down(r) != 0) {
         relay_client_gone(r, now_ms);
         return;
     }
@@ -553,7 +736,7 @@ void relay_flush(struct relay *r)
     }
     /* sending made room: release what waited for it, and parse what waited for up_out */
     if (r->held_out < r->held.count || r->up_in.len) {
-        if (relay_parse(r) != 0)
+        if (relay_parse_up(r) != 0)
             return;
         relay_release(r);
         if (relay_send_up(r) != 0)

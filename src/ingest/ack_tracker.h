@@ -7,17 +7,20 @@
  * table-driven state machine: pure code, no I/O, unit-tested event by event.
  *
  * Three parties send it events, all from the one poll loop:
- *   - the MQTT subscriber (mqtt_in): a message arrived (on_message), the
- *     connection came up (CONNACK: a new generation; "session present" or not),
- *     the connection went down;
+ *   - the ingest's message function (ingest_message, called by the ack relay
+ *     for each PUBLISH it parses): a message arrived;
  *   - the writer: the row carrying (generation, packet id) is durable - or was
  *     given up after being counted as lost;
- *   - the ack relay (ack_relay.h): it read the client's PUBACK for an id, and
- *     later handed that PUBACK to the kernel for the broker.
+ *   - the ack relay (ack_relay.h): the connection came up (an accepting CONNACK
+ *     went by: a new generation; "session present" or not), the connection went
+ *     down; it queued a PUBACK for an id (its own, right after handing the
+ *     message over, or libmosquitto's for a message it passed on), and later
+ *     handed that PUBACK to the kernel for the broker.
  *
- * libmosquitto writes the PUBACK to its socket before it calls on_message, but
- * the relay reads that socket only after mosquitto_loop_read() has returned, so
- * the tracker always hears "received" before "PUBACK" for one message.
+ * The relay queues its PUBACK only after the message function has returned,
+ * and libmosquitto's PUBACK (written before its on_message) is read only after
+ * mosquitto_loop_read() has returned, so the tracker always hears "received"
+ * before "PUBACK" for one message.
  *
  * Duplicates across a reconnect: when a connection dies, every message that was
  * received but whose PUBACK did not go out becomes an orphan (packet id, hash of
@@ -59,9 +62,9 @@ enum ack_state {
 };
 
 enum ack_event {
-    ACK_EV_RECEIVE = 0, /* on_message: a QoS 1 message that is not a copy of the one the slot holds */
-    ACK_EV_SAME,        /* on_message: same topic and payload as the slot's message (redelivery or resend) */
-    ACK_EV_PUBACK,      /* the relay read the client's PUBACK for this id */
+    ACK_EV_RECEIVE = 0, /* a QoS 1 message arrived that is not a copy of the one the slot holds */
+    ACK_EV_SAME,        /* a QoS 1 message arrived with the slot's topic and payload (redelivery or resend) */
+    ACK_EV_PUBACK,      /* the relay queued a PUBACK for this id (its own, or one libmosquitto wrote) */
     ACK_EV_COMMIT,      /* the row that carries the slot's (generation, id) is durable */
     ACK_EV_SENT,        /* the relay handed this id's PUBACK to the kernel */
     ACK_EV_DISCONNECT,  /* the connection is gone (its held PUBACKs with it) */
@@ -126,7 +129,7 @@ void ack_tracker_disconnected(struct ack_tracker *t);
 enum ack_action ack_tracker_received(struct ack_tracker *t, uint16_t mid, uint64_t h, struct ack_ref *ref);
 /* The row carrying ref is durable, or given up. Returns ACK_DO_RELEASE when a held PUBACK may now go. */
 enum ack_action ack_tracker_commit(struct ack_tracker *t, struct ack_ref ref);
-/* The relay read a PUBACK for mid. Returns HOLD, PASS, RELEASE (queue it) or DROP. */
+/* The relay has a PUBACK for mid to queue (its own or libmosquitto's): HOLD, PASS, RELEASE (queue it) or DROP. */
 enum ack_action ack_tracker_puback(struct ack_tracker *t, uint16_t mid);
 /* May the queued PUBACK for mid go out now? (Everything but a HELD one may.) */
 bool ack_tracker_may_send(const struct ack_tracker *t, uint16_t mid);

@@ -1,9 +1,12 @@
 /*
  * ingest_main.c - `sensorpipe ingest`: options, the one poll() loop, signals, shutdown.
  *
- * Data flow: broker -> ack relay -> mqtt_in (libmosquitto) -> on_message ->
+ * Data flow: broker -> ack relay (parses PUBLISH itself) -> ingest_message ->
  * msg_classify -> one of three bounded queues (readings: batch.h, rejects:
  * reject.h, presence: presence.h) -> writer (libpq, non-blocking) -> PostgreSQL.
+ * libmosquitto (mqtt_in) keeps CONNECT, SUBSCRIBE, keepalive and DISCONNECT,
+ * through the relay; with --no-hold-acks there is no relay and its on_message
+ * calls ingest_message.
  * Every network client is driven from the loop below: one poll() over the
  * signal pipe, libmosquitto's socket, the database socket and the relay's
  * sockets, with a timeout from the nearest timer.
@@ -11,7 +14,7 @@
  * Acknowledgements (docs/RELIABILITY.md): each QoS 1 message is recorded in the
  * ack tracker (ack_tracker.h) by packet id; the rows it produces carry that
  * reference through the queues; the writer settles it when the row commits;
- * only then does the relay (ack_relay.h) let the PUBACK through to the broker.
+ * only then does the relay (ack_relay.h) send the PUBACK to the broker.
  */
 #include "ingest.h"
 
@@ -133,29 +136,6 @@ static void ingest_settle(void *ctx, struct ack_ref ref)
         ack_tracker_commit(&in->acks, ref);
 }
 
-/* A broker session started or ended (from mqtt_in's callbacks). */
-static void ingest_session(void *ctx, bool up, bool session_present)
-{
-    struct ingest *in = ctx;
-    if (!in->hold_acks)
-        return;
-    if (!up) {
-        ack_tracker_disconnected(&in->acks);
-        size_t orphans = ack_tracker_orphans(&in->acks);
-        if (orphans)
-            log_info("%zu messages received but not acknowledged on the lost connection: the broker sends them "
-                     "again, and copies of those already queued are not stored twice",
-                     orphans);
-        return;
-    }
-    size_t orphans = ack_tracker_orphans(&in->acks);
-    ack_tracker_connected(&in->acks, session_present);
-    if (orphans && !session_present)
-        log_warn("the broker kept no session for this client id: %zu unacknowledged messages will not be "
-                 "redelivered (those in the queue are still written)",
-                 orphans);
-}
-
 /* Accept a connection to the relay only from the socket libmosquitto opened. */
 static bool ingest_relay_peer_ok(void *ctx, const struct sockaddr *peer, socklen_t len)
 {
@@ -201,45 +181,53 @@ static void ingest_update_pause(struct ingest *in)
 }
 
 /* A topic for a log line: at most outlen-1 bytes, anything but printable ASCII shown as '?'. */
-static const char *log_topic(const char *topic, char *out, size_t outlen)
+static const char *log_topic(const char *topic, size_t tlen, char *out, size_t outlen)
 {
     size_t i = 0;
-    for (; topic[i] && i + 1 < outlen; i++)
+    for (; i < tlen && i + 1 < outlen; i++)
         out[i] = topic[i] >= 0x20 && topic[i] < 0x7f ? topic[i] : '?';
     out[i] = '\0';
     return out;
 }
 
-static void ingest_reject(struct ingest *in, enum reject_class cls, const struct mosquitto_message *msg,
-                          const char *reason, int64_t now_us, struct ack_ref ref)
+/* One MQTT message as the ingest sees it, from the relay or from libmosquitto; the bytes are borrowed. */
+struct ingest_msg {
+    const char *topic; /* tlen raw bytes, not NUL-terminated */
+    size_t tlen;
+    const void *payload; /* len bytes */
+    size_t len;
+    int qos;
+    int mid; /* packet id, 0 for QoS 0 */
+    bool retain;
+};
+
+static void ingest_reject(struct ingest *in, enum reject_class cls, const struct ingest_msg *msg, const char *reason,
+                          int64_t now_us, struct ack_ref ref)
 {
     in->stats.rejected[cls]++;
-    size_t tlen = strlen(msg->topic);
     char shown[201];
-    log_debug("reject %s: %s", log_topic(msg->topic, shown, sizeof shown), reason);
-    if (rejectq_push(&in->rejects, cls, msg->topic, tlen, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
-                     reason, now_us, ref) != 0) {
+    log_debug("reject %s: %s", log_topic(msg->topic, msg->tlen, shown, sizeof shown), reason);
+    if (rejectq_push(&in->rejects, cls, msg->topic, msg->tlen, msg->payload, msg->len, reason, now_us, ref) != 0) {
         in->stats.rejects_lost++;
         log_error("rejects queue full: refused message on %s not kept (%s)", shown, reason);
         ingest_settle(in, ref); /* counted as lost: holding its PUBACK would only block the broker */
     }
 }
 
-static void ingest_on_message(void *ctx, const struct mosquitto_message *msg)
+/* One message from the broker: classify it, queue what it produces, and track its PUBACK (QoS 1). */
+static void ingest_message(struct ingest *in, const struct ingest_msg *msg)
 {
-    struct ingest *in = ctx;
     int64_t now_us = time_now_us();
-    size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
     struct msg_result r;
-    size_t tlen = strlen(msg->topic);
     char shown[201];
-    log_debug("message on %s (%zu bytes%s, qos %d, id %d)", log_topic(msg->topic, shown, sizeof shown), len,
-              msg->retain ? ", retained" : "", msg->qos, msg->mid);
+    in->stats.received++;
+    log_debug("message on %s (%zu bytes%s, qos %d, id %d)", log_topic(msg->topic, msg->tlen, shown, sizeof shown),
+              msg->len, msg->retain ? ", retained" : "", msg->qos, msg->mid);
 
     /* QoS 1: its PUBACK is held until what it produces is committed; a redelivered copy is not stored twice */
     struct ack_ref ref = {0, 0};
     if (in->hold_acks && msg->qos == 1 && msg->mid > 0 && msg->mid < ACK_MIDS) {
-        uint64_t h = ack_hash(msg->topic, tlen, msg->payload, len);
+        uint64_t h = ack_hash(msg->topic, msg->tlen, msg->payload, msg->len);
         switch (ack_tracker_received(&in->acks, (uint16_t)msg->mid, h, &ref)) {
         case ACK_DO_SKIP:
             in->stats.duplicates_skipped++;
@@ -256,7 +244,7 @@ static void ingest_on_message(void *ctx, const struct mosquitto_message *msg)
         }
     }
 
-    msg_classify(msg->topic, tlen, msg->payload, len, msg->retain, now_us, &r);
+    msg_classify(msg->topic, msg->tlen, msg->payload, msg->len, msg->retain, now_us, &r);
     struct ack_ref superseded;
     switch (r.kind) {
     case MSG_READING:
@@ -282,6 +270,36 @@ static void ingest_on_message(void *ctx, const struct mosquitto_message *msg)
     ingest_update_pause(in);
 }
 
+/* The relay parsed a QoS 0 or 1 PUBLISH (the usual path, with --hold-acks). */
+static void ingest_on_publish(void *ctx, const struct mqtt_publish *p)
+{
+    struct ingest_msg msg = {
+        .topic = (const char *)p->topic,
+        .tlen = p->topic_len,
+        .payload = p->payload,
+        .len = p->payload_len,
+        .qos = p->qos,
+        .mid = p->mid,
+        .retain = p->retain,
+    };
+    ingest_message(ctx, &msg);
+}
+
+/* libmosquitto delivered a message (--no-hold-acks; with the relay, QoS 2 and oversized messages). */
+static void ingest_on_message(void *ctx, const struct mosquitto_message *m)
+{
+    struct ingest_msg msg = {
+        .topic = m->topic,
+        .tlen = strlen(m->topic),
+        .payload = m->payload,
+        .len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0,
+        .qos = m->qos,
+        .mid = m->mid,
+        .retain = m->retain,
+    };
+    ingest_message(ctx, &msg);
+}
+
 /* ---- the loop ---- */
 
 enum { FD_SIGNAL, FD_MQTT, FD_DB, FD_RELAY, FD_COUNT = FD_RELAY + RELAY_FDS };
@@ -299,6 +317,7 @@ static void ingest_update_gauges(struct ingest *in)
         in->stats.max_held_acks = in->stats.held_acks;
     in->stats.acks_sent = in->relay.stats.acks_sent;
     in->stats.acks_discarded = in->relay.stats.acks_discarded;
+    in->stats.protocol_errors = in->relay.stats.protocol_errors;
 }
 
 static void ingest_log_stats(struct ingest *in)
@@ -537,7 +556,13 @@ int ingest_main(int argc, char **argv)
             .broker_port = (int)o.mqtt_port,
             .connect_timeout_ms = INGEST_RELAY_CONNECT_MS,
         };
-        if (relay_init(&in->relay, &rcfg, &in->acks, ingest_relay_peer_ok, in, err, sizeof err) != 0) {
+        struct relay_hooks hooks = {
+            .peer_ok = ingest_relay_peer_ok,
+            .on_publish = ingest_on_publish,
+            .can_read = ingest_can_read,
+            .ctx = in,
+        };
+        if (relay_init(&in->relay, &rcfg, &in->acks, &hooks, err, sizeof err) != 0) {
             log_error("%s", err);
             goto done;
         }
@@ -561,7 +586,6 @@ int ingest_main(int argc, char **argv)
         log_error("%s", err);
         goto done;
     }
-    mqtt_in_set_session_cb(&in->mqtt, ingest_session);
 
     status = ingest_loop(in);
     ingest_log_stats(in);

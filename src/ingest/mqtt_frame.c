@@ -1,5 +1,7 @@
-/* mqtt_frame.c - MQTT fixed header and PUBACK reading and writing (see mqtt_frame.h). */
+/* mqtt_frame.c - MQTT fixed header, PUBLISH, CONNACK and PUBACK reading, PUBACK writing (see mqtt_frame.h). */
 #include "mqtt_frame.h"
+
+#include <string.h>
 
 int mqtt_frame_parse(const uint8_t *buf, size_t len, size_t max_total, struct mqtt_frame *out)
 {
@@ -64,6 +66,79 @@ size_t mqtt_puback_build(uint8_t out[MQTT_PUBACK_MAX], const struct mqtt_puback 
         return 4;
     out[4] = p->reason;
     return 5;
+}
+
+int mqtt_publish_parse(const uint8_t *pkt, const struct mqtt_frame *f, struct mqtt_publish *out)
+{
+    memset(out, 0, sizeof *out);
+    if (f->type != MQTT_PUBLISH)
+        return MQTT_PUBLISH_NOT_PUBLISH;
+    uint8_t qos = (f->flags >> 1) & 3;
+    if (qos == 3)
+        return MQTT_PUBLISH_BAD_QOS;
+    const uint8_t *body = pkt + f->header_len;
+    size_t left = f->body_len;
+    if (left < 2)
+        return MQTT_PUBLISH_TRUNCATED;
+    size_t tlen = (size_t)body[0] << 8 | body[1];
+    body += 2;
+    left -= 2;
+    size_t id_len = qos ? 2 : 0;
+    if (tlen > left || left - tlen < id_len)
+        return MQTT_PUBLISH_TOPIC_LEN;
+    if (tlen == 0)
+        return MQTT_PUBLISH_EMPTY_TOPIC;
+    out->topic = body;
+    out->topic_len = tlen;
+    body += tlen;
+    left -= tlen;
+    if (qos) {
+        out->mid = (uint16_t)(body[0] << 8 | body[1]);
+        if (out->mid == 0)
+            return MQTT_PUBLISH_MID_ZERO;
+        body += 2;
+        left -= 2;
+    }
+    out->payload = body;
+    out->payload_len = left;
+    out->qos = qos;
+    out->dup = f->flags & 0x08;
+    out->retain = f->flags & 0x01;
+    return MQTT_PUBLISH_OK;
+}
+
+const char *mqtt_publish_error(int rc)
+{
+    switch (rc) {
+    case MQTT_PUBLISH_OK:
+        return "ok";
+    case MQTT_PUBLISH_NOT_PUBLISH:
+        return "not a PUBLISH";
+    case MQTT_PUBLISH_BAD_QOS:
+        return "QoS 3";
+    case MQTT_PUBLISH_TRUNCATED:
+        return "no room for the topic length";
+    case MQTT_PUBLISH_TOPIC_LEN:
+        return "topic length past the end of the packet";
+    case MQTT_PUBLISH_EMPTY_TOPIC:
+        return "empty topic";
+    case MQTT_PUBLISH_MID_ZERO:
+        return "packet id 0 with QoS 1 or 2";
+    default:
+        return "?";
+    }
+}
+
+int mqtt_connack_parse(const uint8_t *pkt, const struct mqtt_frame *f, bool *session_present, uint8_t *code)
+{
+    *session_present = false;
+    *code = 0;
+    if (f->type != MQTT_CONNACK || f->flags != 0 || f->body_len != 2)
+        return -1;
+    const uint8_t *body = pkt + f->header_len;
+    *session_present = body[0] & 1;
+    *code = body[1];
+    return 0;
 }
 
 const char *mqtt_type_name(unsigned type)

@@ -3,10 +3,13 @@
  *
  * A packet is a fixed header byte (type << 4 | flags), the remaining length as
  * a variable byte integer (1 to 4 bytes, 7 bits each, least significant
- * first, high bit = more), then that many bytes. This is all the ack relay
- * (ack_relay.h) needs to cut the client's stream into packets; the packets are
- * forwarded byte for byte, except PUBACK, which is read with mqtt_puback_parse()
- * and written again with mqtt_puback_build().
+ * first, high bit = more), then that many bytes. The ack relay (ack_relay.h)
+ * cuts both streams into packets with mqtt_frame_parse(). From the broker it
+ * reads PUBLISH (mqtt_publish_parse(): the message goes to the ingest, not to
+ * libmosquitto) and CONNACK (mqtt_connack_parse(): a session starts); from the
+ * client it reads PUBACK (mqtt_puback_parse()). The PUBACKs it sends are written
+ * with mqtt_puback_build(). MQTT 3.1.1 only: the ingest's libmosquitto speaks
+ * 3.1.1, whose PUBLISH has no properties.
  *
  * Pure code over caller-owned bytes: no allocation, no I/O. Every read is
  * bounds-checked; fuzz/fuzz_mqtt_frame.c drives it with arbitrary input.
@@ -85,6 +88,45 @@ int mqtt_puback_parse(const uint8_t *pkt, const struct mqtt_frame *f, struct mqt
 
 /* Write a PUBACK without properties into out; returns its length (4, or 5 with a reason code). */
 size_t mqtt_puback_build(uint8_t out[MQTT_PUBACK_MAX], const struct mqtt_puback *p);
+
+/* A PUBLISH as mqtt_publish_parse() reads it; topic and payload point into the caller's packet. */
+struct mqtt_publish {
+    const uint8_t *topic; /* topic_len raw bytes, not NUL-terminated, not checked for UTF-8 */
+    size_t topic_len;     /* 1..65535 */
+    const uint8_t *payload;
+    size_t payload_len;
+    uint16_t mid; /* packet id: 1..65535 for QoS 1 and 2, 0 for QoS 0 */
+    uint8_t qos;  /* 0, 1 or 2 */
+    bool dup;
+    bool retain;
+};
+
+enum mqtt_publish_result {
+    MQTT_PUBLISH_OK = 0,
+    MQTT_PUBLISH_NOT_PUBLISH = -1, /* the frame is another packet type */
+    MQTT_PUBLISH_BAD_QOS = -2,     /* both QoS bits set (QoS 3) */
+    MQTT_PUBLISH_TRUNCATED = -3,   /* remaining length too short for the topic length field */
+    MQTT_PUBLISH_TOPIC_LEN = -4,   /* the topic length runs past the packet (or leaves no room for the packet id) */
+    MQTT_PUBLISH_EMPTY_TOPIC = -5, /* a topic of length 0 */
+    MQTT_PUBLISH_MID_ZERO = -6,    /* QoS 1 or 2 with packet id 0 */
+};
+
+/*
+ * Read the PUBLISH in the packet f at pkt (the whole packet, f->total bytes).
+ * Returns MQTT_PUBLISH_OK with *out pointing into pkt, or a negative
+ * enum mqtt_publish_result (mqtt_publish_error() says it in words). The DUP
+ * flag on a QoS 0 message is reported as read, not refused.
+ */
+int mqtt_publish_parse(const uint8_t *pkt, const struct mqtt_frame *f, struct mqtt_publish *out);
+/* "QoS 3", "topic length past the end", ... for a negative mqtt_publish_parse() result. */
+const char *mqtt_publish_error(int rc);
+
+/*
+ * Read the CONNACK in the packet f at pkt: session present flag and return code
+ * (0 = accepted). Returns 0, or -1 when it is not a well-formed 3.1.1 CONNACK
+ * (wrong type, flags not 0, remaining length not 2).
+ */
+int mqtt_connack_parse(const uint8_t *pkt, const struct mqtt_frame *f, bool *session_present, uint8_t *code);
 
 /* "CONNECT", "PUBACK", ... for log lines; "?" for anything else. */
 const char *mqtt_type_name(unsigned type);

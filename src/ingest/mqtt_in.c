@@ -119,9 +119,6 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
         m->stats->mqtt_reconnects++;
     m->ever_connected = true;
     bool session_present = flags & 1;
-    m->session_up = true;
-    if (m->on_session)
-        m->on_session(m->ctx, true, session_present);
     log_info("connected to broker %s:%d as %s (%s session%s)", m->cfg.host, m->cfg.port, m->cfg.client_id,
              m->cfg.clean_session ? "clean" : "persistent",
              m->cfg.clean_session ? "" : session_present ? ", resumed" : ", new");
@@ -153,11 +150,6 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
     (void)mosq;
     struct mqtt_in *m = obj;
     int64_t now = time_mono_ms();
-    if (m->session_up) {
-        m->session_up = false;
-        if (m->on_session)
-            m->on_session(m->ctx, false, false);
-    }
     if (m->state == MQ_CLOSING || m->state == MQ_CLOSED) {
         m->state = MQ_CLOSED;
         log_info("disconnected from broker %s:%d", m->cfg.host, m->cfg.port);
@@ -176,7 +168,6 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     (void)mosq;
     struct mqtt_in *m = obj;
     m->delivered++;
-    m->stats->received++;
     m->on_message(m->ctx, msg);
 }
 
@@ -204,11 +195,6 @@ int mqtt_in_init(struct mqtt_in *m, const struct mqtt_in_config *cfg, mqtt_in_me
     mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
     mosquitto_message_callback_set(m->mosq, on_message);
     return 0;
-}
-
-void mqtt_in_set_session_cb(struct mqtt_in *m, mqtt_in_session_fn fn)
-{
-    m->on_session = fn;
 }
 
 void mqtt_in_free(struct mqtt_in *m)

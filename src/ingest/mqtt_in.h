@@ -11,9 +11,10 @@
  *
  * With the ack relay (ack_relay.h) libmosquitto connects to the relay's
  * loopback port (connect_host, connect_port) instead of the broker; log lines
- * still name the broker. on_session tells the owner when a session starts
- * (with the CONNACK's "session present" flag) and ends, which is when the ack
- * tracker starts a new generation or turns unacknowledged messages into orphans.
+ * still name the broker. The relay then takes the QoS 0 and 1 messages itself
+ * (and tells the ack tracker when sessions start and end): libmosquitto keeps
+ * CONNECT, SUBSCRIBE, keepalive and DISCONNECT, and delivers through on_message
+ * only what the relay passes on (QoS 2, oversized) - or everything without the relay.
  */
 #ifndef SP_INGEST_MQTT_IN_H
 #define SP_INGEST_MQTT_IN_H
@@ -45,8 +46,6 @@ struct mqtt_in_config {
 typedef void (*mqtt_in_message_fn)(void *ctx, const struct mosquitto_message *msg);
 /* Whether there is room to take more messages now. */
 typedef bool (*mqtt_in_can_read_fn)(void *ctx);
-/* A session started (up, with the CONNACK's session-present flag) or ended (!up). */
-typedef void (*mqtt_in_session_fn)(void *ctx, bool up, bool session_present);
 
 /* Named after who owns the socket in each state. */
 enum mqtt_in_state {
@@ -65,11 +64,9 @@ struct mqtt_in {
     int64_t retry_at_ms;
     bool ever_connected;
     bool attempted;        /* mosquitto_connect_async done once (later: reconnect_async) */
-    bool session_up;       /* on_session(up) was called and on_session(down) not yet */
     uint64_t delivered;    /* messages handed to on_message */
     mqtt_in_message_fn on_message;
     mqtt_in_can_read_fn can_read;
-    mqtt_in_session_fn on_session; /* may be NULL */
     void *ctx;
     struct ingest_stats *stats; /* borrowed */
 };
@@ -78,8 +75,6 @@ struct mqtt_in {
 int mqtt_in_init(struct mqtt_in *m, const struct mqtt_in_config *cfg, mqtt_in_message_fn on_message,
                  mqtt_in_can_read_fn can_read, void *ctx, struct ingest_stats *stats, char *err, size_t errlen);
 void mqtt_in_free(struct mqtt_in *m);
-/* Be told when sessions start and end (call before the first mqtt_in_service). */
-void mqtt_in_set_session_cb(struct mqtt_in *m, mqtt_in_session_fn fn);
 
 /* The socket and the events to poll for, or -1 when there is none. */
 int mqtt_in_pollfd(struct mqtt_in *m, short *events);

@@ -6,6 +6,7 @@
  *         rejects_written=.. rejects_lost=.. presence=.. retained_skipped=.. duplicates_skipped=..
  *         batches=.. max_batch=.. queue_paused=.. db_reconnects=.. mqtt_reconnects=..
  *         held_acks=.. max_held_acks=.. acks_sent=.. acks_discarded=.. queued=.. max_queued=..
+ *         protocol_errors=..
  */
 #ifndef SP_INGEST_STATS_H
 #define SP_INGEST_STATS_H
@@ -35,6 +36,7 @@ struct ingest_stats {
     uint64_t acks_sent;                 /* PUBACKs the ack relay sent to the broker */
     uint64_t acks_discarded;            /* held PUBACKs dropped with a lost connection (the broker resends) */
     uint64_t max_queued;                /* most readings held in memory at once */
+    uint64_t protocol_errors;           /* malformed MQTT packets the ack relay closed a connection for */
 };
 
 uint64_t stats_rejected_total(const struct ingest_stats *s);

@@ -1,4 +1,5 @@
-/* test_ingest_mqtt_frame.c - MQTT framing for the ack relay: every packet type, truncated, oversized and corrupt input.
+/* test_ingest_mqtt_frame.c - MQTT framing, PUBLISH and CONNACK for the ack relay: every packet type, truncated,
+ * oversized and corrupt input.
  */
 #include "unit.h"
 
@@ -191,6 +192,138 @@ static void test_puback(void **state)
     }
 }
 
+/* ---- PUBLISH, as the relay reads it from the broker ---- */
+
+struct publish_case {
+    const char *name;
+    uint8_t bytes[24];
+    size_t len;
+    int rc;
+    const char *topic; /* NULL: not checked (error cases) */
+    const char *payload;
+    uint8_t qos;
+    uint16_t mid;
+    bool dup, retain;
+};
+
+/* clang-format off */
+static const struct publish_case publishes[] = {
+    {"qos 0", {0x30, 9, 0, 3, 'a', '/', 'b', '2', '1', '.', '5'}, 11, MQTT_PUBLISH_OK, "a/b", "21.5", 0, 0, false, false},
+    {"qos 0 retained", {0x31, 6, 0, 3, 'a', '/', 'b', '7'}, 8, MQTT_PUBLISH_OK, "a/b", "7", 0, 0, false, true},
+    {"qos 0 empty payload", {0x30, 5, 0, 3, 'a', '/', 'b'}, 7, MQTT_PUBLISH_OK, "a/b", "", 0, 0, false, false},
+    {"qos 1", {0x32, 8, 0, 3, 'a', '/', 'b', 0x12, 0x34, '7'}, 10, MQTT_PUBLISH_OK, "a/b", "7", 1, 0x1234, false,
+     false},
+    {"qos 1 dup retain", {0x3b, 8, 0, 3, 'a', '/', 'b', 0xff, 0xff, '7'}, 10, MQTT_PUBLISH_OK, "a/b", "7", 1, 65535,
+     true, true},
+    {"qos 1 empty payload", {0x32, 7, 0, 3, 'a', '/', 'b', 0, 1}, 9, MQTT_PUBLISH_OK, "a/b", "", 1, 1, false, false},
+    {"qos 2", {0x34, 8, 0, 3, 'a', '/', 'b', 0, 9, 'x'}, 10, MQTT_PUBLISH_OK, "a/b", "x", 2, 9, false, false},
+    {"qos 0 with dup: read as sent", {0x38, 6, 0, 3, 'a', '/', 'b', '1'}, 8, MQTT_PUBLISH_OK, "a/b", "1", 0, 0, true,
+     false},
+    {"topic with a NUL byte: bytes as sent", {0x30, 6, 0, 3, 'a', 0, 'b', '1'}, 8, MQTT_PUBLISH_OK, NULL, "1", 0, 0,
+     false, false},
+    {"qos 3", {0x36, 8, 0, 3, 'a', '/', 'b', 0, 1, '7'}, 10, MQTT_PUBLISH_BAD_QOS, NULL, NULL, 0, 0, false, false},
+    {"no body", {0x30, 0}, 2, MQTT_PUBLISH_TRUNCATED, NULL, NULL, 0, 0, false, false},
+    {"one byte of topic length", {0x30, 1, 0}, 3, MQTT_PUBLISH_TRUNCATED, NULL, NULL, 0, 0, false, false},
+    {"topic length past the end", {0x30, 5, 0, 9, 'a', '/', 'b'}, 7, MQTT_PUBLISH_TOPIC_LEN, NULL, NULL, 0, 0, false,
+     false},
+    {"topic length 65535", {0x30, 5, 0xff, 0xff, 'a', '/', 'b'}, 7, MQTT_PUBLISH_TOPIC_LEN, NULL, NULL, 0, 0, false,
+     false},
+    {"qos 1, no room for the packet id", {0x32, 5, 0, 3, 'a', '/', 'b'}, 7, MQTT_PUBLISH_TOPIC_LEN, NULL, NULL, 0, 0,
+     false, false},
+    {"qos 1, half a packet id", {0x32, 6, 0, 3, 'a', '/', 'b', 0}, 8, MQTT_PUBLISH_TOPIC_LEN, NULL, NULL, 0, 0, false,
+     false},
+    {"empty topic", {0x30, 3, 0, 0, '1'}, 5, MQTT_PUBLISH_EMPTY_TOPIC, NULL, NULL, 0, 0, false, false},
+    {"qos 1 packet id 0", {0x32, 8, 0, 3, 'a', '/', 'b', 0, 0, '7'}, 10, MQTT_PUBLISH_MID_ZERO, NULL, NULL, 0, 0, false,
+     false},
+    {"not a PUBLISH", {0x40, 2, 0, 1}, 4, MQTT_PUBLISH_NOT_PUBLISH, NULL, NULL, 0, 0, false, false},
+};
+/* clang-format on */
+
+static void test_publish(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof publishes / sizeof publishes[0]; i++) {
+        const struct publish_case *c = &publishes[i];
+        print_message("%s\n", c->name);
+        struct mqtt_frame f;
+        assert_int_equal(mqtt_frame_parse(c->bytes, c->len, 64, &f), MQTT_FRAME_OK);
+        assert_int_equal(f.total, c->len);
+        struct mqtt_publish p;
+        int rc = mqtt_publish_parse(c->bytes, &f, &p);
+        assert_int_equal(rc, c->rc);
+        assert_string_not_equal(mqtt_publish_error(rc), "?");
+        if (rc != MQTT_PUBLISH_OK)
+            continue;
+        if (c->topic) {
+            assert_int_equal(p.topic_len, strlen(c->topic));
+            assert_memory_equal(p.topic, c->topic, p.topic_len);
+        }
+        assert_int_equal(p.payload_len, strlen(c->payload));
+        assert_memory_equal(p.payload, c->payload, p.payload_len);
+        /* topic and payload point into the packet, within it */
+        assert_true(p.topic >= c->bytes && p.payload + p.payload_len == c->bytes + c->len);
+        assert_int_equal(p.qos, c->qos);
+        assert_int_equal(p.mid, c->mid);
+        assert_int_equal(p.dup, c->dup);
+        assert_int_equal(p.retain, c->retain);
+    }
+    assert_string_equal(mqtt_publish_error(42), "?");
+}
+
+/* A remaining length that claims less than the topic needs: the frame is cut there, the PUBLISH refused. */
+static void test_publish_length_lies(void **state)
+{
+    (void)state;
+    /* remaining length 4 but topic length 3 + the QoS 1 packet id = 7 */
+    const uint8_t bytes[] = {0x32, 4, 0, 3, 'a', '/', 'b', 0, 1, '7'};
+    struct mqtt_frame f;
+    assert_int_equal(mqtt_frame_parse(bytes, sizeof bytes, 64, &f), MQTT_FRAME_OK);
+    assert_int_equal(f.total, 6);
+    struct mqtt_publish p;
+    assert_int_equal(mqtt_publish_parse(bytes, &f, &p), MQTT_PUBLISH_TOPIC_LEN);
+    /* every cut of a good QoS 1 PUBLISH's remaining length is refused, never read past */
+    const uint8_t good[] = {0x32, 8, 0, 3, 'a', '/', 'b', 0, 1, '7'};
+    for (uint8_t len = 0; len < 7; len++) {
+        uint8_t cut[sizeof good];
+        memcpy(cut, good, sizeof good);
+        cut[1] = len;
+        assert_int_equal(mqtt_frame_parse(cut, 2u + len, 64, &f), MQTT_FRAME_OK);
+        assert_true(mqtt_publish_parse(cut, &f, &p) < 0);
+    }
+    uint8_t seven[sizeof good];
+    memcpy(seven, good, sizeof good);
+    seven[1] = 7; /* the packet id and no payload */
+    assert_int_equal(mqtt_frame_parse(seven, 9, 64, &f), MQTT_FRAME_OK);
+    assert_int_equal(mqtt_publish_parse(seven, &f, &p), MQTT_PUBLISH_OK);
+    assert_int_equal(p.payload_len, 0);
+}
+
+/* ---- CONNACK ---- */
+
+static void test_connack(void **state)
+{
+    (void)state;
+    struct mqtt_frame f;
+    bool sp;
+    uint8_t code;
+    const uint8_t resumed[] = {0x20, 2, 0x01, 0x00};
+    assert_int_equal(mqtt_frame_parse(resumed, sizeof resumed, 64, &f), MQTT_FRAME_OK);
+    assert_int_equal(mqtt_connack_parse(resumed, &f, &sp, &code), 0);
+    assert_true(sp);
+    assert_int_equal(code, 0);
+    const uint8_t refused[] = {0x20, 2, 0x00, 0x05};
+    assert_int_equal(mqtt_frame_parse(refused, sizeof refused, 64, &f), MQTT_FRAME_OK);
+    assert_int_equal(mqtt_connack_parse(refused, &f, &sp, &code), 0);
+    assert_false(sp);
+    assert_int_equal(code, 5);
+    const uint8_t bad[][5] = {{0x21, 2, 0, 0}, {0x20, 1, 0}, {0x20, 3, 0, 0, 0}, {0x40, 2, 0, 1}};
+    const size_t lens[] = {4, 3, 5, 4};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(mqtt_frame_parse(bad[i], lens[i], 64, &f), MQTT_FRAME_OK);
+        assert_int_equal(mqtt_connack_parse(bad[i], &f, &sp, &code), -1);
+    }
+}
+
 /* ---- a stream cut at every byte, as the relay reads it ---- */
 
 static void test_stream_any_split(void **state)
@@ -228,9 +361,10 @@ static void test_stream_any_split(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_packet_type), cmocka_unit_test(test_remaining_length),
-        cmocka_unit_test(test_oversized),         cmocka_unit_test(test_puback),
-        cmocka_unit_test(test_stream_any_split),
+        cmocka_unit_test(test_every_packet_type),   cmocka_unit_test(test_remaining_length),
+        cmocka_unit_test(test_oversized),           cmocka_unit_test(test_puback),
+        cmocka_unit_test(test_stream_any_split),    cmocka_unit_test(test_publish),
+        cmocka_unit_test(test_publish_length_lies), cmocka_unit_test(test_connack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
