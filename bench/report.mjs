@@ -47,11 +47,9 @@ for (const m of measurements) {
   } else if (id === 'pipeline_load1') {
     row('load 1 through the pipeline (ingest + serve + 1 WS client), QoS 0', `${n0(m.value)} readings/s landed${best(m)}, ${m.lost} lost; ${n0(m.ws_rows)} delivered over WebSocket`, m.reference ? `broker-only ${n0(m.reference)}/s` : '', x2(m.ratio), '', '');
   } else if (m.group === 'latency') {
-    const variant = m.id.startsWith('latency_async')
-      ? ', mosquitto set_tcp_nodelay + ingest synchronous_commit=off (proposals combined)'
-      : m.id.startsWith('latency_nodelay')
-        ? ', mosquitto set_tcp_nodelay true (proposal)'
-        : '';
+    const variant = m.id.startsWith('latency_durable')
+      ? ', ingest --qos0-async-commit=false (reference: every commit waits for the WAL flush)'
+      : '';
     const what = `latency publish→WebSocket at ${n0(m.rate)}/s${variant}`;
     row(what, `p50 ${ms(m.p50)}, p90 ${ms(m.p90)}, p99 ${ms(m.p99)}, max ${ms(m.max)} (${m.delivered}/${m.sent}); publish→commit p50 ${ms(m.commit_p50)} p99 ${ms(m.commit_p99)}; commit→WS p50 ${ms(m.serve_p50)} p99 ${ms(m.serve_p99)}`, `MQTT hop alone p50 ${ms(m.mqtt_p50)}, p99 ${ms(m.mqtt_p99)}`, x2(m.ratio), tgt(m), met(m));
   } else if (m.group === 'fanout') {
