@@ -27,6 +27,8 @@
  * time>"}; adds percentiles of receive time - ts over every message
  * (lat_p50_us, lat_p90_us, lat_p99_us, lat_max_us): what the broker hop costs.
  */
+#include "stats.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <mosquitto.h>
@@ -57,8 +59,7 @@ static uint64_t received;
 static int64_t first_us, last_us, start_us;
 static bool subscribed;
 static volatile sig_atomic_t stop;
-static int32_t *lat; /* microseconds, one per message (-L) */
-static size_t lat_n, lat_cap;
+static struct lat_set lat; /* microseconds, one per message (-L) */
 
 static int64_t wall_us(void)
 {
@@ -102,33 +103,6 @@ static int64_t parse_ts(const char *s, size_t len)
            v[5] * 1000000LL + v[6];
 }
 
-static void lat_add(int64_t us)
-{
-    if (lat_n == lat_cap) {
-        size_t nc = lat_cap ? lat_cap * 2 : 1 << 16;
-        int32_t *nl = realloc(lat, nc * sizeof *lat);
-        if (!nl)
-            return;
-        lat = nl;
-        lat_cap = nc;
-    }
-    lat[lat_n++] = us > INT32_MAX ? INT32_MAX : us < INT32_MIN ? INT32_MIN : (int32_t)us;
-}
-
-static int cmp_i32(const void *a, const void *b)
-{
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
-}
-
-static int32_t pct(double p)
-{
-    if (!lat_n)
-        return -1;
-    size_t k = (size_t)(p / 100.0 * (double)(lat_n - 1) + 0.5);
-    return lat[k < lat_n ? k : lat_n - 1];
-}
-
 static void ready(void)
 {
     subscribed = true;
@@ -149,7 +123,7 @@ static void count(const void *payload, size_t len, int64_t now)
             const char *ts = p + 7;
             int64_t t = parse_ts(ts, (size_t)((const char *)payload + len - ts));
             if (t >= 0)
-                lat_add(now - t);
+                lat_add(&lat, now - t);
         }
     }
 }
@@ -469,12 +443,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     start_us = wall_us();
     int rc = o.libmosq ? run_libmosquitto() : run_raw();
-    qsort(lat, lat_n, sizeof *lat, cmp_i32);
+    lat_sort(&lat);
     printf("{\"received\":%llu,\"first_us\":%lld,\"last_us\":%lld,\"subscribed\":%s,\"client\":\"%s\",\"lat_n\":%zu,"
            "\"lat_p50_us\":%d,\"lat_p90_us\":%d,\"lat_p99_us\":%d,\"lat_max_us\":%d}\n",
            (unsigned long long)received, (long long)first_us, (long long)last_us, subscribed ? "true" : "false",
-           o.libmosq ? "libmosquitto" : "raw", lat_n, pct(50), pct(90), pct(99), lat_n ? lat[lat_n - 1] : -1);
+           o.libmosq ? "libmosquitto" : "raw", lat.n, lat_pct(&lat, 50), lat_pct(&lat, 90), lat_pct(&lat, 99),
+           lat_max(&lat));
     fflush(stdout);
-    free(lat);
+    lat_free(&lat);
     return rc;
 }

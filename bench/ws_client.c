@@ -19,6 +19,8 @@
  * -o ROWS_FILE: also write "<id> <receive time µs>" for every counted row (the
  * bench joins it with the rows' commit timestamps: commit -> WebSocket).
  */
+#include "stats.h"
+
 #include <libwebsockets.h>
 
 #include <inttypes.h>
@@ -56,8 +58,7 @@ static struct client *clients;
 static struct lws_context *ctx;
 static int next_connect, connecting, live, failed, closed_after_live, done_clients;
 static uint64_t rows_total, dups_total, gaps, frames, history_rows, parse_errors;
-static int32_t *lat; /* microseconds, one per delivered row */
-static size_t lat_n, lat_cap;
+static struct lat_set lat; /* microseconds, one per delivered row */
 static int64_t ready_us, first_row_us, last_row_us, start_us;
 static bool ready_printed;
 static volatile sig_atomic_t stop;
@@ -110,19 +111,6 @@ static int64_t parse_ts(const char *s, const char *end)
     return ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + h) * 60 + mi) * 60000000LL + se * 1000000LL + us;
 }
 
-static void lat_add(int64_t us)
-{
-    if (lat_n == lat_cap) {
-        size_t nc = lat_cap ? lat_cap * 2 : 1 << 16;
-        int32_t *nl = realloc(lat, nc * sizeof *lat);
-        if (!nl)
-            return;
-        lat = nl;
-        lat_cap = nc;
-    }
-    lat[lat_n++] = us > INT32_MAX ? INT32_MAX : us < INT32_MIN ? INT32_MIN : (int32_t)us;
-}
-
 static void client_done_check(struct client *c)
 {
     if (opt.expect && c->rows == opt.expect)
@@ -168,7 +156,7 @@ static void on_message(struct client *c, const char *m, size_t len, int64_t now)
         c->rows++;
         rows_total++;
         client_done_check(c);
-        lat_add(now - ts);
+        lat_add(&lat, now - ts);
         if (rows_out)
             fprintf(rows_out, "%" PRId64 " %" PRId64 "\n", id, now);
         if (!first_row_us)
@@ -285,20 +273,6 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     (void)sul;
     connect_more();
     lws_sul_schedule(ctx, 0, &tick, on_tick, 20 * LWS_US_PER_MS);
-}
-
-static int cmp_i32(const void *a, const void *b)
-{
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
-}
-
-static int32_t pct(double p)
-{
-    if (!lat_n)
-        return -1;
-    size_t k = (size_t)(p / 100.0 * (double)(lat_n - 1) + 0.5);
-    return lat[k < lat_n ? k : lat_n - 1];
 }
 
 int main(int argc, char **argv)
@@ -433,19 +407,16 @@ int main(int argc, char **argv)
     }
     if (!counted)
         min_rows = 0;
-    qsort(lat, lat_n, sizeof *lat, cmp_i32);
-    double mean = 0;
-    for (size_t i = 0; i < lat_n; i++)
-        mean += lat[i];
-    mean = lat_n ? mean / (double)lat_n : -1;
+    lat_sort(&lat);
+    double mean = lat_mean(&lat);
     printf("{\"clients\":%d,\"live\":%d,\"failed\":%d,\"closed\":%d,\"expect_per_client\":%" PRIu64 ",\"rows\":%" PRIu64
            ",\"complete_clients\":%" PRIu64 ",\"min_rows\":%" PRIu64 ",\"max_rows\":%" PRIu64 ",\"dups\":%" PRIu64
            ",\"gaps\":%" PRIu64 ",\"parse_errors\":%" PRIu64 ",\"frames\":%" PRIu64
            ",\"lat_n\":%zu,\"lat_mean_us\":%.0f,\"lat_p50_us\":%d,\"lat_p90_us\":%d,\"lat_p99_us\":%d,"
            "\"lat_max_us\":%d,\"rows_seconds\":%.3f,\"cpu_s\":%.3f,\"max_rss_kb\":%ld}\n",
            opt.nclients, live, failed, closed_after_live, opt.expect, rows_total, complete, min_rows, max_rows,
-           dups_total, gaps, parse_errors, frames, lat_n, mean, pct(50), pct(90), pct(99), lat_n ? lat[lat_n - 1] : -1,
-           first_row_us ? (double)(last_row_us - first_row_us) / 1e6 : 0.0, cpu_s, ru.ru_maxrss);
+           dups_total, gaps, parse_errors, frames, lat.n, mean, lat_pct(&lat, 50), lat_pct(&lat, 90), lat_pct(&lat, 99),
+           lat_max(&lat), first_row_us ? (double)(last_row_us - first_row_us) / 1e6 : 0.0, cpu_s, ru.ru_maxrss);
     fflush(stdout);
     lws_context_destroy(ctx);
     if (rows_out)
@@ -453,6 +424,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < opt.nclients; i++)
         free(clients[i].buf);
     free(clients);
-    free(lat);
+    lat_free(&lat);
     return 0;
 }

@@ -121,6 +121,10 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
         return s && s->kind == SESSION_WS ? ws_writeable(&s->u.ws) : 0;
     case LWS_CALLBACK_RECEIVE:
         return s && s->kind == SESSION_WS ? ws_receive(&s->u.ws, in, len) : -1;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (s && s->kind == SESSION_WS)
+            ws_peer_closing(&s->u.ws);
+        break;
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
         if (s && s->kind == SESSION_WS)
@@ -133,9 +137,20 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     return 0;
 }
 
+/*
+ * Per-connection buffers. lws allocates rx_buffer_size (+ LWS_PRE) for every
+ * WebSocket when it is established; clients send nothing but control frames
+ * (<= 125 bytes), so it is small: a larger message arrives in pieces and is
+ * refused at WS_RX_MAX by ws_rx.c exactly as before. Without tx_packet_size,
+ * lws would also cut every write to rx_buffer_size bytes and copy the rest to
+ * a buffer for later, so sends get their own bound.
+ */
+#define SERVE_WS_RX_CHUNK 256
+#define SERVE_TX_PACKET (64u << 10)
+
 static const struct lws_protocols serve_protocols[] = {
     /* first: the default for HTTP and for WebSocket upgrades without a subprotocol */
-    {SERVE_PROTOCOL, serve_callback, sizeof(struct session), WS_RX_MAX, 0, NULL, 0},
+    {SERVE_PROTOCOL, serve_callback, sizeof(struct session), SERVE_WS_RX_CHUNK, 0, NULL, SERVE_TX_PACKET},
     {PGC_PROTOCOL, pgc_lws_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };

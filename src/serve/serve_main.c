@@ -158,6 +158,7 @@ int serve_main(int argc, char **argv)
     }
     hub_presence_init(&sv->presence);
     sbuf_init(&sv->scratch, LWS_PRE, SCRATCH_MAX);
+    sbuf_init(&sv->fanout, LWS_PRE, SCRATCH_MAX);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -202,6 +203,7 @@ int serve_main(int argc, char **argv)
     sv->ctx = NULL;
 out_hub:
     sbuf_free(&sv->scratch);
+    sbuf_free(&sv->fanout);
     hub_presence_free(&sv->presence);
     hub_ring_free(&sv->ring);
 out_cfg:

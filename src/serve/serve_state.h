@@ -48,6 +48,13 @@ struct hub_feed {
     lws_sorted_usec_list_t hold_timer; /* re-checks a held fetch */
 };
 
+/* The last unfiltered live frame built (ws_client.c): rows (from, to], made when the ring ended at last_id. */
+struct ws_fanout_cache {
+    bool valid;
+    int64_t from, to, last_id;
+    size_t rows;
+};
+
 struct serve {
     struct serve_config cfg;
     struct lws_context *ctx;
@@ -59,8 +66,11 @@ struct serve {
     struct hub_presence presence;
     struct hub_feed feed;
     lws_dll2_owner_t clients; /* struct ws_client, established WebSockets */
+    int64_t live_min_cursor;  /* <= the cursor of every live client (ws_clients_room skips its scan above it) */
     struct serve_metrics m;
     struct sbuf scratch; /* LWS_PRE headroom; one frame or chunk at a time */
+    struct sbuf fanout;  /* LWS_PRE headroom; the live frame shared by unfiltered clients */
+    struct ws_fanout_cache fanout_cache;
 };
 
 #endif

@@ -11,6 +11,7 @@
 #include "ws_frame.h"
 #include "ws_origin.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -37,6 +38,13 @@ static const char SQL_PAGE[] =
 /* clang-format on */
 
 static void ws_backfill_next(struct ws_client *c);
+
+/* A live client enters the live tail: keep sv->live_min_cursor a lower bound of every live cursor. */
+static void ws_live_min_note(struct serve *sv, int64_t cursor)
+{
+    if (cursor < sv->live_min_cursor)
+        sv->live_min_cursor = cursor;
+}
 
 /* Stop serving c: send `pending` if it holds a frame, then close with status/reason. */
 static void ws_begin_close(struct ws_client *c, enum lws_close_status status, const char *reason)
@@ -180,6 +188,7 @@ static void ws_backfill_next(struct ws_client *c)
     if (c->cursor >= sv->ring.floor) {
         /* the ring holds everything after cursor: live from here */
         c->state = WS_LIVE;
+        ws_live_min_note(sv, c->cursor);
         if (c->cursor < sv->ring.last_id || c->presence_seq < sv->presence.next_seq) {
             c->waiting_since = time_mono_ms();
             lws_callback_on_writable(c->wsi);
@@ -208,7 +217,56 @@ static int ws_send_presence(struct ws_client *c)
     return 1;
 }
 
-static int ws_live_writeable(struct ws_client *c)
+/*
+ * The live frame for c: the ring rows after its cursor. Clients without a
+ * topic filter that are at the same cursor get the same bytes, so that frame
+ * is built once into sv->fanout and reused (lws only writes the WebSocket
+ * header into the LWS_PRE headroom, the same for each). Returns the frame
+ * (NULL when there is nothing to send) and its row count in *rows; c->cursor
+ * moves past the rows it covers. The key stays right while the ring only
+ * grows at the end: the rows after a cursor >= floor never change.
+ */
+static const struct sbuf *ws_live_frame(struct ws_client *c, size_t *rows)
+{
+    struct serve *sv = c->sv;
+    struct ws_fanout_cache *fc = &sv->fanout_cache;
+    struct sbuf *b = &sv->scratch;
+    bool shared = !c->params.topic[0];
+    if (shared) {
+        if (fc->valid && fc->from == c->cursor && fc->last_id == sv->ring.last_id) {
+            c->cursor = fc->to;
+            *rows = fc->rows;
+            return fc->rows ? &sv->fanout : NULL;
+        }
+        b = &sv->fanout;
+        fc->valid = false;
+    }
+    int64_t from = c->cursor;
+    sbuf_reset(b);
+    size_t n = ws_frame_live(b, &sv->ring, &c->cursor, c->params.topic, WS_FRAME_MAX_ROWS, WS_SCAN_MAX);
+    if (b->failed)
+        return b; /* ws_write counts and refuses it */
+    if (shared)
+        *fc = (struct ws_fanout_cache){true, from, c->cursor, sv->ring.last_id, n};
+    *rows = n;
+    return n ? b : NULL;
+}
+
+/* c has rows or presence frames it has not been sent. */
+static bool ws_live_behind(const struct ws_client *c)
+{
+    return c->cursor < c->sv->ring.last_id || c->presence_seq < c->sv->presence.next_seq;
+}
+
+/*
+ * Send a live client what it is behind by: a due presence frame, else one
+ * frame of ring rows. Called from WRITEABLE, and directly from
+ * ws_clients_new_rows() when lws holds no unsent bytes for it (then a
+ * write never lands behind a partial one). When more is left, or lws had to
+ * buffer part of the frame, WRITEABLE is asked for. 0, or -1 when the send
+ * failed (the caller closes).
+ */
+static int ws_live_send(struct ws_client *c)
 {
     struct serve *sv = c->sv;
     c->waiting_since = 0;
@@ -223,19 +281,13 @@ static int ws_live_writeable(struct ws_client *c)
     if (p < 0)
         return -1;
     if (p == 0) {
-        sbuf_reset(&sv->scratch);
-        size_t n = ws_frame_live(&sv->scratch, &sv->ring, &c->cursor, c->params.topic, WS_FRAME_MAX_ROWS, WS_SCAN_MAX);
-        if (sv->scratch.failed) {
-            sv->m.ws_send_failed++;
+        size_t n = 0;
+        const struct sbuf *f = ws_live_frame(c, &n);
+        if (f && ws_write(c, f))
             return -1;
-        }
-        if (n) {
-            if (ws_write(c, &sv->scratch))
-                return -1;
-            sv->m.ws_rows += n;
-        }
+        sv->m.ws_rows += n;
     }
-    if (c->cursor < sv->ring.last_id || c->presence_seq < sv->presence.next_seq) {
+    if (ws_live_behind(c) || lws_partial_buffered(c->wsi)) {
         c->waiting_since = time_mono_ms();
         lws_callback_on_writable(c->wsi);
     }
@@ -255,7 +307,7 @@ int ws_writeable(struct ws_client *c)
         ws_backfill_next(c);
         return 0;
     case WS_LIVE:
-        return ws_live_writeable(c);
+        return ws_live_send(c);
     case WS_CLOSING:
         if (c->pending.len) {
             if (ws_write(c, &c->pending))
@@ -306,6 +358,18 @@ int ws_receive(struct ws_client *c, const void *in, size_t len)
     c->pending_rows = 0;
     ws_begin_close(c, refusals[v].status, refusals[v].reason);
     return 0;
+}
+
+void ws_peer_closing(struct ws_client *c)
+{
+    if (!c->linked || c->state == WS_CLOSING)
+        return;
+    /* lws answers the close itself; nothing more may be written, directly or on WRITEABLE */
+    c->state = WS_CLOSING;
+    c->close_status = LWS_CLOSE_STATUS_NORMAL;
+    c->close_reason = "";
+    sbuf_reset(&c->pending);
+    dbq_cancel_owner(&c->sv->query_q, c);
 }
 
 /* Refuse an upgrade with an HTTP status and a JSON reason. Returns 1 (refusal written) or -1. */
@@ -434,36 +498,62 @@ static bool ws_stalled(const struct ws_client *c, int64_t now)
 void ws_clients_new_rows(struct serve *sv)
 {
     int64_t now = time_mono_ms();
+    int64_t min_cursor = INT64_MAX;
     for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next) {
         struct ws_client *c = ws_of(d);
-        if (c->state != WS_LIVE || c->cursor >= sv->ring.last_id)
+        if (c->state != WS_LIVE)
             continue;
-        if (c->cursor < sv->ring.floor ||
-            ((long)hub_ring_lag(&sv->ring, c->cursor) > sv->cfg.client_max_lag && ws_stalled(c, now))) {
-            ws_gap(c);
-            continue;
+        if (c->cursor < sv->ring.last_id) {
+            if (c->cursor < sv->ring.floor ||
+                ((long)hub_ring_lag(&sv->ring, c->cursor) > sv->cfg.client_max_lag && ws_stalled(c, now))) {
+                ws_gap(c);
+                continue;
+            }
+            if (lws_partial_buffered(c->wsi)) {
+                /* lws still holds part of an earlier frame: WRITEABLE sends the rest first */
+                if (!c->waiting_since)
+                    c->waiting_since = now;
+                lws_callback_on_writable(c->wsi);
+            } else if (ws_live_send(c)) {
+                /* the send failed (counted): nothing more for it; lws closes it soon (this loop must not unlink it) */
+                c->state = WS_CLOSING;
+                c->close_status = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
+                c->close_reason = "";
+                lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+                continue;
+            }
         }
-        if (!c->waiting_since)
-            c->waiting_since = now;
-        lws_callback_on_writable(c->wsi);
+        if (c->state == WS_LIVE && c->cursor < min_cursor)
+            min_cursor = c->cursor;
     }
+    sv->live_min_cursor = min_cursor;
 }
 
 bool ws_clients_room(struct serve *sv, size_t rows)
 {
+    /* no live cursor is below the bound, and a lag only shrinks as the cursor grows: nothing to look at */
+    if (hub_ring_lag(&sv->ring, sv->live_min_cursor) + rows <= sv->ring.cap)
+        return true;
     int64_t now = time_mono_ms();
     /* a hold delays every client: it lasts while the ones holding it take data, and not too long */
     bool hold_too_long = sv->feed.held_since && now - sv->feed.held_since > sv->cfg.client_stall_ms;
     bool room = true;
+    int64_t min_cursor = INT64_MAX;
     for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next) {
         struct ws_client *c = ws_of(d);
-        if (c->state != WS_LIVE || hub_ring_lag(&sv->ring, c->cursor) + rows <= sv->ring.cap)
+        if (c->state != WS_LIVE)
             continue;
-        if (hold_too_long || (c->waiting_since && now - c->waiting_since > sv->cfg.client_hold_ms))
-            ws_gap(c);
-        else
+        if (hub_ring_lag(&sv->ring, c->cursor) + rows > sv->ring.cap) {
+            if (hold_too_long || (c->waiting_since && now - c->waiting_since > sv->cfg.client_hold_ms)) {
+                ws_gap(c);
+                continue;
+            }
             room = false;
+        }
+        if (c->cursor < min_cursor)
+            min_cursor = c->cursor;
     }
+    sv->live_min_cursor = min_cursor;
     return room;
 }
 

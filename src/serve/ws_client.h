@@ -11,7 +11,10 @@
  *                -> its callback formats one frame into `pending`
  *   WS_SEND      `pending` waits for WRITEABLE -> sent, then the next backfill
  *                step: another page, or WS_LIVE once cursor >= ring floor
- *   WS_LIVE      WRITEABLE sends ring rows after cursor (and presence frames)
+ *   WS_LIVE      new ring rows after cursor are written as soon as the hub
+ *                appends them (ws_clients_new_rows), without waiting for
+ *                WRITEABLE, unless lws still holds unsent bytes of an earlier
+ *                frame; WRITEABLE sends the rest and presence frames
  *                -> gap when the client stopped reading: rows waiting and no
  *                WRITEABLE for --client-stall-ms while more than
  *                --client-max-lag rows behind; or, while it holds up the
@@ -88,18 +91,25 @@ int ws_writeable(struct ws_client *c);
  * dropped). Returns 0.
  */
 int ws_receive(struct ws_client *c, const void *in, size_t len);
+/* LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: the client is closing; send it nothing more. */
+void ws_peer_closing(struct ws_client *c);
 /* LWS_CALLBACK_CLOSED / WS_SERVER_DROP_PROTOCOL: unlink, cancel queries, free. Idempotent. */
 void ws_closed(struct ws_client *c);
 
 /* The hub learnt its floor: start the waiting clients. */
 void ws_clients_hub_ready(struct serve *sv);
-/* Rows were appended to the ring: wake live clients, cut the ones too far behind. */
+/*
+ * Rows were appended to the ring: send each live client its frame now (one
+ * send each; unfiltered clients at the same cursor share the frame's bytes),
+ * cut the ones too far behind. Also recomputes sv->live_min_cursor.
+ */
 void ws_clients_new_rows(struct serve *sv);
 /*
  * May the hub append `rows` rows? True when that evicts no row a live client
  * has yet to send. A client that holds the hub up and has not been writable
  * for --client-hold-ms, or has held it for more than --client-stall-ms
  * (sv->feed.held_since), gets its gap here rather than hold the others up.
+ * Looks at no client when sv->live_min_cursor shows every one has room.
  */
 bool ws_clients_room(struct serve *sv, size_t rows);
 /* A presence frame was pushed: wake live clients. */

@@ -267,6 +267,31 @@ test('?topic= narrows what is sent (+ and # wildcards, encoded or not)', async (
   for (const c of [plus, rawPlus, hash]) await disconnect(c);
 });
 
+test('live frames shared by unfiltered clients: each client, at its own cursor or filter, gets exactly its rows', async () => {
+  const topic = 'share/temperature/a';
+  const start = await insertRows(topic, 3);
+  await serverSaw(start.at(-1));
+  // unfiltered clients at the newest row (they share one frame), one resuming from older rows
+  // (another cursor until it catches up), and a filtered one (its own frame)
+  const same = [];
+  for (let i = 0; i < 5; i++) same.push(await connect('?history=0'));
+  const behind = await connect(`?after=${start[0]}`);
+  const filtered = await connect('?history=0&topic=share/+/b');
+  for (const c of [...same, behind, filtered]) await c.next((m) => m.type === 'history');
+  const rows = [];
+  for (let batch = 0; batch < 5; batch++) {
+    rows.push(...(await insertRows(topic, batch + 1)), ...(await insertRows('share/humidity/b', 1)));
+  }
+  const last = rows.reduce((a, b) => Math.max(a, b));
+  for (const c of [...same, behind]) await waitForId(c, last, 'an unfiltered client');
+  await waitForId(filtered, last, 'the filtered client');
+  const all = await dbIds(`id > ${start.at(-1)}`);
+  for (const [i, c] of same.entries()) assertNoGapNoDup(ids(c).filter((id) => id > start.at(-1)), all, `client ${i}`);
+  assertNoGapNoDup(ids(behind), await dbIds(`id > ${start[0]}`), 'the resumed client');
+  assertNoGapNoDup(ids(filtered), await dbIds(`id > ${start.at(-1)} AND topic = 'share/humidity/b'`), 'the filtered client');
+  for (const c of [...same, behind, filtered]) await disconnect(c);
+});
+
 test('a client that stops reading gets a gap and is closed; the others keep receiving', { timeout: 180000 }, async () => {
   const before = (await metrics()).values.sensorpipe_ws_gaps_total;
   const fast = await connect('?history=0');

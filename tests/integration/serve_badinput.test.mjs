@@ -204,15 +204,28 @@ test('oversized WebSocket messages, in one frame or fragmented, are closed with 
   await waitFor(() => frag.closed(), { message: 'the fragmenting sender to be closed' });
   assert.equal(frag.closed().code, 1009);
 
-  // a message right at the limit is fine (and ignored)
+  // one frame a byte over the limit (serve reads it in 256-byte pieces) is refused as well
+  const over = await offender('?history=0');
+  over.ws.send('o'.repeat(4097));
+  await waitFor(() => over.closed(), { message: 'the 4097-byte sender to be closed' });
+  assert.equal(over.closed().code, 1009);
+
+  // a message right at the limit is fine (and ignored), also when its 3-byte characters
+  // straddle the 256-byte pieces serve reads a frame in
   const ok = await wsConnect(`${wsBase}/ws?history=0&topic=witness/%23`);
   await ok.next((m) => m.type === 'history');
+  const rx0 = (await metrics()).sensorpipe_ws_rx_messages_total;
   ok.ws.send('a'.repeat(4096));
+  ok.ws.send('温'.repeat(1365) + 'x'); // 4096 bytes
+  await waitFor(async () => (await metrics()).sensorpipe_ws_rx_messages_total === rx0 + 2, {
+    message: 'both messages at the limit to be read and ignored',
+  });
   const d0 = delta(m0, await metrics());
-  assert.equal(d0['sensorpipe_ws_rx_refused_total{reason="too_large"}'], 2);
-  assert.equal(d0.sensorpipe_ws_rx_oversized_total, 2);
+  assert.equal(d0['sensorpipe_ws_rx_refused_total{reason="too_large"}'], 3);
+  assert.equal(d0.sensorpipe_ws_rx_oversized_total, 3);
+  assert.equal(d0['sensorpipe_ws_rx_refused_total{reason="bad_utf8"}'] ?? 0, 0);
   await witnessAlive('oversized WebSocket messages');
-  assert.equal(ok.closed(), null, 'a 4096-byte message does not close the client');
+  assert.equal(ok.closed(), null, '4096-byte messages do not close the client');
   await waitFor(() => ok.rows().length > 0, { message: 'the client at the limit to keep receiving' });
   await ok.close();
 });
