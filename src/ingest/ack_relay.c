@@ -388,24 +388,37 @@ static int relay_send_up(struct relay *r)
     return 0;
 }
 
+/* rbuf_read_once's end of stream (distinct from -1, a socket error with errno set). */
+#define RBUF_EOF (-2)
+
+/* One recv from fd into b's free room: the bytes read, 0 when b is full or fd has nothing now, RBUF_EOF, or -1. */
+static ssize_t rbuf_read_once(struct relay_buf *b, int fd)
+{
+    size_t room = rbuf_room(b);
+    if (!room)
+        return 0;
+    for (;;) {
+        ssize_t n = recv(fd, b->data + b->off + b->len, room, 0);
+        if (n > 0) {
+            b->len += (size_t)n;
+            return n;
+        }
+        if (n == 0)
+            return RBUF_EOF;
+        if (errno != EINTR)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+}
+
 /* Read from fd into b while there is room. Returns 1 on end of stream, -1 on error, 0 otherwise. */
 static int rbuf_fill(struct relay_buf *b, int fd)
 {
     for (int i = 0; i < RELAY_READS_PER_WAKE; i++) {
-        size_t room = rbuf_room(b);
-        if (!room)
-            return 0;
-        ssize_t n = recv(fd, b->data + b->off + b->len, room, 0);
-        if (n == 0)
+        ssize_t n = rbuf_read_once(b, fd);
+        if (n == RBUF_EOF)
             return 1;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return 0;
-            return -1;
-        }
-        b->len += (size_t)n;
+        if (n <= 0)
+            return (int)n;
     }
     return 0;
 }
@@ -541,19 +554,13 @@ static int relay_read_broker(struct relay *r)
         return -2;
     for (int i = 0; i < RELAY_BROKER_READS_PER_WAKE; i++) {
         size_t room = rbuf_room(&r->down);
-        if (!room)
-            break;
-        ssize_t n = recv(r->broker_fd, r->down.data + r->down.off + r->down.len, room, 0);
-        if (n == 0)
+        ssize_t n = rbuf_read_once(&r->down, r->broker_fd);
+        if (n == RBUF_EOF)
             return 1;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
+        if (n < 0)
             return -1;
-        }
-        r->down.len += (size_t)n;
+        if (n == 0)
+            break;
         if (relay_parse_down(r) != 0)
             return -2;
         if ((size_t)n < room)
