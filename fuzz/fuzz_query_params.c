@@ -83,8 +83,8 @@ static void check_minute_split(const struct qp_readings *r, int64_t wf, int64_t 
     struct qp_split s;
     if (!qp_rollup_split_minutes(r, &s))
         abort();
-    if (!(r->from_us <= s.min_from && s.min_from <= s.hour_from && s.hour_from <= s.hour_to &&
-          s.hour_to <= s.min_to && s.min_to <= r->to_us))
+    if (!(r->from_us <= s.min_from && s.min_from <= s.hour_from && s.hour_from <= s.hour_to && s.hour_to <= s.min_to &&
+          s.min_to <= r->to_us))
         abort();
     if (s.hour_from < s.hour_to && (s.hour_from != wf || s.hour_to != wt))
         abort();

@@ -305,7 +305,8 @@ static void test_rollup_split_minutes(void **state)
         /* up to the end of a minute: raw rows only */
         {3600, NOW_US + 10 * S, NOW_US + M_US, true, NOW_US + M_US, NOW_US + M_US, NOW_US + M_US, NOW_US + M_US},
         /* across one minute boundary, no whole minute */
-        {3600, NOW_US + 10 * S, NOW_US + M_US + 10 * S, true, NOW_US + M_US, NOW_US + M_US, NOW_US + M_US, NOW_US + M_US},
+        {3600, NOW_US + 10 * S, NOW_US + M_US + 10 * S, true, NOW_US + M_US, NOW_US + M_US, NOW_US + M_US,
+         NOW_US + M_US},
         /* one microsecond */
         {86400, NOW_US - 1, NOW_US, true, NOW_US, NOW_US, NOW_US, NOW_US},
         /* before 1970 */
@@ -328,8 +329,9 @@ static void test_rollup_split_minutes(void **state)
             check_split_minutes(&q, &sp, what);
     }
     /* every pair of edges near hour and minute boundaries */
-    static const int64_t offs[] = {0, 1, 30 * 1000000LL, M_US - 1, M_US, M_US + 1, 30 * M_US, H_US - M_US, H_US - 1,
-                                   H_US, H_US + 1, H_US + M_US + 3, 2 * H_US, 3 * H_US - 1, 3 * H_US + M_US};
+    static const int64_t offs[] = {
+        0,        1,    30 * 1000000LL, M_US - 1,        M_US,     M_US + 1,     30 * M_US,      H_US - M_US,
+        H_US - 1, H_US, H_US + 1,       H_US + M_US + 3, 2 * H_US, 3 * H_US - 1, 3 * H_US + M_US};
     size_t n = sizeof offs / sizeof offs[0];
     for (size_t a = 0; a < n; a++) {
         for (size_t b = 0; b < n; b++) {
