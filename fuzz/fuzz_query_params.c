@@ -7,7 +7,8 @@
  * topic filter that is valid and converts to a regex in QP_REGEX_MAX bytes, from < to, limit
  * and bucket in range; times that parse must format and parse back equal; refusals carry a
  * reason that fits the error buffer, however small; the rollup split of an accepted range
- * covers it exactly with whole hours and two short edges.
+ * covers it exactly with whole hours and two short edges, and the minute split with whole
+ * hours, whole minutes and two edges shorter than a minute.
  */
 #include "core/timeutil.h"
 #include "core/topic.h"
@@ -60,11 +61,47 @@ static void check_bucket(const char *s)
         abort();
 }
 
+static int64_t unit_floor(int64_t us, int64_t unit)
+{
+    int64_t f = us / unit * unit;
+    return f > us ? f - unit : f;
+}
+
 static int64_t hour_floor(int64_t us)
 {
-    const int64_t hour = 3600LL * 1000000;
-    int64_t f = us / hour * hour;
-    return f > us ? f - hour : f;
+    return unit_floor(us, 3600LL * 1000000);
+}
+
+/*
+ * The minute split of the same range: five parts in order covering [from, to); the whole
+ * hours those of qp_rollup_split when there are any; minute parts on minutes and each
+ * within one hour; raw parts each within one minute and shorter than a minute.
+ */
+static void check_minute_split(const struct qp_readings *r, int64_t wf, int64_t wt)
+{
+    const int64_t minute = 60LL * 1000000;
+    struct qp_split s;
+    if (!qp_rollup_split_minutes(r, &s))
+        abort();
+    if (!(r->from_us <= s.min_from && s.min_from <= s.hour_from && s.hour_from <= s.hour_to && s.hour_to <= s.min_to &&
+          s.min_to <= r->to_us))
+        abort();
+    if (s.hour_from < s.hour_to && (s.hour_from != wf || s.hour_to != wt))
+        abort();
+    if (wf < wt && (s.hour_from != wf || s.hour_to != wt))
+        abort(); /* whole hours must all come from the hourly rollup */
+    if (s.min_from < s.hour_from &&
+        (s.min_from % minute || s.hour_from % minute || hour_floor(s.hour_from - 1) != hour_floor(s.min_from)))
+        abort();
+    if (s.hour_to < s.min_to &&
+        (s.hour_to % minute || s.min_to % minute || hour_floor(s.min_to - 1) != hour_floor(s.hour_to)))
+        abort();
+    if (s.min_from - r->from_us >= minute || r->to_us - s.min_to >= minute)
+        abort(); /* a raw part holds a whole minute */
+    if (r->from_us < s.min_from && unit_floor(s.min_from - 1, minute) != unit_floor(r->from_us, minute))
+        abort();
+    if (s.min_to < r->to_us && unit_floor(r->to_us - 1, minute) != unit_floor(s.min_to, minute))
+        abort();
 }
 
 /*
@@ -86,6 +123,7 @@ static void check_rollup_split(const struct qp_readings *r)
         abort(); /* the first raw part would span more than the hour of from */
     if (wt < r->to_us && wt < hour_floor(r->to_us))
         abort(); /* the last raw part would span more than the hour of to */
+    check_minute_split(r, wf, wt);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

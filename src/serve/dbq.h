@@ -18,7 +18,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-#define DBQ_MAX_PARAMS 8
+#define DBQ_MAX_PARAMS 9 /* SQL_BUCKETS_MINUTES (http_api.c) has 9 */
 
 /*
  * res: the query's last result (NULL when the connection failed); borrowed,

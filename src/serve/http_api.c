@@ -45,8 +45,14 @@ static const char SQL_BUCKETS[] =
     " WHERE ts >= $1::timestamptz AND ts < $2::timestamptz AND ($3::text IS NULL OR topic ~ $3::text)) s"
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
-/* 't' when the trigger keeps readings_hourly (db/002_hourly_rollup.sql); not on TimescaleDB. */
-static const char SQL_ROLLUP_ON[] = "SELECT value = 'on' FROM sensorpipe_settings WHERE key = 'hourly_rollup'";
+/*
+ * Which rollups the triggers keep: 't' or 'f' for readings_hourly (db/002_hourly_rollup.sql)
+ * and readings_minutely (db/003_minute_rollup.sql); both off on TimescaleDB.
+ */
+static const char SQL_ROLLUP_ON[] =
+    "SELECT coalesce(bool_or(key = 'hourly_rollup' AND value = 'on'), false),"
+    " coalesce(bool_or(key = 'minute_rollup' AND value = 'on'), false)"
+    " FROM sensorpipe_settings WHERE key IN ('hourly_rollup', 'minute_rollup')";
 
 /*
  * Buckets of whole hours (bucket seconds a multiple of 3600) with the hourly rollup:
@@ -68,6 +74,30 @@ static const char SQL_BUCKETS_ROLLUP[] =
     " UNION ALL"
     " SELECT " BIN("$7::timestamptz") ", topic, count(*), sum(value), min(value), max(value) FROM readings"
     "  WHERE ts >= $7::timestamptz AND ts < $2::timestamptz AND " TOPIC_MATCH " GROUP BY topic) p"
+    " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
+
+/*
+ * As SQL_BUCKETS_ROLLUP with the minute rollup too; $6..$9 the parts of qp_rollup_split_minutes
+ * (min_from, hour_from, hour_to, min_to): whole hours [$7, $8) from readings_hourly, whole
+ * minutes [$6, $7) and [$8, $9) from readings_minutely, raw rows [$1, $6) and [$9, $2). Each
+ * part but the whole hours lies in one hour, hence in the bucket of its start. Every range is
+ * a plain parameter, so the planner estimates each from the statistics (no CASE: see
+ * docs/BENCHMARKS.md, "The 24 h bucket query").
+ */
+#define PART(table, from, to)                                                                                     \
+    " SELECT " BIN(from) ", topic, sum(n), sum(sum), min(min), max(max) FROM " table                              \
+    "  WHERE bucket >= " from " AND bucket < " to " AND " TOPIC_MATCH " GROUP BY topic"
+#define RAW_PART(from, to)                                                                                        \
+    " SELECT " BIN(from) ", topic, count(*), sum(value), min(value), max(value) FROM readings"                    \
+    "  WHERE ts >= " from " AND ts < " to " AND " TOPIC_MATCH " GROUP BY topic"
+static const char SQL_BUCKETS_MINUTES[] =
+    "SELECT " SQL_TS_US("b") ", topic, sum(s) / sum(n)::float8, min(lo), max(hi), sum(n)::int8 FROM ("
+    " SELECT " BIN("bucket") " AS b, topic, n, sum AS s, min AS lo, max AS hi FROM readings_hourly"
+    "  WHERE bucket >= $7::timestamptz AND bucket < $8::timestamptz AND " TOPIC_MATCH
+    " UNION ALL" PART("readings_minutely", "$6::timestamptz", "$7::timestamptz")
+    " UNION ALL" PART("readings_minutely", "$8::timestamptz", "$9::timestamptz")
+    " UNION ALL" RAW_PART("$1::timestamptz", "$6::timestamptz")
+    " UNION ALL" RAW_PART("$9::timestamptz", "$2::timestamptz") ") p"
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
 static const char SQL_REJECTS[] = "SELECT count(*) FROM rejects";
@@ -296,8 +326,11 @@ static void readings_cb(void *owner, void *arg, const PGresult *res, const char 
         api_reply(r, HTTP_STATUS_OK, r->csv ? "text/csv; charset=utf-8" : "application/json");
 }
 
-/* Submit the /api/readings query for r->q (validated): from the rollup if rollup_on and the buckets are whole hours. */
-static void readings_submit(struct api_req *r, bool rollup_on)
+/*
+ * Submit the /api/readings query for r->q (validated): buckets of whole hours from the rollups
+ * the triggers keep (hourly_on, minute_on), otherwise from raw rows.
+ */
+static void readings_submit(struct api_req *r, bool hourly_on, bool minute_on)
 {
     char from[TIME_RFC3339_LEN + 1], to[TIME_RFC3339_LEN + 1], limit[16], bucket[32], regex[QP_REGEX_MAX];
     char wf[TIME_RFC3339_LEN + 1], wt[TIME_RFC3339_LEN + 1];
@@ -313,9 +346,20 @@ static void readings_submit(struct api_req *r, bool rollup_on)
         }
         re = regex;
     }
+    char mf[TIME_RFC3339_LEN + 1], mt[TIME_RFC3339_LEN + 1];
+    struct qp_split sp;
+    if (hourly_on && minute_on && qp_rollup_split_minutes(&r->q, &sp)) {
+        time_format_rfc3339(sp.min_from, mf);
+        time_format_rfc3339(sp.hour_from, wf);
+        time_format_rfc3339(sp.hour_to, wt);
+        time_format_rfc3339(sp.min_to, mt);
+        const char *mparams[9] = {from, to, re, limit, bucket, mf, wf, wt, mt};
+        api_submit(r, SQL_BUCKETS_MINUTES, 9, mparams, readings_cb);
+        return;
+    }
     const char *params[7] = {from, to, re, limit, bucket, wf, wt};
     int64_t whole_from, whole_to;
-    if (rollup_on && qp_rollup_split(&r->q, &whole_from, &whole_to)) {
+    if (hourly_on && qp_rollup_split(&r->q, &whole_from, &whole_to)) {
         time_format_rfc3339(whole_from, wf);
         time_format_rfc3339(whole_to, wt);
         api_submit(r, SQL_BUCKETS_ROLLUP, 7, params, readings_cb);
@@ -333,7 +377,8 @@ static void rollup_on_cb(void *owner, void *arg, const PGresult *res, const char
         api_db_error(r, res, err);
         return;
     }
-    readings_submit(r, PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) == 't');
+    bool one = PQntuples(res) == 1 && PQnfields(res) == 2;
+    readings_submit(r, one && *PQgetvalue(res, 0, 0) == 't', one && *PQgetvalue(res, 0, 1) == 't');
 }
 
 static void api_readings(struct api_req *r, bool csv_path)
@@ -357,7 +402,7 @@ static void api_readings(struct api_req *r, bool csv_path)
     if (qp_rollup_split(&r->q, &whole_from, &whole_to))
         api_submit(r, SQL_ROLLUP_ON, 0, NULL, rollup_on_cb); /* is the rollup kept here? then the query */
     else
-        readings_submit(r, false);
+        readings_submit(r, false, false);
 }
 
 /* ---- /healthz and /metrics ---- */

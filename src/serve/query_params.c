@@ -283,6 +283,49 @@ static int64_t qp_hour_floor(int64_t us)
     return q * (3600LL * 1000000);
 }
 
+/* Start of the minute holding us (rounds down for times before 1970 too). */
+static int64_t qp_minute_floor(int64_t us)
+{
+    int64_t q = us / (60LL * 1000000);
+    if (us % (60LL * 1000000) < 0)
+        q--;
+    return q * (60LL * 1000000);
+}
+
+/* The first minute boundary at or after us, at most limit (limit is on a minute or is to). */
+static int64_t qp_minute_ceil(int64_t us, int64_t limit)
+{
+    int64_t m = qp_minute_floor(us);
+    if (m < us)
+        m += 60LL * 1000000;
+    return m < limit ? m : limit;
+}
+
+bool qp_rollup_split_minutes(const struct qp_readings *q, struct qp_split *s)
+{
+    int64_t hf, ht;
+    if (!qp_rollup_split(q, &hf, &ht))
+        return false;
+    if (hf < ht || (hf > q->from_us && hf < q->to_us)) {
+        /* an hour boundary inside the range: minutes up to it, and after it to the minute of to */
+        s->min_from = qp_minute_ceil(q->from_us, hf);
+        s->hour_from = hf;
+        s->hour_to = ht;
+        int64_t m = qp_minute_floor(q->to_us);
+        s->min_to = m > ht ? m : ht;
+        return true;
+    }
+    /* from and to in one hour (or to on the hour after from's): no hour boundary strictly
+       inside; whole minutes [min_from, min_to) of that hour, all put in the first part */
+    int64_t mf = qp_minute_ceil(q->from_us, q->to_us);
+    int64_t mt = qp_minute_floor(q->to_us);
+    if (mt < mf)
+        mt = mf; /* inside one minute: all of it is raw rows [from, to) */
+    s->min_from = mf;
+    s->hour_from = s->hour_to = s->min_to = mt;
+    return true;
+}
+
 bool qp_rollup_split(const struct qp_readings *q, int64_t *whole_from, int64_t *whole_to)
 {
     const int64_t hour = 3600LL * 1000000;

@@ -66,4 +66,25 @@ int qp_parse_bucket(const char *s, long *seconds);
  */
 bool qp_rollup_split(const struct qp_readings *q, int64_t *whole_from, int64_t *whole_to);
 
+/*
+ * The range of a bucket query cut for both rollups (readings_hourly and readings_minutely,
+ * db/003_minute_rollup.sql), in order from <= min_from <= hour_from <= hour_to <= min_to <= to:
+ *   [from, min_from)      raw rows, within the minute of from
+ *   [min_from, hour_from) whole minutes, within the hour of from
+ *   [hour_from, hour_to)  whole hours
+ *   [hour_to, min_to)     whole minutes, within the hour of to
+ *   [min_to, to)          raw rows, within the minute of to
+ * Any part may be empty. Each part lies in one hour (the whole hours apart), hence in one
+ * bucket of a multiple of an hour: the bucket of its start.
+ */
+struct qp_split {
+    int64_t min_from, hour_from, hour_to, min_to;
+};
+
+/*
+ * Fill *s for q; false (and *s left alone) when the buckets are not whole hours, as
+ * qp_rollup_split. The whole hours are the ones qp_rollup_split gives.
+ */
+bool qp_rollup_split_minutes(const struct qp_readings *q, struct qp_split *s);
+
 #endif

@@ -1,22 +1,23 @@
 // schema.test.mjs - the database contract: migration, partitions, NOTIFY per statement,
-// id ordering, the talk's hourly-bucket query, the hourly rollup (trigger, backfill of a
-// database made by 001, rebuild), retention. Real PostgreSQL, no sensorpipe daemons.
+// id ordering, the talk's hourly-bucket query, the hourly and minute rollups (triggers,
+// backfill of a database made by 001, rebuild), retention. Real PostgreSQL, no sensorpipe daemons.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import pg from 'pg';
 import { ROOT, createDatabase, dsnFor, psql, spawnSensorpipe, waitFor } from '../lib/harness.mjs';
 
-const MIGRATIONS = 2; // db/NNN_*.sql
+const MIGRATIONS = 3; // db/NNN_*.sql
 
-// Rows of readings_hourly that differ from the rollup recomputed from readings (0 = consistent).
-// Test values are multiples of 1/4, so sums are exact in any order.
-const ROLLUP_DIFF = `SELECT count(*) FROM (
-  (SELECT bucket, topic, n, sum, min, max FROM readings_hourly
-   EXCEPT ALL SELECT date_bin('1 hour', ts, 'epoch'), topic, count(*), sum(value), min(value), max(value) FROM readings GROUP BY 1, 2)
+// Rows of readings_hourly and readings_minutely that differ from the rollups recomputed from
+// readings (0 = both consistent). Test values are multiples of 1/4, so sums are exact in any order.
+const diff = (table, width) => `(SELECT count(*) FROM (
+  (SELECT bucket, topic, n, sum, min, max FROM ${table}
+   EXCEPT ALL SELECT date_bin('${width}', ts, 'epoch'), topic, count(*), sum(value), min(value), max(value) FROM readings GROUP BY 1, 2)
   UNION ALL
-  (SELECT date_bin('1 hour', ts, 'epoch'), topic, count(*), sum(value), min(value), max(value) FROM readings GROUP BY 1, 2
-   EXCEPT ALL SELECT bucket, topic, n, sum, min, max FROM readings_hourly)) d`;
+  (SELECT date_bin('${width}', ts, 'epoch'), topic, count(*), sum(value), min(value), max(value) FROM readings GROUP BY 1, 2
+   EXCEPT ALL SELECT bucket, topic, n, sum, min, max FROM ${table})) d)`;
+const ROLLUP_DIFF = `SELECT ${diff('readings_hourly', '1 hour')} + ${diff('readings_minutely', '1 minute')}`;
 
 let db;
 let listener;
@@ -91,8 +92,9 @@ test("the talk's hourly-bucket query returns the expected averages (date_bin)", 
   ]);
 });
 
-test('the hourly rollup follows every INSERT and COPY statement', async () => {
+test('the hourly and minute rollups follow every INSERT and COPY statement', async () => {
   assert.equal(await psql(db.dsn, "SELECT value FROM sensorpipe_settings WHERE key = 'hourly_rollup'"), 'on');
+  assert.equal(await psql(db.dsn, "SELECT value FROM sensorpipe_settings WHERE key = 'minute_rollup'"), 'on');
   // rows over 5 hours, 3 topics, several statements adding to the same (hour, topic) rows
   for (let k = 0; k < 3; k++) {
     await psql(db.dsn, `INSERT INTO readings (ts, topic, value)
@@ -107,6 +109,13 @@ test('the hourly rollup follows every INSERT and COPY statement', async () => {
   await assert.rejects(psql(db.dsn, `INSERT INTO readings (ts, topic, value) VALUES ('2026-03-01T12:32:00Z', 'roll/t/1', 1), (now(), NULL, 2)`));
   assert.equal(await psql(db.dsn, ROLLUP_DIFF), '0');
   assert.equal(await psql(db.dsn, "SELECT sum(n) FROM readings_hourly WHERE topic LIKE 'roll/%'"), '904');
+  assert.equal(await psql(db.dsn, "SELECT sum(n) FROM readings_minutely WHERE topic LIKE 'roll/%'"), '904');
+  // the two rows a microsecond apart fall in different minutes as well as hours
+  assert.equal(await psql(db.dsn, `SELECT string_agg(n || ':' || min, ',' ORDER BY bucket) FROM readings_minutely
+    WHERE bucket IN ('2026-03-01T10:59:00Z', '2026-03-01T11:00:00Z') AND topic = 'roll/t/0'`),
+    await psql(db.dsn, `SELECT string_agg(n || ':' || mn, ',' ORDER BY b) FROM (SELECT date_bin('1 minute', ts, 'epoch') b,
+      count(*) n, min(value) mn FROM readings WHERE ts >= '2026-03-01T10:59:00Z' AND ts < '2026-03-01T11:01:00Z'
+      AND topic = 'roll/t/0' GROUP BY 1) x`));
   assert.equal(await psql(db.dsn, `SELECT n || ' ' || min || ' ' || max FROM readings_hourly
     WHERE bucket = '2026-03-01T10:00:00Z' AND topic = 'roll/t/0'`),
     await psql(db.dsn, `SELECT count(*) || ' ' || min(value) || ' ' || max(value) FROM readings
@@ -115,6 +124,7 @@ test('the hourly rollup follows every INSERT and COPY statement', async () => {
   const trig = await psql(db.dsn, `SELECT tgname, tgtype, tgnewtable FROM pg_trigger
     WHERE tgrelid = 'readings'::regclass AND NOT tgisinternal ORDER BY tgname`);
   assert.match(trig, /readings_hourly_add\|4\|new_rows/); // AFTER INSERT FOR EACH STATEMENT
+  assert.match(trig, /readings_minutely_add\|4\|new_rows/);
   assert.match(trig, /readings_serialise\|6\|/); // BEFORE INSERT FOR EACH STATEMENT
 });
 
@@ -128,11 +138,12 @@ test('sensorpipe_rollup_rebuild repairs what the trigger does not see', async ()
   // only the hours overlapping the range are rebuilt (whole hours, even from a partial range)
   assert.equal(await psql(db.dsn, `SELECT sensorpipe_rollup_rebuild('2026-03-05T00:30:00Z', '2026-03-05T01:00:00Z')`), '1');
   assert.equal(await psql(db.dsn, `SELECT n FROM readings_hourly WHERE topic = 'bulk/t/x'`), '60');
+  assert.equal(await psql(db.dsn, `SELECT count(*) || ' ' || sum(n) FROM readings_minutely WHERE topic = 'bulk/t/x'`), '60 60');
   assert.equal(await psql(db.dsn, `SELECT sensorpipe_rollup_rebuild('2026-03-01T10:00:00Z', '2026-03-05T03:00:00Z') > 0`), 't');
   assert.equal(await psql(db.dsn, ROLLUP_DIFF), '0');
 });
 
-test('migration 002 backfills the rollup of a database made by 001', async () => {
+test('migrations 002 and 003 backfill the rollups of a database made by 001', async () => {
   const name = `old_${process.pid}_${Date.now()}`;
   await psql(dsnFor('postgres'), `CREATE DATABASE ${name}`);
   const dsn = dsnFor(name);
@@ -149,17 +160,23 @@ test('migration 002 backfills the rollup of a database made by 001', async () =>
   const proc = spawnSensorpipe(['migrate', '--db', dsn]);
   assert.equal(await proc.exited, 0, proc.output());
   assert.match(proc.output(), /applied migration 002_hourly_rollup/);
+  assert.match(proc.output(), /applied migration 003_minute_rollup/);
   assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
   assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_hourly'), '4000');
+  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_minutely'), '4000');
   // and from then on the trigger keeps it
   await psql(dsn, `INSERT INTO readings (topic, value) VALUES ('old/t/0', 2.5)`);
   assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
-  // running the file again changes nothing
-  await new Promise((resolve, reject) =>
-    execFile('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dsn, '-1', '-f', path.join(ROOT, 'db/002_hourly_rollup.sql')],
-      (err, _out, stderr) => (err ? reject(new Error(stderr)) : resolve())));
+  // running the files again, in order, changes nothing
+  for (const file of ['db/002_hourly_rollup.sql', 'db/003_minute_rollup.sql']) {
+    await new Promise((resolve, reject) =>
+      execFile('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dsn, '-1', '-f', path.join(ROOT, file)],
+        (err, _out, stderr) => (err ? reject(new Error(stderr)) : resolve())));
+  }
   assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_hourly'), '4001');
-  assert.equal(await psql(dsn, `SELECT count(*) FROM pg_trigger WHERE tgname = 'readings_hourly_add'`), '1');
+  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_minutely'), '4001');
+  assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
+  assert.equal(await psql(dsn, `SELECT count(*) FROM pg_trigger WHERE tgname IN ('readings_hourly_add', 'readings_minutely_add')`), '2');
 });
 
 test('writers are serialised so ids become visible in increasing order', async () => {
@@ -207,11 +224,15 @@ test('retention drops partitions older than the setting, keeps the rest', async 
   const stale = await psql(db.dsn, `SELECT count(*) FROM readings_hourly
     WHERE bucket < ((now() AT TIME ZONE 'UTC')::date - 3)::timestamp AT TIME ZONE 'UTC'`);
   assert.ok(Number(stale) >= 2, `expected old rollup rows, got ${stale}`);
+  const staleMin = await psql(db.dsn, `SELECT count(*) FROM readings_minutely
+    WHERE bucket < ((now() AT TIME ZONE 'UTC')::date - 3)::timestamp AT TIME ZONE 'UTC'`);
+  assert.ok(Number(staleMin) > Number(stale), `expected more old minute rows than hourly, got ${staleMin}`);
   const proc = spawnSensorpipe(['migrate', '--db', db.dsn, '--retention-days', '3']);
   assert.equal(await proc.exited, 0, proc.output());
   assert.match(proc.output(), /1 dropped/);
-  assert.match(proc.output(), new RegExp(`rollup: ${stale} hourly rows deleted`));
+  assert.match(proc.output(), new RegExp(`rollup: ${stale} hourly rows deleted, ${staleMin} minutely rows deleted`));
   assert.equal(await psql(db.dsn, `SELECT string_agg(n::text, ',') FROM readings_hourly WHERE topic = 'ret/t/x'`), '1');
+  assert.equal(await psql(db.dsn, `SELECT string_agg(n::text, ',') FROM readings_minutely WHERE topic = 'ret/t/x'`), '1');
   assert.equal(await psql(db.dsn, `SELECT to_regclass('readings_${old}') IS NULL`), 't');
   const today = new Date().toISOString().slice(0, 10).replaceAll('-', '');
   assert.equal(await psql(db.dsn, `SELECT to_regclass('readings_${today}') IS NOT NULL`), 't');

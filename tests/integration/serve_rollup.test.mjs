@@ -1,7 +1,9 @@
 // serve_rollup.test.mjs - /api/readings buckets of whole hours answered from the hourly rollup
-// (readings_hourly) plus raw rows for the partial first and last hour: the rows must be the
-// ones the raw date_bin query gives, for aligned and unaligned ranges, several bucket widths
-// and topic filters; with the rollup switched off (the TimescaleDB fallback) too.
+// (readings_hourly), the whole minutes of the partial first and last hour from the minute
+// rollup (readings_minutely) and raw rows for at most the partial first and last minute: the
+// rows must be the ones the raw date_bin query gives, for aligned and unaligned ranges (hour
+// and minute edges, 1 us edges, ranges inside one minute or one hour), several bucket widths
+// and topic filters; with the minute rollup off, and with both off (the TimescaleDB fallback).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
@@ -33,6 +35,12 @@ before(async () => {
   await pipe.psql(`INSERT INTO readings (ts, topic, value) VALUES
     ('2026-03-01T03:00:00Z', 'ra/temperature/x', 100), ('2026-03-01T02:59:59.999999Z', 'ra/temperature/x', -100),
     ('2026-03-01T07:00:00Z', 'rb/temperature/z', 55.5), ('2026-03-01T06:59:59.999999Z', 'rb/temperature/z', -55.5)`);
+  // and on minute boundaries, one microsecond before them, and within one minute
+  await pipe.psql(`INSERT INTO readings (ts, topic, value) VALUES
+    ('2026-03-01T05:10:00Z', 'ra/humidity/x', 12.25), ('2026-03-01T05:09:59.999999Z', 'ra/humidity/x', -3.75),
+    ('2026-03-01T05:12:00Z', 'rb/temperature/y', 7), ('2026-03-01T05:11:59.999999Z', 'rb/temperature/y', 8.5),
+    ('2026-03-01T05:10:20Z', 'ra/temperature/x', 1.5), ('2026-03-01T05:10:30.000001Z', 'ra/temperature/x', 2.75),
+    ('2026-03-01T05:10:50Z', 'ra/temperature/x', 40), ('2026-03-01T05:00:00Z', 'rb/temperature/z', -1.25)`);
 });
 
 after(async () => {
@@ -68,6 +76,14 @@ const RANGES = [
   ['2026-03-01T05:10:00Z', '2026-03-01T05:50:00Z'], // inside one hour
   ['2026-03-01T05:10:00Z', '2026-03-01T06:20:00Z'], // two partial hours, no whole one
   ['2026-02-28T21:00:00Z', '2026-03-01T01:30:00Z'], // starts before the data
+  ['2026-03-01T04:59:59.999999Z', '2026-03-01T05:10:00.000001Z'], // 1 us of each edge minute
+  ['2026-03-01T05:09:59.999999Z', '2026-03-01T05:12:00.000001Z'], // the same inside one hour
+  ['2026-03-01T05:10:00Z', '2026-03-01T05:10:00.000001Z'], // one microsecond
+  ['2026-03-01T05:10:20Z', '2026-03-01T05:10:50Z'], // inside one minute
+  ['2026-03-01T05:10:20Z', '2026-03-01T05:11:59.999999Z'], // two partial minutes, no whole one
+  ['2026-03-01T05:10:20.5Z', '2026-03-01T05:47:03Z'], // inside one hour, spanning minutes
+  ['2026-03-01T04:30:00Z', '2026-03-01T05:00:00.000001Z'], // whole minutes, then 1 us of an hour
+  ['2026-03-01T01:00:00Z', '2026-03-01T09:30:00Z'], // whole hours, then whole minutes
 ];
 const BUCKETS = [['1h', 3600], ['2h', 7200], ['5h', 18000], ['1d', 86400]];
 const FILTERS = [
@@ -93,39 +109,67 @@ async function compareAll() {
   return rows;
 }
 
-test('hour-multiple buckets from the rollup equal the raw date_bin answer', async () => {
+test('hour-multiple buckets from the rollups equal the raw date_bin answer', async () => {
   assert.equal(await pipe.psql(`SELECT value FROM sensorpipe_settings WHERE key = 'hourly_rollup'`), 'on');
+  assert.equal(await pipe.psql(`SELECT value FROM sensorpipe_settings WHERE key = 'minute_rollup'`), 'on');
   const rows = await compareAll();
   assert.ok(rows > 500, `the comparison covered only ${rows} rows`);
 });
 
-test('whole hours are read from the rollup, partial ones from raw rows', async () => {
-  // A DELETE by hand is not reflected in the rollup (documented): a whole hour still shows
-  // the deleted rows, a partial hour does not. That tells which source answered.
-  await pipe.psql(`DELETE FROM readings WHERE topic = 'rb/temperature/y' AND ts >= '2026-03-01T10:00:00Z' AND ts < '2026-03-01T11:00:00Z'`);
-  const whole = await api('2026-03-01T10:00:00Z', '2026-03-01T11:00:00Z', '1h', 'rb/temperature/y');
-  assert.equal(whole.length, 1);
-  assert.ok(whole[0].count > 0);
-  const partial = await api('2026-03-01T10:00:00.000001Z', '2026-03-01T11:00:00Z', '1h', 'rb/temperature/y');
-  assert.deepEqual(partial, []);
+test('whole hours are read from the hourly rollup, whole minutes from the minute one, the rest from raw rows', async () => {
+  // A DELETE by hand is not reflected in the rollups (documented): a whole hour or minute
+  // still shows the deleted rows, a partial minute does not. That tells which source answered.
+  const T = 'rb/temperature/y';
+  await pipe.psql(`INSERT INTO readings (ts, topic, value) VALUES
+    ('2026-03-01T10:30:00Z', '${T}', 1), ('2026-03-01T10:30:10Z', '${T}', 2), ('2026-03-01T10:30:59.999999Z', '${T}', 3)`);
+  await pipe.psql(`DELETE FROM readings WHERE topic = '${T}' AND ts >= '2026-03-01T10:00:00Z' AND ts < '2026-03-01T11:00:00Z'`);
+  const hourN = Number(await pipe.psql(`SELECT n FROM readings_hourly WHERE topic = '${T}' AND bucket = '2026-03-01T10:00:00Z'`));
+  const count = async (from, to) => (await api(from, to, '1h', T)).reduce((a, r) => a + r.count, 0);
+  assert.ok(hourN >= 3);
+  assert.equal(await count('2026-03-01T10:00:00Z', '2026-03-01T11:00:00Z'), hourN); // the whole hour
+  // one microsecond short of the hour: its first minute is raw (deleted), the 59 others whole minutes
+  const minutesN = Number(await pipe.psql(`SELECT sum(n) FROM readings_minutely
+    WHERE topic = '${T}' AND bucket >= '2026-03-01T10:01:00Z' AND bucket < '2026-03-01T11:00:00Z'`));
+  assert.ok(minutesN >= 3);
+  assert.equal(await count('2026-03-01T10:00:00.000001Z', '2026-03-01T11:00:00Z'), minutesN);
+  const minuteN = Number(await pipe.psql(`SELECT n FROM readings_minutely WHERE topic = '${T}' AND bucket = '2026-03-01T10:30:00Z'`));
+  assert.ok(minuteN >= 3);
+  assert.equal(await count('2026-03-01T10:30:00Z', '2026-03-01T10:31:00Z'), minuteN); // one whole minute
+  assert.equal(await count('2026-03-01T10:30:00Z', '2026-03-01T10:30:59.999999Z'), 0); // inside it: raw
+  assert.equal(await count('2026-03-01T10:29:59.999999Z', '2026-03-01T10:31:00.000001Z'), minuteN); // 1 us edges raw
   assert.equal(await pipe.psql(`SELECT sensorpipe_rollup_rebuild('2026-03-01T10:00:00Z', '2026-03-01T11:00:00Z')`), '3');
-  assert.deepEqual(await api('2026-03-01T10:00:00Z', '2026-03-01T11:00:00Z', '1h', 'rb/temperature/y'), []);
+  assert.equal(await count('2026-03-01T10:00:00Z', '2026-03-01T11:00:00Z'), 0);
+  assert.equal(await count('2026-03-01T10:00:00.000001Z', '2026-03-01T11:00:00Z'), 0);
+  await compareAll();
 });
 
-test('with the rollup off (the TimescaleDB path) the same query answers from raw rows alone', async () => {
-  await pipe.psql(`UPDATE sensorpipe_settings SET value = 'off' WHERE key = 'hourly_rollup'`);
+test('with the minute rollup off the hourly one still answers, with raw rows for partial hours', async () => {
+  await pipe.psql(`UPDATE sensorpipe_settings SET value = 'off' WHERE key = 'minute_rollup'`);
   try {
-    // the rollup made wrong on purpose: with it off, nothing of it may show
-    await pipe.psql(`UPDATE readings_hourly SET n = n + 1000, min = -1e9`);
+    await pipe.psql(`UPDATE readings_minutely SET n = n + 1000, min = -1e9`);
     await compareAll();
   } finally {
     await pipe.psql(`SELECT sensorpipe_rollup_rebuild(NULL, NULL)`);
-    await pipe.psql(`UPDATE sensorpipe_settings SET value = 'on' WHERE key = 'hourly_rollup'`);
+    await pipe.psql(`UPDATE sensorpipe_settings SET value = 'on' WHERE key = 'minute_rollup'`);
+  }
+});
+
+test('with the rollup off (the TimescaleDB path) the same query answers from raw rows alone', async () => {
+  await pipe.psql(`UPDATE sensorpipe_settings SET value = 'off' WHERE key IN ('hourly_rollup', 'minute_rollup')`);
+  try {
+    // the rollups made wrong on purpose: with them off, nothing of them may show
+    await pipe.psql(`UPDATE readings_hourly SET n = n + 1000, min = -1e9`);
+    await pipe.psql(`UPDATE readings_minutely SET n = n + 1000, min = -1e9`);
+    await compareAll();
+  } finally {
+    await pipe.psql(`SELECT sensorpipe_rollup_rebuild(NULL, NULL)`);
+    await pipe.psql(`UPDATE sensorpipe_settings SET value = 'on' WHERE key IN ('hourly_rollup', 'minute_rollup')`);
   }
 });
 
 test('sub-hour and non-hour-multiple buckets still read raw rows', async () => {
   await pipe.psql(`UPDATE readings_hourly SET n = n + 1000`);
+  await pipe.psql(`UPDATE readings_minutely SET n = n + 1000`);
   try {
     for (const [bucket, secs] of [['30m', 1800], ['90m', 5400], ['45s', 45]]) {
       const from = '2026-03-01T00:00:00Z';
@@ -145,9 +189,10 @@ test('NaN and infinite values come out of either source as null (JSON) or empty 
     { ts: '2026-03-03T00:00:00.000000+00:00', topic: 'rz/value/inf', avg: null, min: -1.5e-7, max: null, count: 2 },
     { ts: '2026-03-03T00:00:00.000000+00:00', topic: 'rz/value/nan', avg: null, min: 2, max: null, count: 2 },
   ];
-  // whole hour (rollup) and a partial one (raw rows)
+  // whole hour (hourly rollup), whole minutes (minute rollup) and partial minutes (raw rows)
   assert.deepEqual(await api('2026-03-03T00:00:00Z', '2026-03-03T01:00:00Z', '1h', 'rz/value/+'), want);
   assert.deepEqual(await api('2026-03-03T00:05:00Z', '2026-03-03T00:30:00Z', '1h', 'rz/value/+'), want);
+  assert.deepEqual(await api('2026-03-03T00:09:59.5Z', '2026-03-03T00:20:00.5Z', '1h', 'rz/value/+'), want);
   const res = await fetch(`${pipe.httpUrl}/api/readings.csv?from=2026-03-03T00:00:00Z&to=2026-03-03T01:00:00Z&bucket=1h&topic=rz/value/%2B`);
   assert.deepEqual((await res.text()).trim().split(/\r?\n/), [
     'ts,topic,avg,min,max,count',

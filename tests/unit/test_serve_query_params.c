@@ -231,6 +231,124 @@ static void test_rollup_split(void **state)
     }
 }
 
+#define M_US (60LL * 1000000)
+
+static int64_t floor_to(int64_t us, int64_t unit)
+{
+    return (us / unit - (us % unit < 0)) * unit;
+}
+
+/* The five parts of a minute split are in order, cover [from, to), and each lies where it must. */
+static void check_split_minutes(const struct qp_readings *q, const struct qp_split *s, const char *what)
+{
+    int64_t wf = 0, wt = 0;
+    assert_true(qp_rollup_split(q, &wf, &wt));
+    if (!(q->from_us <= s->min_from && s->min_from <= s->hour_from && s->hour_from <= s->hour_to &&
+          s->hour_to <= s->min_to && s->min_to <= q->to_us))
+        fail_msg("%s: parts out of order", what);
+    if (s->hour_from < s->hour_to && (s->hour_from != wf || s->hour_to != wt))
+        fail_msg("%s: whole hours differ from qp_rollup_split", what);
+    if (s->hour_from < s->hour_to && (s->hour_from % H_US || s->hour_to % H_US))
+        fail_msg("%s: whole hours not on hours", what);
+    /* raw parts within one minute, minute parts on minutes and within one hour */
+    if (q->from_us < s->min_from && floor_to(s->min_from - 1, M_US) != floor_to(q->from_us, M_US))
+        fail_msg("%s: first raw part spans minutes", what);
+    if (s->min_to < q->to_us && floor_to(q->to_us - 1, M_US) != floor_to(s->min_to, M_US))
+        fail_msg("%s: last raw part spans minutes", what);
+    if (s->min_from < s->hour_from &&
+        (s->min_from % M_US || s->hour_from % M_US || floor_to(s->hour_from - 1, H_US) != floor_to(s->min_from, H_US)))
+        fail_msg("%s: first minute part [%lld, %lld) not whole minutes of one hour", what, (long long)s->min_from,
+                 (long long)s->hour_from);
+    if (s->hour_to < s->min_to &&
+        (s->hour_to % M_US || s->min_to % M_US || floor_to(s->min_to - 1, H_US) != floor_to(s->hour_to, H_US)))
+        fail_msg("%s: last minute part [%lld, %lld) not whole minutes of one hour", what, (long long)s->hour_to,
+                 (long long)s->min_to);
+    /* as few raw rows as possible: a raw part never holds a whole minute */
+    if (s->min_from - q->from_us >= M_US || q->to_us - s->min_to >= M_US)
+        fail_msg("%s: a raw part holds a whole minute", what);
+}
+
+static void test_rollup_split_minutes(void **state)
+{
+    (void)state;
+    const int64_t S = 1000000;
+    static const struct {
+        long bucket_s;
+        int64_t from, to;
+        bool rollup;
+        int64_t min_from, hour_from, hour_to, min_to;
+    } cases[] = {
+        /* aligned on hours: all whole hours */
+        {3600, NOW_US - 24 * H_US, NOW_US, true, NOW_US - 24 * H_US, NOW_US - 24 * H_US, NOW_US, NOW_US},
+        /* the bench's question: partial minute, 59 minutes, 23 h, minutes to to's minute, partial minute */
+        {3600, NOW_US - 24 * H_US + 30 * S, NOW_US + 90 * S, true, NOW_US - 24 * H_US + M_US, NOW_US - 23 * H_US,
+         NOW_US, NOW_US + M_US},
+        /* 1 us edges: one raw microsecond on each side of the whole hours */
+        {3600, NOW_US - 1, NOW_US + H_US + 1, true, NOW_US, NOW_US, NOW_US + H_US, NOW_US + H_US},
+        /* on minutes, not on hours: no raw rows */
+        {7200, NOW_US - 5 * M_US, NOW_US + H_US + 7 * M_US, true, NOW_US - 5 * M_US, NOW_US, NOW_US + H_US,
+         NOW_US + H_US + 7 * M_US},
+        /* two partial hours, no whole one: minutes on each side of the hour boundary */
+        {3600, NOW_US - 50 * M_US - 1, NOW_US + 20 * M_US + 1, true, NOW_US - 50 * M_US, NOW_US, NOW_US,
+         NOW_US + 20 * M_US},
+        /* inside one hour, spanning minutes: one minute part */
+        {3600, NOW_US + 10 * M_US + 5, NOW_US + 50 * M_US + 7, true, NOW_US + 11 * M_US, NOW_US + 50 * M_US,
+         NOW_US + 50 * M_US, NOW_US + 50 * M_US},
+        /* inside one hour, from on the hour */
+        {3600, NOW_US, NOW_US + 30 * M_US, true, NOW_US, NOW_US + 30 * M_US, NOW_US + 30 * M_US, NOW_US + 30 * M_US},
+        /* inside one hour, to on the next hour */
+        {3600, NOW_US + 10 * M_US, NOW_US + H_US, true, NOW_US + 10 * M_US, NOW_US + H_US, NOW_US + H_US,
+         NOW_US + H_US},
+        /* inside one minute: raw rows only */
+        {3600, NOW_US + 10 * S, NOW_US + 50 * S, true, NOW_US + 50 * S, NOW_US + 50 * S, NOW_US + 50 * S,
+         NOW_US + 50 * S},
+        /* up to the end of a minute: raw rows only */
+        {3600, NOW_US + 10 * S, NOW_US + M_US, true, NOW_US + M_US, NOW_US + M_US, NOW_US + M_US, NOW_US + M_US},
+        /* across one minute boundary, no whole minute */
+        {3600, NOW_US + 10 * S, NOW_US + M_US + 10 * S, true, NOW_US + M_US, NOW_US + M_US, NOW_US + M_US,
+         NOW_US + M_US},
+        /* one microsecond */
+        {86400, NOW_US - 1, NOW_US, true, NOW_US, NOW_US, NOW_US, NOW_US},
+        /* before 1970 */
+        {3600, -H_US - M_US - 1, M_US + 1, true, -H_US - M_US, -H_US, 0, M_US},
+        {1800, NOW_US - 24 * H_US, NOW_US, false, 0, 0, 0, 0}, /* sub-hour */
+        {0, NOW_US - 24 * H_US, NOW_US, false, 0, 0, 0, 0},    /* raw rows */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct qp_readings q = {.from_us = cases[i].from, .to_us = cases[i].to, .bucket_s = cases[i].bucket_s};
+        struct qp_split sp = {0, 0, 0, 0};
+        char what[32];
+        snprintf(what, sizeof what, "case %zu", i);
+        if (qp_rollup_split_minutes(&q, &sp) != cases[i].rollup)
+            fail_msg("%s: rollup %d expected", what, cases[i].rollup);
+        if (sp.min_from != cases[i].min_from || sp.hour_from != cases[i].hour_from || sp.hour_to != cases[i].hour_to ||
+            sp.min_to != cases[i].min_to)
+            fail_msg("%s: got %lld %lld %lld %lld", what, (long long)sp.min_from, (long long)sp.hour_from,
+                     (long long)sp.hour_to, (long long)sp.min_to);
+        if (cases[i].rollup)
+            check_split_minutes(&q, &sp, what);
+    }
+    /* every pair of edges near hour and minute boundaries */
+    static const int64_t offs[] = {
+        0,        1,    30 * 1000000LL, M_US - 1,        M_US,     M_US + 1,     30 * M_US,      H_US - M_US,
+        H_US - 1, H_US, H_US + 1,       H_US + M_US + 3, 2 * H_US, 3 * H_US - 1, 3 * H_US + M_US};
+    size_t n = sizeof offs / sizeof offs[0];
+    for (size_t a = 0; a < n; a++) {
+        for (size_t b = 0; b < n; b++) {
+            for (int64_t base = -H_US; base <= NOW_US; base += NOW_US + H_US) {
+                struct qp_readings q = {.from_us = base + offs[a], .to_us = base + offs[b] + 1, .bucket_s = 3600};
+                if (q.from_us >= q.to_us)
+                    continue;
+                struct qp_split sp;
+                char what[64];
+                snprintf(what, sizeof what, "from +%lld to +%lld", (long long)offs[a], (long long)offs[b] + 1);
+                assert_true(qp_rollup_split_minutes(&q, &sp));
+                check_split_minutes(&q, &sp, what);
+            }
+        }
+    }
+}
+
 static void test_readings_defaults(void **state)
 {
     (void)state;
@@ -317,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_bucket),
         cmocka_unit_test(test_rollup_split),
+        cmocka_unit_test(test_rollup_split_minutes),
         cmocka_unit_test(test_readings_defaults),
         cmocka_unit_test(test_readings_valid),
         cmocka_unit_test(test_readings_invalid),
