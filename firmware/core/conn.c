@@ -1,6 +1,8 @@
 /* conn.c - Wi-Fi / broker / publish state machine, back-off and watchdog policy (see conn.h). */
 #include "conn.h"
 
+#include "backoff.h"
+
 #include <string.h>
 
 /* a is at or after b on the wrapping 32-bit clock */
@@ -55,29 +57,6 @@ void conn_init(struct conn *c, struct node *node, const struct conn_config *cfg,
     c->last_dht_status = 0;
 }
 
-/* xorshift32, as src/core/backoff.c: small, good enough for jitter */
-static uint32_t conn_rand(struct conn *c)
-{
-    uint32_t x = c->rng;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c->rng = x;
-    return x;
-}
-
-/* Back-off after the failures-th failure in a row: uniform in [cap/2, cap], cap = min(max, base * 2^(failures-1)). */
-static uint32_t conn_backoff_ms(struct conn *c, uint32_t failures)
-{
-    uint64_t cap = c->cfg.backoff_base_ms;
-    for (uint32_t i = 1; i < failures && cap < c->cfg.backoff_max_ms; i++)
-        cap *= 2;
-    if (cap > c->cfg.backoff_max_ms)
-        cap = c->cfg.backoff_max_ms;
-    uint32_t half = (uint32_t)(cap / 2);
-    return half + conn_rand(c) % ((uint32_t)cap - half + 1);
-}
-
 /* Enter state s with no attempt in flight; the next attempt after a back-off for the stage's failure count. */
 static void conn_retry_later(struct conn *c, enum conn_state s, uint32_t now_ms)
 {
@@ -86,7 +65,7 @@ static void conn_retry_later(struct conn *c, enum conn_state s, uint32_t now_ms)
         (*failures)++;
     c->state = s;
     c->attempting = false;
-    c->at_ms = now_ms + conn_backoff_ms(c, *failures);
+    c->at_ms = now_ms + backoff_delay_ms(c->cfg.backoff_base_ms, c->cfg.backoff_max_ms, *failures - 1, &c->rng);
     c->pending = 0;
     c->publish_fails = 0;
     c->owed &= ~(unsigned)CONN_DO_PUBLISH; /* an "online" not yet handed out belongs to the lost session */

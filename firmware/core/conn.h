@@ -19,8 +19,8 @@
  * An attempt (join or connect) that reports no outcome within its timeout is
  * abandoned (WIFI_LEAVE / BROKER_DISCONNECT) and counts as a failure. After a
  * failure the next attempt waits a back-off: uniform in [cap/2, cap], cap =
- * min(max, base * 2^(n-1)) after n failures in a row, as src/core/backoff.c does on the host, with the
- * PRNG here so the core stays on its own. Wi-Fi and broker keep separate
+ * min(max, base * 2^(n-1)) after n failures in a row (backoff_delay_ms, backoff.c: the
+ * same code the host daemons reconnect with). Wi-Fi and broker keep separate
  * failure counts; each resets when its stage succeeds.
  *
  * Watchdog: progress is a broker connection accepted or a publish confirmed.
@@ -111,7 +111,7 @@ struct conn {
     unsigned owed;          /* actions decided by events, handed out by the next conn_step() */
     uint32_t wifi_failures; /* in a row, for the back-off */
     uint32_t broker_failures;
-    uint32_t rng;           /* xorshift32 state for the jitter */
+    uint32_t rng;           /* xorshift32 state for the jitter (backoff_delay_ms) */
     uint32_t session;       /* counts accepted sessions; tags publishes */
     uint32_t pending;       /* publishes of this session handed out and not yet reported */
     uint32_t publish_fails; /* failed publishes in a row */

@@ -5,7 +5,7 @@
  * which calls mosquitto_loop_read/write/misc. Reading stops while the caller's
  * can_read() says no (backpressure: the broker keeps QoS 1/2 messages for us,
  * and TCP flow control holds the rest); writes and keepalive go on. A lost
- * connection is retried with backoff (src/core/backoff), but not while reading
+ * connection is retried with backoff (firmware/core/backoff), but not while reading
  * is paused - a new session could only sit unread. Every (re)connection
  * subscribes to all filters again.
  *
@@ -19,7 +19,7 @@
 #ifndef SP_INGEST_MQTT_IN_H
 #define SP_INGEST_MQTT_IN_H
 
-#include "core/backoff.h"
+#include "firmware/core/backoff.h"
 #include "stats.h"
 
 #include <mosquitto.h>

@@ -29,7 +29,7 @@
 #define SP_INGEST_WRITER_H
 
 #include "batch.h"
-#include "core/backoff.h"
+#include "firmware/core/backoff.h"
 #include "core/sbuf.h"
 #include "presence.h"
 #include "reject.h"

@@ -17,7 +17,7 @@
 #ifndef SP_SERVE_PGCONN_H
 #define SP_SERVE_PGCONN_H
 
-#include "core/backoff.h"
+#include "firmware/core/backoff.h"
 
 #include <libpq-fe.h>
 #include <libwebsockets.h>

@@ -2,7 +2,7 @@
 #include "unit.h"
 
 #include "core/config.h"
-#include "core/backoff.h"
+#include "firmware/core/backoff.h"
 
 #include <string.h>
 
