@@ -25,6 +25,15 @@ static void head(struct sbuf *b, const char *name, const char *type, const char 
     sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A counter with one sample per reason: name{reason="<reasons[i]>"} values[i]. */
+static void by_reason(struct sbuf *b, const char *name, const char *help, const char *const *reasons,
+                      const uint64_t *values, int n)
+{
+    head(b, name, "counter", help);
+    for (int i = 0; i < n; i++)
+        sbuf_printf(b, "%s{reason=\"%s\"} %llu\n", name, reasons[i], (unsigned long long)values[i]);
+}
+
 static void one(struct sbuf *b, const char *name, const char *type, const char *help, long long v)
 {
     head(b, name, type, help);
@@ -38,10 +47,8 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
 {
     GAUGE("ws_clients", "WebSocket clients connected now.", g->ws_clients);
     COUNTER("ws_connections_total", "WebSocket clients accepted.", m->ws_connections);
-    head(b, "sensorpipe_ws_rejected_total", "counter", "WebSocket upgrades refused, by reason.");
-    for (int i = 0; i < WS_REJECT_COUNT; i++)
-        sbuf_printf(b, "sensorpipe_ws_rejected_total{reason=\"%s\"} %llu\n", ws_reject_names[i],
-                    (unsigned long long)m->ws_rejected[i]);
+    by_reason(b, "sensorpipe_ws_rejected_total", "WebSocket upgrades refused, by reason.", ws_reject_names,
+              m->ws_rejected, WS_REJECT_COUNT);
     COUNTER("ws_origin_rejections_total", "WebSocket upgrades refused for their Origin.",
             m->ws_rejected[WS_REJECT_ORIGIN]);
     COUNTER("ws_messages_sent_total", "WebSocket frames sent.", m->ws_messages);
@@ -50,11 +57,9 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
     COUNTER("ws_db_closed_total", "Clients closed because their backfill query failed.", m->ws_db_closed);
     COUNTER("ws_rx_messages_total", "Messages received from clients (ignored).", m->ws_rx_messages);
     COUNTER("ws_rx_oversized_total", "Clients closed for sending a message over the size limit.", m->ws_rx_oversized);
-    head(b, "sensorpipe_ws_rx_refused_total", "counter",
-         "WebSocket clients closed for what they sent: too_large 1009, binary 1003, bad_utf8 1007.");
-    for (int i = 0; i < WS_RX_REFUSE_COUNT; i++)
-        sbuf_printf(b, "sensorpipe_ws_rx_refused_total{reason=\"%s\"} %llu\n", ws_rx_refusal_names[i],
-                    (unsigned long long)m->ws_rx_refused[i]);
+    by_reason(b, "sensorpipe_ws_rx_refused_total",
+              "WebSocket clients closed for what they sent: too_large 1009, binary 1003, bad_utf8 1007.",
+              ws_rx_refusal_names, m->ws_rx_refused, WS_RX_REFUSE_COUNT);
     COUNTER("ws_presence_dropped_total", "Presence messages a slow client lost (oldest dropped).",
             m->ws_presence_dropped);
     COUNTER("ws_send_failed_total", "Frames that could not be built or written.", m->ws_send_failed);
@@ -70,12 +75,10 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
     }
     COUNTER("http_bad_requests_total", "API requests refused with 400 (bad parameters).", m->http_bad_requests);
     COUNTER("http_connections_total", "TCP connections accepted.", m->http_connections);
-    head(b, "sensorpipe_http_refused_total", "counter",
-         "HTTP requests and connections refused, by reason (malformed and header_timeout: closed before a "
-         "complete request head).");
-    for (int i = 0; i < HTTP_REFUSE_COUNT; i++)
-        sbuf_printf(b, "sensorpipe_http_refused_total{reason=\"%s\"} %llu\n", http_refusal_names[i],
-                    (unsigned long long)m->http_refused[i]);
+    by_reason(b, "sensorpipe_http_refused_total",
+              "HTTP requests and connections refused, by reason (malformed and header_timeout: closed before a "
+              "complete request head).",
+              http_refusal_names, m->http_refused, HTTP_REFUSE_COUNT);
 
     head(b, "sensorpipe_notifies_total", "counter", "NOTIFY messages received, by channel.");
     sbuf_printf(b, "sensorpipe_notifies_total{channel=\"new_reading\"} %llu\n",
