@@ -12,6 +12,14 @@
 #   make bench      benchmarks against the targets of docs/BENCHMARKS.md (BENCH_QUICK=1: a short smoke run)
 
 CC      ?= cc
+# Quiet by default ("CC src/x.c"); `make V=1` prints every command in full.
+ifeq ($(V),1)
+Q :=
+say = @:
+else
+Q := @
+say = @printf '  %-6s %s\n'
+endif
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
 PKGS    := libmosquitto libwebsockets libcjson
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
@@ -37,30 +45,36 @@ UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRCS))
 all: build/sensorpipe web
 
 build/sensorpipe: $(REL_OBJS)
-	$(CC) $(RELEASE_FLAGS) -o $@ $^ $(LDLIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(RELEASE_FLAGS) -o $@ $^ $(LDLIBS)
 
 build/asan/sensorpipe: $(ASAN_OBJS)
-	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 asan: build/asan/sensorpipe
 
 $(GEN): $(SQL) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
-	scripts/embed-sql.sh $@ $(SQL)
+	$(say) GEN $@
+	$(Q)scripts/embed-sql.sh $@ $(SQL)
 
 build/release/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(RELEASE_FLAGS) -MMD -MP -c -o $@ $<
+	$(say) CC $<
+	$(Q)$(CC) $(CFLAGS_COMMON) $(RELEASE_FLAGS) -MMD -MP -c -o $@ $<
 
 build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
+	$(say) CC $< '(asan)'
+	$(Q)$(CC) $(CFLAGS_COMMON) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
 
 build/asan/build/gen/migrations.o build/release/build/gen/migrations.o: CFLAGS_COMMON += -Isrc/core
 
 build/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(ASAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_LIB_OBJS) $(LDLIBS) -lcmocka
+	$(say) LD $@
+	$(Q)$(CC) $(CFLAGS_COMMON) $(ASAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_LIB_OBJS) $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -95,17 +109,23 @@ faults: build/asan/sensorpipe build/sensorpipe
 # libFuzzer targets (clang): each fuzz/fuzz_X.c links the parsers it exercises.
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB  := $(filter-out src/core/migrate.c,$(wildcard src/core/*.c)) $(wildcard src/serve/query_params.c) src/ingest/mqtt_frame.c $(wildcard firmware/core/*.c) $(addprefix src/serve/,ws_origin.c hub.c ws_frame.c ws_rx.c)
+FUZZ_LIB  := $(filter-out src/core/migrate.c,$(wildcard src/core/*.c)) $(wildcard src/serve/query_params.c) \
+             $(addprefix src/ingest/,mqtt_frame.c mqtt_encode.c mqtt_client.c ack_tracker.c fifo.c) \
+             $(wildcard firmware/core/*.c) $(addprefix src/serve/,ws_origin.c hub.c ws_frame.c ws_rx.c)
 FUZZ_SECONDS ?= 10
+# each fuzz/fuzz_X.c names its own -max_len in a "fuzz-max-len: N" comment (check-fuzz-max-len refuses one without)
 
 build/fuzz/%: fuzz/%.c $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
-	clang $(filter-out -Werror,$(CFLAGS_COMMON)) -Werror -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB) -lcjson -lm
+	$(say) FUZZ $@
+	$(Q)clang $(filter-out -Werror,$(CFLAGS_COMMON)) -Werror -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB) -lcjson -lm
 
 fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_SRCS); do grep -q 'fuzz-max-len: *[0-9]' $$f || { echo "fuzz: $$f names no fuzz-max-len"; exit 1; }; done
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n build/fuzz/crashes; \
-	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
-	  if $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build/fuzz/crashes/$$n- \
+	  echo "== $$n ($(FUZZ_SECONDS) s, -max_len=$$len)"; \
+	  len=$$(sed -n 's/.*fuzz-max-len: *\([0-9][0-9]*\).*/\1/p' fuzz/$$n.c | head -n 1); \
+	  if $$f -max_total_time=$(FUZZ_SECONDS) -max_len=$$len -artifact_prefix=build/fuzz/crashes/$$n- \
 	        build/fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} >build/fuzz/$$n.log 2>&1; then tail -n 1 build/fuzz/$$n.log; \
 	  else tail -n 40 build/fuzz/$$n.log; echo "fuzz: $$n FAILED (input in build/fuzz/crashes/)"; exit 1; fi; done
 

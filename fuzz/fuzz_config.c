@@ -13,6 +13,7 @@
  * keys, password as a URI query parameter, percent-encoded keys): the masked string must
  * never contain the sentinel.
  */
+/* fuzz-max-len: 4096 (option lines and values well past any real command line) */
 #include "core/config.h"
 #include "core/log.h"
 

@@ -8,6 +8,7 @@
  *   odd:  raw frame bytes for dht22_decode(), and the frame -> pulses -> frame
  *         and encode -> decode round trips
  */
+/* fuzz-max-len: 4096 (pulse trains far longer than the 83 levels of one DHT22 frame) */
 #include "firmware/core/dht22.h"
 
 #include <stdint.h>

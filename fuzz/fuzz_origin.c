@@ -11,6 +11,7 @@
  *     (an entry without "://" is host[:port] of any scheme, like Host; one with it is a
  *     whole origin, so such a Host is left out of this check).
  */
+/* fuzz-max-len: 4096 (Origin and Host values far past any real header) */
 #include "serve/ws_origin.h"
 
 #include <ctype.h>

@@ -1,4 +1,5 @@
 /* fuzz_payload.c - libFuzzer target: reading payloads (ASCII number / JSON) and presence words. */
+/* fuzz-max-len: 4096 (payloads past PAYLOAD_MAX, 1024 bytes) */
 #include "core/payload.h"
 
 #include <math.h>

@@ -10,6 +10,7 @@
  * covers it exactly with whole hours and two short edges, and the minute split with whole
  * hours, whole minutes and two edges shorter than a minute.
  */
+/* fuzz-max-len: 4096 (query strings past QP_TOPIC_MAX and every numeric bound) */
 #include "core/timeutil.h"
 #include "core/topic.h"
 #include "serve/query_params.h"

@@ -1,4 +1,5 @@
 /* fuzz_topic.c - libFuzzer target: topic parsing, filter validation, matching and filter-to-regex. */
+/* fuzz-max-len: 1024 (topics past TOPIC_MAX, 194 bytes) */
 #include "core/topic.h"
 
 #include <stdint.h>

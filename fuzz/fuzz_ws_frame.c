@@ -12,6 +12,7 @@
  * shape, with exactly the rows after the cursor that match the filter, topics intact when
  * they are valid UTF-8, timestamps that parse back, and null for non-finite values.
  */
+/* fuzz-max-len: 4096 (frames past the receive buffer and the message cap) */
 #include "core/sbuf.h"
 #include "core/timeutil.h"
 #include "core/topic.h"

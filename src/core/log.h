@@ -2,7 +2,8 @@
 #ifndef SP_LOG_H
 #define SP_LOG_H
 
-enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+/* LOG_SILENT prints nothing (fuzz targets, where every input would log). */
+enum log_level { LOG_SILENT = -1, LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 /* Set the component tag ("ingest", "serve", ...) and the most verbose level printed. */
 void log_init(const char *component, enum log_level level);

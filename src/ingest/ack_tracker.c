@@ -13,14 +13,12 @@
  * no message to compare with), so its IDLE entry repeats RECEIVE.
  */
 static const struct ack_transition ack_table[ACK_STATES][ACK_EVENTS] = {
-    /*                     RECEIVE                        SAME                PUBACK                  COMMIT                   SENT                       DISCONNECT                 NO_SESSION */
-    [ACK_IDLE]          = {T(PENDING, STORE),             T(PENDING, STORE),  T(IDLE, PASS),          T(IDLE, NOTHING),        T(IDLE, NOTHING),          T(IDLE, NOTHING),          T(IDLE, NOTHING)},
-    [ACK_PENDING]       = {T(PENDING, STORE_UNTRACKED),   T(PENDING, SKIP),   T(HELD, HOLD),          T(COMMITTED, NOTHING),   T(PENDING, NOTHING),       T(ORPHAN_QUEUED, NOTHING), T(PENDING, NOTHING)},
-    [ACK_HELD]          = {T(HELD, STORE_UNTRACKED),      T(HELD, SKIP),      T(HELD, DROP),          T(RELEASED, RELEASE),    T(HELD, NOTHING),          T(ORPHAN_QUEUED, NOTHING), T(HELD, NOTHING)},
-    [ACK_COMMITTED]     = {T(COMMITTED, STORE_UNTRACKED), T(COMMITTED, SKIP), T(RELEASED, RELEASE),   T(COMMITTED, NOTHING),   T(COMMITTED, NOTHING),     T(ORPHAN_DONE, NOTHING),   T(COMMITTED, NOTHING)},
-    [ACK_RELEASED]      = {T(RELEASED, STORE_UNTRACKED),  T(RELEASED, SKIP),  T(RELEASED, DROP),      T(RELEASED, NOTHING),    T(IDLE, NOTHING),          T(ORPHAN_DONE, NOTHING),   T(RELEASED, NOTHING)},
-    [ACK_ORPHAN_QUEUED] = {T(PENDING, STORE),             T(PENDING, SKIP),   T(ORPHAN_QUEUED, PASS), T(ORPHAN_DONE, NOTHING), T(ORPHAN_QUEUED, NOTHING), T(ORPHAN_QUEUED, NOTHING), T(IDLE, NOTHING)},
-    [ACK_ORPHAN_DONE]   = {T(PENDING, STORE),             T(COMMITTED, SKIP), T(ORPHAN_DONE, PASS),   T(ORPHAN_DONE, NOTHING), T(ORPHAN_DONE, NOTHING),   T(ORPHAN_DONE, NOTHING),   T(IDLE, NOTHING)},
+    /*                     RECEIVE                       SAME                 COMMIT                   SENT                       DISCONNECT                 NO_SESSION */
+    [ACK_IDLE]          = {T(PENDING, STORE),            T(PENDING, STORE),   T(IDLE, NOTHING),        T(IDLE, NOTHING),          T(IDLE, NOTHING),          T(IDLE, NOTHING)},
+    [ACK_PENDING]       = {T(PENDING, STORE_UNTRACKED),  T(PENDING, DROP),    T(RELEASED, RELEASE),    T(PENDING, NOTHING),       T(ORPHAN_QUEUED, NOTHING), T(PENDING, NOTHING)},
+    [ACK_RELEASED]      = {T(RELEASED, STORE_UNTRACKED), T(RELEASED, DROP),   T(RELEASED, NOTHING),    T(IDLE, NOTHING),          T(ORPHAN_DONE, NOTHING),   T(RELEASED, NOTHING)},
+    [ACK_ORPHAN_QUEUED] = {T(PENDING, STORE),            T(PENDING, SKIP),    T(ORPHAN_DONE, NOTHING), T(ORPHAN_QUEUED, NOTHING), T(ORPHAN_QUEUED, NOTHING), T(IDLE, NOTHING)},
+    [ACK_ORPHAN_DONE]   = {T(PENDING, STORE),            T(RELEASED, SKIP),   T(ORPHAN_DONE, NOTHING), T(ORPHAN_DONE, NOTHING),   T(ORPHAN_DONE, NOTHING),   T(IDLE, NOTHING)},
 };
 /* clang-format on */
 
@@ -35,21 +33,19 @@ struct ack_transition ack_transition(enum ack_state s, enum ack_event e)
 
 const char *ack_state_name(enum ack_state s)
 {
-    static const char *names[ACK_STATES] = {"IDLE",     "PENDING",       "HELD",       "COMMITTED",
-                                            "RELEASED", "ORPHAN_QUEUED", "ORPHAN_DONE"};
+    static const char *names[ACK_STATES] = {"IDLE", "PENDING", "RELEASED", "ORPHAN_QUEUED", "ORPHAN_DONE"};
     return (unsigned)s < ACK_STATES ? names[s] : "?";
 }
 
 const char *ack_event_name(enum ack_event e)
 {
-    static const char *names[ACK_EVENTS] = {"RECEIVE", "SAME", "PUBACK", "COMMIT", "SENT", "DISCONNECT", "NO_SESSION"};
+    static const char *names[ACK_EVENTS] = {"RECEIVE", "SAME", "COMMIT", "SENT", "DISCONNECT", "NO_SESSION"};
     return (unsigned)e < ACK_EVENTS ? names[e] : "?";
 }
 
 const char *ack_action_name(enum ack_action a)
 {
-    static const char *names[ACK_ACTIONS] = {"NOTHING", "STORE", "SKIP",    "STORE_UNTRACKED",
-                                             "HOLD",    "PASS",  "RELEASE", "DROP"};
+    static const char *names[ACK_ACTIONS] = {"NOTHING", "STORE", "SKIP", "DROP", "STORE_UNTRACKED", "RELEASE"};
     return (unsigned)a < ACK_ACTIONS ? names[a] : "?";
 }
 
@@ -97,10 +93,13 @@ static enum ack_action ack_apply(struct ack_tracker *t, uint16_t mid, enum ack_e
     return (enum ack_action)tr.action;
 }
 
-/* Apply e to every slot that is not idle. */
+/* Apply e to every slot that is not idle (no scan at all when every slot is). */
 static void ack_apply_all(struct ack_tracker *t, enum ack_event e)
 {
-    for (uint32_t mid = 1; mid < ACK_MIDS; mid++)
+    size_t busy = 0;
+    for (int s = 1; s < ACK_STATES; s++)
+        busy += t->count[s];
+    for (uint32_t mid = 1; busy && mid < ACK_MIDS; mid++)
         if (t->slots[mid].state != ACK_IDLE)
             ack_apply(t, (uint16_t)mid, e, 0);
 }
@@ -150,16 +149,9 @@ enum ack_action ack_tracker_commit(struct ack_tracker *t, struct ack_ref ref)
     return ack_apply(t, ref.mid, ACK_EV_COMMIT, 0);
 }
 
-enum ack_action ack_tracker_puback(struct ack_tracker *t, uint16_t mid)
-{
-    if (mid == 0)
-        return ACK_DO_PASS;
-    return ack_apply(t, mid, ACK_EV_PUBACK, 0);
-}
-
 bool ack_tracker_may_send(const struct ack_tracker *t, uint16_t mid)
 {
-    return t->slots[mid].state != ACK_HELD;
+    return t->slots[mid].state != ACK_PENDING;
 }
 
 void ack_tracker_sent(struct ack_tracker *t, uint16_t mid)
@@ -175,12 +167,12 @@ enum ack_state ack_tracker_state(const struct ack_tracker *t, uint16_t mid)
 
 size_t ack_tracker_held(const struct ack_tracker *t)
 {
-    return t->count[ACK_HELD] + t->count[ACK_RELEASED];
+    return t->count[ACK_PENDING] + t->count[ACK_RELEASED];
 }
 
 size_t ack_tracker_unsettled(const struct ack_tracker *t)
 {
-    return t->count[ACK_PENDING] + t->count[ACK_HELD];
+    return t->count[ACK_PENDING];
 }
 
 size_t ack_tracker_orphans(const struct ack_tracker *t)
@@ -190,5 +182,5 @@ size_t ack_tracker_orphans(const struct ack_tracker *t)
 
 size_t ack_tracker_in_use(const struct ack_tracker *t)
 {
-    return t->count[ACK_PENDING] + t->count[ACK_HELD] + t->count[ACK_COMMITTED] + t->count[ACK_RELEASED];
+    return t->count[ACK_PENDING] + t->count[ACK_RELEASED];
 }

@@ -6,21 +6,16 @@
  * is the bookkeeping for that, one slot per MQTT packet id (1..65535), as a
  * table-driven state machine: pure code, no I/O, unit-tested event by event.
  *
- * Three parties send it events, all from the one poll loop:
- *   - the ingest's message function (ingest_message, called by the ack relay
- *     for each PUBLISH it parses): a message arrived;
- *   - the writer: the row carrying (generation, packet id) is durable - or was
- *     given up after being counted as lost;
- *   - the ack relay (ack_relay.h): the connection came up (an accepting CONNACK
- *     went by: a new generation; "session present" or not), the connection went
- *     down; it queued a PUBACK for an id (its own, right after handing the
- *     message over, or libmosquitto's for a message it passed on), and later
- *     handed that PUBACK to the kernel for the broker.
- *
- * The relay queues its PUBACK only after the message function has returned,
- * and libmosquitto's PUBACK (written before its on_message) is read only after
- * mosquitto_loop_read() has returned, so the tracker always hears "received"
- * before "PUBACK" for one message.
+ * Two parties send it events, both from the ingest's one poll loop:
+ *   - the MQTT client (mqtt_client.h): a message arrived (it queues the
+ *     message's PUBACK at once, behind the earlier ones, and hands the message
+ *     to the ingest only when the tracker says STORE); a PUBACK left for the
+ *     broker; the session started (an accepting CONNACK: a new generation,
+ *     "session present" or not); the connection ended;
+ *   - the writer, through the client: the row carrying (generation, packet id)
+ *     is durable - or was given up after being counted as lost.
+ * The client sends a queued PUBACK only when its slot is no longer PENDING,
+ * and PUBACKs leave in the order their messages came (MQTT 3.1.1 section 4.6).
  *
  * Duplicates across a reconnect: when a connection dies, every message that was
  * received but whose PUBACK did not go out becomes an orphan (packet id, hash of
@@ -52,10 +47,8 @@ struct ack_ref {
 /* The state of one packet id; the comment says who holds what. */
 enum ack_state {
     ACK_IDLE = 0,      /* nothing outstanding for this id */
-    ACK_PENDING,       /* message in the ingest's queues, row not committed; PUBACK not read by the relay yet */
-    ACK_HELD,          /* row not committed; the relay holds the PUBACK */
-    ACK_COMMITTED,     /* row committed; the PUBACK has not reached the relay yet (sent when it does) */
-    ACK_RELEASED,      /* row committed; the relay holds the PUBACK and may send it (in arrival order) */
+    ACK_PENDING,       /* row in the ingest's queues, not committed; the client holds the PUBACK back */
+    ACK_RELEASED,      /* row committed; the PUBACK is in the client's queue or buffer, free to go */
     ACK_ORPHAN_QUEUED, /* arrived on a connection that died before its PUBACK went out; row still queued */
     ACK_ORPHAN_DONE,   /* same, row committed: a redelivery is a duplicate to acknowledge at once */
     ACK_STATES
@@ -64,23 +57,21 @@ enum ack_state {
 enum ack_event {
     ACK_EV_RECEIVE = 0, /* a QoS 1 message arrived that is not a copy of the one the slot holds */
     ACK_EV_SAME,        /* a QoS 1 message arrived with the slot's topic and payload (redelivery or resend) */
-    ACK_EV_PUBACK,      /* the relay queued a PUBACK for this id (its own, or one libmosquitto wrote) */
     ACK_EV_COMMIT,      /* the row that carries the slot's (generation, id) is durable */
-    ACK_EV_SENT,        /* the relay handed this id's PUBACK to the kernel */
-    ACK_EV_DISCONNECT,  /* the connection is gone (its held PUBACKs with it) */
+    ACK_EV_SENT,        /* the client handed this id's PUBACK to the kernel */
+    ACK_EV_DISCONNECT,  /* the connection is gone (the PUBACKs not sent with it) */
     ACK_EV_NO_SESSION,  /* CONNACK without "session present": the broker will redeliver nothing */
     ACK_EVENTS
 };
 
+/* What the client does for a message (RECEIVE, SAME) or a commit. */
 enum ack_action {
     ACK_DO_NOTHING = 0,
-    ACK_DO_STORE,           /* RECEIVE: a new message; store it, its row carries the returned ref */
-    ACK_DO_SKIP,            /* SAME: a duplicate; store nothing, count it */
-    ACK_DO_STORE_UNTRACKED, /* RECEIVE on a busy id (a broker fault): store it without a ref, log it */
-    ACK_DO_HOLD,            /* PUBACK: queue it in the relay, it waits for the commit */
-    ACK_DO_PASS,            /* PUBACK: queue it in the relay, nothing waits on it (untracked id) */
-    ACK_DO_RELEASE,         /* PUBACK or COMMIT: the queued PUBACK may go */
-    ACK_DO_DROP,            /* PUBACK: a second one for an id already queued; drop it */
+    ACK_DO_STORE,           /* a new message: store it (its row carries the ref), queue its PUBACK */
+    ACK_DO_SKIP,            /* a redelivered orphan: store nothing, queue its PUBACK (it waits for the original row) */
+    ACK_DO_DROP,            /* a copy of a message whose PUBACK is already queued: store nothing, queue nothing */
+    ACK_DO_STORE_UNTRACKED, /* a new message on a busy id (a broker fault): store it without a ref, log it */
+    ACK_DO_RELEASE,         /* COMMIT: the queued PUBACK may go */
     ACK_ACTIONS
 };
 
@@ -123,27 +114,25 @@ void ack_tracker_disconnected(struct ack_tracker *t);
 
 /*
  * A QoS 1 message with packet id mid (1..65535) and ack_hash() h arrived.
- * Returns ACK_DO_STORE (and sets *ref), ACK_DO_SKIP (a duplicate: *ref cleared)
- * or ACK_DO_STORE_UNTRACKED (*ref cleared).
+ * Returns ACK_DO_STORE (and sets *ref), ACK_DO_SKIP, ACK_DO_DROP or
+ * ACK_DO_STORE_UNTRACKED (*ref cleared for all three).
  */
 enum ack_action ack_tracker_received(struct ack_tracker *t, uint16_t mid, uint64_t h, struct ack_ref *ref);
-/* The row carrying ref is durable, or given up. Returns ACK_DO_RELEASE when a held PUBACK may now go. */
+/* The row carrying ref is durable, or given up. Returns ACK_DO_RELEASE when its PUBACK may now go. */
 enum ack_action ack_tracker_commit(struct ack_tracker *t, struct ack_ref ref);
-/* The relay has a PUBACK for mid to queue (its own or libmosquitto's): HOLD, PASS, RELEASE (queue it) or DROP. */
-enum ack_action ack_tracker_puback(struct ack_tracker *t, uint16_t mid);
-/* May the queued PUBACK for mid go out now? (Everything but a HELD one may.) */
+/* May the queued PUBACK for mid go out now? (Everything but a PENDING one may.) */
 bool ack_tracker_may_send(const struct ack_tracker *t, uint16_t mid);
-/* The relay handed the PUBACK for mid to the kernel. */
+/* The client handed the PUBACK for mid to the kernel. */
 void ack_tracker_sent(struct ack_tracker *t, uint16_t mid);
 
 enum ack_state ack_tracker_state(const struct ack_tracker *t, uint16_t mid);
-/* PUBACKs the relay holds now (HELD and RELEASED). */
+/* PUBACKs the client holds now, waiting for a commit or to go out (PENDING and RELEASED). */
 size_t ack_tracker_held(const struct ack_tracker *t);
-/* Messages whose row is not committed yet on this connection (PENDING and HELD). */
+/* Messages whose row is not committed yet on this connection (PENDING). */
 size_t ack_tracker_unsettled(const struct ack_tracker *t);
 /* Orphans waiting for their redelivery. */
 size_t ack_tracker_orphans(const struct ack_tracker *t);
-/* Packet ids in use on this connection: received and not yet acknowledged (PENDING to RELEASED). */
+/* Packet ids in use on this connection: received and not yet acknowledged (PENDING and RELEASED). */
 size_t ack_tracker_in_use(const struct ack_tracker *t);
 
 #endif

@@ -1,36 +1,34 @@
 /*
  * ingest_main.c - `sensorpipe ingest`: options, the one poll() loop, signals, shutdown.
  *
- * Data flow: broker -> ack relay (parses PUBLISH itself) -> ingest_message ->
- * msg_classify -> one of three bounded queues (readings: batch.h, rejects:
- * reject.h, presence: presence.h) -> writer (libpq, non-blocking) -> PostgreSQL.
- * libmosquitto (mqtt_in) keeps CONNECT, SUBSCRIBE, keepalive and DISCONNECT,
- * through the relay; with --no-hold-acks there is no relay and its on_message
- * calls ingest_message.
- * Every network client is driven from the loop below: one poll() over the
- * signal pipe, libmosquitto's socket, the database socket and the relay's
- * sockets, with a timeout from the nearest timer.
+ * Data flow: broker -> MQTT client (mqtt_client.h: our own 3.1.1 subscriber on
+ * one socket) -> ingest_message -> msg_classify -> one of three bounded queues
+ * (readings: batch.h, rejects: reject.h, presence: presence.h) -> writer
+ * (libpq, non-blocking) -> PostgreSQL. One poll() over the signal pipe, the
+ * broker socket and the database socket, with a timeout from the nearest timer.
  *
- * Acknowledgements (docs/RELIABILITY.md): each QoS 1 message is recorded in the
- * ack tracker (ack_tracker.h) by packet id; the rows it produces carry that
- * reference through the queues; the writer settles it when the row commits;
- * only then does the relay (ack_relay.h) send the PUBACK to the broker.
+ * Acknowledgements (docs/RELIABILITY.md): the client records each QoS 1
+ * message in its ack tracker (ack_tracker.h) by packet id; the rows it produces
+ * carry that reference through the queues; the writer settles it when the row
+ * commits (ingest_settle -> mqtt_client_commit); only then does the client
+ * send the PUBACK.
  */
 #include "ingest.h"
 
-#include "ack_relay.h"
 #include "ack_tracker.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/secret.h"
 #include "core/timeutil.h"
 #include "message.h"
-#include "mqtt_in.h"
+#include "mqtt_client.h"
+#include "mqtt_filters.h"
+#include "mqtt_io.h"
 #include "stats.h"
 #include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,7 +37,7 @@
 #include <unistd.h>
 
 #define INGEST_SHUTDOWN_MS 10000  /* flush at most this long after SIGTERM/SIGINT */
-#define INGEST_RELAY_CONNECT_MS 10000 /* the relay gives up a broker connection not made in this time */
+#define INGEST_CONNECT_MS 10000   /* give up a broker connection (TCP and CONNACK) not made in this time */
 #define INGEST_POLL_MAX_MS 1000   /* keepalive checks at least this often */
 #define INGEST_REJECTS_MAX 1024   /* refused messages held in memory */
 #define INGEST_PRESENCE_MAX 1024  /* devices with a presence update held in memory */
@@ -56,9 +54,9 @@
 #endif
 
 struct ingest_options {
-    char *db, *mqtt_host, *client_id, *subscribe, *log_level; /* owned via cfg_free */
-    long mqtt_port, qos, queue_max, batch_max, retention_days, stats_interval;
-    bool clean_session, migrate, hold_acks, qos0_async_commit;
+    char *db, *mqtt_host, *client_id, *subscribe, *log_level, *mqtt_username, *mqtt_password_file; /* cfg_free */
+    long mqtt_port, qos, queue_max, batch_max, retention_days, stats_interval, mqtt_max_packet;
+    bool clean_session, migrate, qos0_async_commit;
 };
 
 /* The daemon's one state struct, passed to every callback. */
@@ -67,15 +65,14 @@ struct ingest {
     struct rejectq rejects;
     struct presenceq presence;
     struct ingest_stats stats, stats_logged;
-    struct mqtt_in mqtt;
+    struct mqtt_tcp tcp;     /* the broker connection's transport */
+    struct mqtt_client mqtt; /* the subscriber; owns the ack tracker */
     struct writer writer;
-    struct ack_tracker acks; /* QoS 1 messages by packet id (when hold_acks) */
-    struct relay relay;      /* between libmosquitto and the broker (when hold_acks) */
-    bool hold_acks;
-    bool paused;   /* reading MQTT is held back (a queue is full) */
+    long max_packet;         /* --mqtt-max-packet, for reject reasons */
+    bool paused;             /* reading MQTT is held back (a queue is full) */
     int64_t pause_logged_ms; /* when a pause was last logged at warn */
     int64_t stats_every_ms;
-    bool stopping; /* a stop signal came: flushing */
+    bool stopping;      /* a stop signal came: flushing */
     bool disconnecting; /* flushed: the MQTT DISCONNECT is on its way */
 };
 
@@ -132,22 +129,7 @@ static bool ingest_can_read(void *ctx)
 static void ingest_settle(void *ctx, struct ack_ref ref)
 {
     struct ingest *in = ctx;
-    if (in->hold_acks)
-        ack_tracker_commit(&in->acks, ref);
-}
-
-/* Accept a connection to the relay only from the socket libmosquitto opened. */
-static bool ingest_relay_peer_ok(void *ctx, const struct sockaddr *peer, socklen_t len)
-{
-    struct ingest *in = ctx;
-    int fd = mosquitto_socket(in->mqtt.mosq);
-    struct sockaddr_in local;
-    socklen_t llen = sizeof local;
-    if (fd < 0 || getsockname(fd, (struct sockaddr *)&local, &llen) != 0 || local.sin_family != AF_INET ||
-        peer->sa_family != AF_INET || len < (socklen_t)sizeof(struct sockaddr_in))
-        return false;
-    const struct sockaddr_in *p = (const struct sockaddr_in *)peer;
-    return p->sin_port == local.sin_port && p->sin_addr.s_addr == local.sin_addr.s_addr;
+    mqtt_client_commit(&in->mqtt, ref);
 }
 
 /* Re-evaluate backpressure after the queues changed; count each pause. */
@@ -157,7 +139,7 @@ static void ingest_update_pause(struct ingest *in)
     bool small_full = in->paused ? rejectq_count(&in->rejects) > INGEST_REJECTS_MAX / 2 ||
                                        presenceq_count(&in->presence) > INGEST_PRESENCE_MAX / 2
                                  : rejectq_nearly_full(&in->rejects) || presenceq_nearly_full(&in->presence);
-    size_t acks = in->hold_acks ? ack_tracker_in_use(&in->acks) : 0;
+    size_t acks = mqtt_client_unacked(&in->mqtt);
     bool acks_full = in->paused ? acks > INGEST_ACKS_IN_USE_MAX / 2 : acks >= INGEST_ACKS_IN_USE_MAX;
     bool full = batchq_paused(&in->readings) || small_full || acks_full;
     if (full == in->paused)
@@ -190,61 +172,40 @@ static const char *log_topic(const char *topic, size_t tlen, char *out, size_t o
     return out;
 }
 
-/* One MQTT message as the ingest sees it, from the relay or from libmosquitto; the bytes are borrowed. */
-struct ingest_msg {
-    const char *topic; /* tlen raw bytes, not NUL-terminated */
-    size_t tlen;
-    const void *payload; /* len bytes */
-    size_t len;
-    int qos;
-    int mid; /* packet id, 0 for QoS 0 */
-    bool retain;
-};
-
-static void ingest_reject(struct ingest *in, enum reject_class cls, const struct ingest_msg *msg, const char *reason,
+static void ingest_reject(struct ingest *in, enum reject_class cls, const struct mqtt_message *msg, const char *reason,
                           int64_t now_us, struct ack_ref ref)
 {
     in->stats.rejected[cls]++;
     char shown[201];
-    log_debug("reject %s: %s", log_topic(msg->topic, msg->tlen, shown, sizeof shown), reason);
-    if (rejectq_push(&in->rejects, cls, msg->topic, msg->tlen, msg->payload, msg->len, reason, now_us, ref) != 0) {
+    log_debug("reject %s: %s", log_topic(msg->topic, msg->topic_len, shown, sizeof shown), reason);
+    if (rejectq_push(&in->rejects, cls, msg->topic, msg->topic_len, msg->payload, msg->payload_len, reason, now_us,
+                     ref) != 0) {
         in->stats.rejects_lost++;
         log_error("rejects queue full: refused message on %s not kept (%s)", shown, reason);
         ingest_settle(in, ref); /* counted as lost: holding its PUBACK would only block the broker */
     }
 }
 
-/* One message from the broker: classify it, queue what it produces, and track its PUBACK (QoS 1). */
-static void ingest_message(struct ingest *in, const struct ingest_msg *msg)
+/* One message from the broker (ref: its QoS 1 PUBACK, settled when its row is): classify it, queue what it makes. */
+static void ingest_message(void *ctx, const struct mqtt_message *msg, struct ack_ref ref)
 {
+    struct ingest *in = ctx;
     int64_t now_us = time_now_us();
     struct msg_result r;
     char shown[201];
     in->stats.received++;
-    log_debug("message on %s (%zu bytes%s, qos %d, id %d)", log_topic(msg->topic, msg->tlen, shown, sizeof shown),
-              msg->len, msg->retain ? ", retained" : "", msg->qos, msg->mid);
-
-    /* QoS 1: its PUBACK is held until what it produces is committed; a redelivered copy is not stored twice */
-    struct ack_ref ref = {0, 0};
-    if (in->hold_acks && msg->qos == 1 && msg->mid > 0 && msg->mid < ACK_MIDS) {
-        uint64_t h = ack_hash(msg->topic, msg->tlen, msg->payload, msg->len);
-        switch (ack_tracker_received(&in->acks, (uint16_t)msg->mid, h, &ref)) {
-        case ACK_DO_SKIP:
-            in->stats.duplicates_skipped++;
-            log_debug("message on %s with packet id %d is a redelivery of one already queued or stored: not stored "
-                      "again",
-                      shown, msg->mid);
-            return;
-        case ACK_DO_STORE_UNTRACKED:
-            log_warn("broker reused packet id %d before it was acknowledged (message on %s): stored, PUBACK not held",
-                     msg->mid, shown);
-            break;
-        default:
-            break;
-        }
+    log_debug("message on %s (%zu bytes%s, qos %d, id %d)", log_topic(msg->topic, msg->topic_len, shown, sizeof shown),
+              msg->packet_len, msg->retain ? ", retained" : "", msg->qos, msg->mid);
+    if (msg->truncated) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "too_large: MQTT packet of %zu bytes is over --mqtt-max-packet %ld",
+                 msg->packet_len, in->max_packet);
+        ingest_reject(in, REJECT_TOO_LARGE, msg, reason, now_us, ref);
+        ingest_update_pause(in);
+        return;
     }
 
-    msg_classify(msg->topic, msg->tlen, msg->payload, msg->len, msg->retain, now_us, &r);
+    msg_classify(msg->topic, msg->topic_len, msg->payload, msg->payload_len, msg->retain, now_us, &r);
     struct ack_ref superseded;
     switch (r.kind) {
     case MSG_READING:
@@ -270,54 +231,25 @@ static void ingest_message(struct ingest *in, const struct ingest_msg *msg)
     ingest_update_pause(in);
 }
 
-/* The relay parsed a QoS 0 or 1 PUBLISH (the usual path, with --hold-acks). */
-static void ingest_on_publish(void *ctx, const struct mqtt_publish *p)
-{
-    struct ingest_msg msg = {
-        .topic = (const char *)p->topic,
-        .tlen = p->topic_len,
-        .payload = p->payload,
-        .len = p->payload_len,
-        .qos = p->qos,
-        .mid = p->mid,
-        .retain = p->retain,
-    };
-    ingest_message(ctx, &msg);
-}
-
-/* libmosquitto delivered a message (--no-hold-acks; with the relay, QoS 2 and oversized messages). */
-static void ingest_on_message(void *ctx, const struct mosquitto_message *m)
-{
-    struct ingest_msg msg = {
-        .topic = m->topic,
-        .tlen = strlen(m->topic),
-        .payload = m->payload,
-        .len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0,
-        .qos = m->qos,
-        .mid = m->mid,
-        .retain = m->retain,
-    };
-    ingest_message(ctx, &msg);
-}
-
 /* ---- the loop ---- */
 
-enum { FD_SIGNAL, FD_MQTT, FD_DB, FD_RELAY, FD_COUNT = FD_RELAY + RELAY_FDS };
+enum { FD_SIGNAL, FD_MQTT, FD_DB, FD_COUNT };
 
-/* Gauges and peaks of the stats, from the queues, the tracker and the relay. */
+/* Gauges and peaks of the stats, from the queues and the MQTT client. */
 static void ingest_update_gauges(struct ingest *in)
 {
     size_t queued = batchq_count(&in->readings);
     if (queued > in->stats.max_queued)
         in->stats.max_queued = queued;
-    if (!in->hold_acks)
-        return;
-    in->stats.held_acks = ack_tracker_held(&in->acks);
+    const struct mqtt_client_stats *m = &in->mqtt.stats;
+    in->stats.held_acks = ack_tracker_held(&in->mqtt.acks);
     if (in->stats.held_acks > in->stats.max_held_acks)
         in->stats.max_held_acks = in->stats.held_acks;
-    in->stats.acks_sent = in->relay.stats.acks_sent;
-    in->stats.acks_discarded = in->relay.stats.acks_discarded;
-    in->stats.protocol_errors = in->relay.stats.protocol_errors;
+    in->stats.acks_sent = m->acks_sent;
+    in->stats.acks_discarded = m->acks_discarded;
+    in->stats.protocol_errors = m->protocol_errors;
+    in->stats.duplicates_skipped = m->duplicates;
+    in->stats.mqtt_reconnects = m->sessions > 1 ? m->sessions - 1 : 0;
 }
 
 static void ingest_log_stats(struct ingest *in)
@@ -327,6 +259,33 @@ static void ingest_log_stats(struct ingest *in)
     stats_format(&in->stats, batchq_count(&in->readings), line, sizeof line);
     log_info("%s", line);
     in->stats_logged = in->stats;
+}
+
+/* A stop signal came: stop reading MQTT, write what is queued, let its PUBACKs out, then DISCONNECT. */
+static void ingest_begin_stop(struct ingest *in)
+{
+    in->stopping = true;
+    log_info("stopping: flushing %zu readings, %zu rejects, %zu presence updates (at most %d s)",
+             batchq_count(&in->readings), rejectq_count(&in->rejects), presenceq_count(&in->presence),
+             INGEST_SHUTDOWN_MS / 1000);
+    writer_stop(&in->writer);
+}
+
+/* The nearest timer of everything in the loop, as a poll() timeout. */
+static int ingest_poll_timeout(struct ingest *in, int64_t now, int64_t stats_at, int64_t deadline)
+{
+    int64_t wake = now + INGEST_POLL_MAX_MS;
+    int64_t t = mqtt_client_next_timer(&in->mqtt);
+    if (t < wake)
+        wake = t;
+    t = writer_next_timer(&in->writer);
+    if (t < wake)
+        wake = t;
+    if (!in->stopping && stats_at < wake)
+        wake = stats_at;
+    if (in->stopping && deadline < wake)
+        wake = deadline;
+    return wake > now ? (int)(wake - now) : 0;
 }
 
 /* Returns the exit status: 0 when everything received was written. */
@@ -341,25 +300,19 @@ static int ingest_loop(struct ingest *in)
         if ((unsigned)sig_count != handled_signals) {
             handled_signals = (unsigned)sig_count;
             if (!in->stopping) {
-                /* stop reading MQTT, write what is queued, let its PUBACKs out, then DISCONNECT */
-                in->stopping = true;
+                ingest_begin_stop(in);
                 deadline = now + INGEST_SHUTDOWN_MS;
-                log_info("stopping: flushing %zu readings, %zu rejects, %zu presence updates (at most %d s)",
-                         batchq_count(&in->readings), rejectq_count(&in->rejects), presenceq_count(&in->presence),
-                         INGEST_SHUTDOWN_MS / 1000);
-                writer_stop(&in->writer);
             } else {
                 log_warn("second stop signal: not waiting for the flush");
                 deadline = now;
             }
         }
         if (in->stopping) {
-            if (!in->disconnecting && writer_drained(&in->writer) &&
-                (!in->hold_acks || relay_acks_flushed(&in->relay))) {
-                mqtt_in_stop(&in->mqtt);
+            if (!in->disconnecting && writer_drained(&in->writer) && mqtt_client_acks_flushed(&in->mqtt)) {
+                mqtt_client_stop(&in->mqtt, now);
                 in->disconnecting = true;
             }
-            if (in->disconnecting && mqtt_in_closed(&in->mqtt) && (!in->hold_acks || relay_idle(&in->relay)))
+            if (in->disconnecting && mqtt_client_closed(&in->mqtt))
                 return 0;
             if (now >= deadline)
                 break;
@@ -369,31 +322,9 @@ static int ingest_loop(struct ingest *in)
         memset(fds, 0, sizeof fds);
         fds[FD_SIGNAL].fd = sig_pipe[0];
         fds[FD_SIGNAL].events = POLLIN;
-        fds[FD_MQTT].fd = mqtt_in_pollfd(&in->mqtt, &fds[FD_MQTT].events);
+        fds[FD_MQTT].fd = mqtt_client_pollfd(&in->mqtt, &fds[FD_MQTT].events);
         fds[FD_DB].fd = writer_pollfd(&in->writer, &fds[FD_DB].events);
-        if (in->hold_acks)
-            relay_pollfds(&in->relay, &fds[FD_RELAY]);
-        else
-            for (int i = FD_RELAY; i < FD_COUNT; i++)
-                fds[i].fd = -1;
-
-        int64_t wake = now + INGEST_POLL_MAX_MS;
-        int64_t t = mqtt_in_next_timer(&in->mqtt);
-        if (t < wake)
-            wake = t;
-        t = writer_next_timer(&in->writer);
-        if (t < wake)
-            wake = t;
-        t = in->hold_acks ? relay_next_timer(&in->relay) : INT64_MAX;
-        if (t < wake)
-            wake = t;
-        if (!in->stopping && stats_at < wake)
-            wake = stats_at;
-        if (in->stopping && deadline < wake)
-            wake = deadline;
-        int timeout = wake > now ? (int)(wake - now) : 0;
-
-        int n = poll(fds, FD_COUNT, timeout);
+        int n = poll(fds, FD_COUNT, ingest_poll_timeout(in, now, stats_at, deadline));
         if (n < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             break;
@@ -409,15 +340,11 @@ static int ingest_loop(struct ingest *in)
         now = time_mono_ms();
         /*
          * Order: the broker's messages first, so they go out in this round's database write; then the
-         * relay, which reads the PUBACKs libmosquitto wrote for them (held: their rows are not committed);
-         * then the writer, whose commits release PUBACKs; then the relay again, to send those at once.
+         * writer, whose commits release PUBACKs; then the client again, to send those at once.
          */
-        mqtt_in_service(&in->mqtt, fds[FD_MQTT].fd >= 0 ? fds[FD_MQTT].revents : 0, now);
-        if (in->hold_acks)
-            relay_service(&in->relay, &fds[FD_RELAY], now);
+        mqtt_client_service(&in->mqtt, fds[FD_MQTT].fd >= 0 ? fds[FD_MQTT].revents : 0, now);
         writer_service(&in->writer, fds[FD_DB].fd >= 0 ? fds[FD_DB].revents : 0, now);
-        if (in->hold_acks)
-            relay_flush(&in->relay);
+        mqtt_client_flush(&in->mqtt);
         ingest_update_pause(in);
         ingest_update_gauges(in);
 
@@ -430,10 +357,33 @@ static int ingest_loop(struct ingest *in)
     size_t lost = batchq_count(&in->readings);
     log_error("shutdown: gave up flushing: %zu readings, %zu rejects and %zu presence updates not written", lost,
               rejectq_count(&in->rejects), presenceq_count(&in->presence));
-    if (in->hold_acks && ack_tracker_unsettled(&in->acks))
+    if (ack_tracker_unsettled(&in->mqtt.acks))
         log_warn("%zu QoS 1 messages were not acknowledged: the broker delivers them again at the next start",
-                 ack_tracker_unsettled(&in->acks));
+                 ack_tracker_unsettled(&in->mqtt.acks));
     return 1;
+}
+
+/* ---- start-up ---- */
+
+/* Checks cfg_parse cannot make. Returns 0, or -1 with a reason in err. */
+static int ingest_check_options(const struct ingest_options *o, char *err, size_t errlen)
+{
+    if (o->qos == 2)
+        snprintf(err, errlen,
+                 "--qos 2 is not supported: the ingest subscribes at QoS 1 and sends each PUBACK only after the "
+                 "message's row is committed, and drops redelivered copies itself (docs/RELIABILITY.md)");
+    else if (!*o->mqtt_host)
+        snprintf(err, errlen, "--mqtt-host must not be empty");
+    else if (!*o->client_id)
+        snprintf(err, errlen, "--mqtt-client-id must not be empty");
+    else if (*o->mqtt_password_file && !*o->mqtt_username)
+        snprintf(err, errlen,
+                 "--mqtt-password-file needs --mqtt-username (MQTT sends a password only with a user name)");
+    else if (log_level_parse(o->log_level) < 0)
+        snprintf(err, errlen, "--log-level must be error, warn, info or debug");
+    else
+        return 0;
+    return -1;
 }
 
 int ingest_main(int argc, char **argv)
@@ -445,20 +395,25 @@ int ingest_main(int argc, char **argv)
          "libpq connection string or URI (empty: PG* variables and libpq defaults)", false},
         {"mqtt-host", CFG_STR, &o.mqtt_host, "127.0.0.1", 0, 0, NULL, "MQTT broker host", false},
         {"mqtt-port", CFG_INT, &o.mqtt_port, "1883", 1, 65535, NULL, "MQTT broker port", false},
+        {"mqtt-username", CFG_STR, &o.mqtt_username, "", 0, 0, NULL, "MQTT user name (empty: none)", false},
+        {"mqtt-password-file", CFG_STR, &o.mqtt_password_file, "", 0, 0, NULL,
+         "file whose first line is the MQTT password (readable by this service only; never on the command line)",
+         false},
         {"mqtt-client-id", CFG_STR, &o.client_id, "sensorpipe-ingest", 0, 0, NULL,
          "MQTT client id; keep it fixed so a restart resumes the session (several ingests sharing "
          "$share/<group>/... need one id each)",
          false},
+        {"mqtt-max-packet", CFG_INT, &o.mqtt_max_packet, "65536", MQTT_CLIENT_MAX_PACKET_MIN, 16777216, NULL,
+         "largest MQTT packet taken whole, in bytes; a larger PUBLISH is acknowledged and kept in rejects "
+         "(reason too_large) with its first bytes",
+         false},
         {"subscribe", CFG_STR, &o.subscribe, "+/+/+,+/status", 0, 0, NULL,
          "comma-separated MQTT filters; $share/<group>/<filter> shares the load between ingests", false},
-        {"qos", CFG_INT, &o.qos, "1", 0, 2, NULL, "subscription QoS (0, 1 or 2)", false},
+        {"qos", CFG_INT, &o.qos, "1", 0, 2, NULL,
+         "subscription QoS: 1 (each PUBACK after its row is committed) or 0; 2 is refused", false},
         {"clean-session", CFG_BOOL, &o.clean_session, "false", 0, 0, NULL,
          "start a new MQTT session at every connection (false: the broker keeps QoS 1 messages for this client id "
          "while the ingest is away and sends unacknowledged ones again)",
-         false},
-        {"hold-acks", CFG_BOOL, &o.hold_acks, "true", 0, 0, NULL,
-         "hold each QoS 1 PUBACK until the message's row is committed (an in-process relay to the broker); "
-         "false: libmosquitto acknowledges on receipt",
          false},
         {"qos0-async-commit", CFG_BOOL, &o.qos0_async_commit, "true", 0, 0, NULL,
          "commit a write whose readings hold no PUBACK (all QoS 0) without waiting for the WAL flush "
@@ -467,8 +422,7 @@ int ingest_main(int argc, char **argv)
          false},
         {"queue-max", CFG_INT, &o.queue_max, "100000", 1, 10000000, NULL,
          "readings held in memory at most; reading MQTT pauses when full", false},
-        {"batch-max", CFG_INT, &o.batch_max, "10000", 1, 1000000, NULL, "readings per COPY statement at most",
-         false},
+        {"batch-max", CFG_INT, &o.batch_max, "10000", 1, 1000000, NULL, "readings per COPY statement at most", false},
         {"retention-days", CFG_INT, &o.retention_days, "-1", -1, 36500, NULL,
          "drop readings older than this many days (0 = keep; -1 = leave the stored setting)", false},
         {"migrate", CFG_BOOL, &o.migrate, "true", 0, 0, NULL,
@@ -479,65 +433,40 @@ int ingest_main(int argc, char **argv)
         {0},
     };
     char err[512];
+    char **filters = NULL;
+    int nfilters = 0;
+    char password[SECRET_MAX + 1] = "";
+    size_t password_len = 0;
+    struct ingest *in = NULL; /* owned here, freed at done */
+    bool started = false;     /* everything in *in was initialised */
+    int status = 2;           /* usage errors until the options are read */
+
     int rc = cfg_parse(opts, argc, argv, NULL, err, sizeof err);
     if (rc == CFG_HELP) {
         cfg_usage(stdout, "ingest", "Subscribe to the MQTT broker and write readings to PostgreSQL.", opts);
-        cfg_free(opts);
-        return 0;
+        status = 0;
+        goto done;
     }
-    if (rc != CFG_OK) {
+    if (rc != CFG_OK || ingest_check_options(&o, err, sizeof err) != 0 ||
+        mqtt_filters_parse(o.subscribe, &filters, &nfilters, err, sizeof err) != 0 ||
+        (*o.mqtt_password_file && secret_read_file(o.mqtt_password_file, password, &password_len, err, sizeof err))) {
         fprintf(stderr, "sensorpipe ingest: %s\n", err);
-        cfg_free(opts);
-        return 2;
+        goto done;
     }
-    int level = log_level_parse(o.log_level);
-    if (level < 0) {
-        fprintf(stderr, "sensorpipe ingest: --log-level must be error, warn, info or debug\n");
-        cfg_free(opts);
-        return 2;
-    }
-    char **filters = NULL;
-    int nfilters = 0;
-    if (mqtt_in_parse_filters(o.subscribe, &filters, &nfilters, err, sizeof err) != 0) {
-        fprintf(stderr, "sensorpipe ingest: %s\n", err);
-        cfg_free(opts);
-        return 2;
-    }
-    if (!*o.mqtt_host) {
-        fprintf(stderr, "sensorpipe ingest: --mqtt-host must not be empty\n");
-        mqtt_in_free_filters(filters, nfilters);
-        cfg_free(opts);
-        return 2;
-    }
-    if (!*o.client_id) {
-        fprintf(stderr, "sensorpipe ingest: --mqtt-client-id must not be empty\n");
-        mqtt_in_free_filters(filters, nfilters);
-        cfg_free(opts);
-        return 2;
-    }
-    log_init("ingest", (enum log_level)level);
+    log_init("ingest", (enum log_level)log_level_parse(o.log_level));
     cfg_log_effective(opts);
-    if (o.hold_acks && o.qos == 2)
-        log_warn("--qos 2: QoS 2 messages are acknowledged (PUBREC) on receipt; only QoS 1 messages are held "
-                 "until their row is committed");
     if (o.clean_session)
         log_warn("--clean-session: what the broker holds for this client id is dropped at every connection; "
                  "messages in flight when the ingest stops or crashes can be lost");
 
-    int status = 1;
-    struct ingest *in = calloc(1, sizeof *in); /* owned here, freed at done */
-    if (!in || signals_init() != 0 || ack_tracker_init(&in->acks) != 0) {
+    status = 1;
+    in = calloc(1, sizeof *in);
+    if (!in || signals_init() != 0) {
         log_error("start-up failed: %s", strerror(errno));
-        if (in)
-            ack_tracker_free(&in->acks);
-        free(in);
-        signals_close();
-        mqtt_in_free_filters(filters, nfilters);
-        cfg_free(opts);
-        return 1;
+        goto done;
     }
-    in->hold_acks = o.hold_acks;
     in->stats_every_ms = o.stats_interval * 1000;
+    in->max_packet = o.mqtt_max_packet;
     batchq_init(&in->readings, (size_t)o.queue_max, (size_t)o.batch_max);
     rejectq_init(&in->rejects, INGEST_REJECTS_MAX);
     presenceq_init(&in->presence, INGEST_PRESENCE_MAX);
@@ -548,41 +477,27 @@ int ingest_main(int argc, char **argv)
     writer_init(&in->writer, &wcfg, &in->readings, &in->rejects, &in->presence, &in->stats);
     writer_set_settle(&in->writer, ingest_settle, in);
 
-    mosquitto_lib_init();
-    bool relay_up = false;
-    if (in->hold_acks) {
-        struct relay_config rcfg = {
-            .broker_host = o.mqtt_host,
-            .broker_port = (int)o.mqtt_port,
-            .connect_timeout_ms = INGEST_RELAY_CONNECT_MS,
-        };
-        struct relay_hooks hooks = {
-            .peer_ok = ingest_relay_peer_ok,
-            .on_publish = ingest_on_publish,
-            .can_read = ingest_can_read,
-            .ctx = in,
-        };
-        if (relay_init(&in->relay, &rcfg, &in->acks, &hooks, err, sizeof err) != 0) {
-            log_error("%s", err);
-            goto done;
-        }
-        relay_up = true;
-        log_info("ack relay on 127.0.0.1:%d: QoS 1 PUBACKs go to broker %s:%ld once their rows are committed",
-                 in->relay.port, o.mqtt_host, o.mqtt_port);
-    }
-    struct mqtt_in_config mcfg = {
+    struct mqtt_io io;
+    mqtt_io_tcp(&io, &in->tcp);
+    struct mqtt_client_config mcfg = {
         .host = o.mqtt_host,
         .port = (int)o.mqtt_port,
-        .connect_host = in->hold_acks ? "127.0.0.1" : NULL,
-        .connect_port = in->hold_acks ? in->relay.port : 0,
         .client_id = o.client_id,
+        .username = *o.mqtt_username ? o.mqtt_username : NULL,
+        .password = *o.mqtt_password_file ? password : NULL,
+        .password_len = password_len,
         .clean_session = o.clean_session,
-        .qos = (int)o.qos,
+        .qos = (uint8_t)o.qos,
         .keepalive_s = INGEST_KEEPALIVE_S,
         .filters = filters,
         .nfilters = nfilters,
+        .max_packet = (size_t)o.mqtt_max_packet,
+        .connect_timeout_ms = INGEST_CONNECT_MS,
     };
-    if (mqtt_in_init(&in->mqtt, &mcfg, ingest_on_message, ingest_can_read, in, &in->stats, err, sizeof err) != 0) {
+    struct mqtt_client_hooks hooks = {.on_message = ingest_message, .can_read = ingest_can_read, .ctx = in};
+    rc = mqtt_client_init(&in->mqtt, &mcfg, &io, &hooks, err, sizeof err);
+    started = true; /* the queues and the writer are set up; the client frees itself when its init fails */
+    if (rc != 0) {
         log_error("%s", err);
         goto done;
     }
@@ -591,20 +506,19 @@ int ingest_main(int argc, char **argv)
     ingest_log_stats(in);
     if (status == 0)
         log_info("stopped: everything received was written");
+    mqtt_client_free(&in->mqtt);
 
 done:
-    mqtt_in_free(&in->mqtt);
-    if (relay_up)
-        relay_free(&in->relay);
-    ack_tracker_free(&in->acks);
-    mosquitto_lib_cleanup();
-    writer_free(&in->writer);
-    batchq_free(&in->readings);
-    rejectq_free(&in->rejects);
-    presenceq_free(&in->presence);
+    if (started) {
+        writer_free(&in->writer);
+        batchq_free(&in->readings);
+        rejectq_free(&in->rejects);
+        presenceq_free(&in->presence);
+    }
     free(in);
     signals_close();
-    mqtt_in_free_filters(filters, nfilters);
+    secret_wipe(password, sizeof password);
+    mqtt_filters_free(filters, nfilters);
     cfg_free(opts);
     return status;
 }

@@ -1,4 +1,5 @@
-/* mqtt_frame.c - MQTT fixed header, PUBLISH, CONNACK and PUBACK reading, PUBACK writing (see mqtt_frame.h). */
+/* mqtt_frame.c - reading MQTT packets: fixed header, PUBLISH (whole or its head), CONNACK, SUBACK (see mqtt_frame.h).
+ */
 #include "mqtt_frame.h"
 
 #include <string.h>
@@ -36,39 +37,7 @@ int mqtt_frame_parse(const uint8_t *buf, size_t len, size_t max_total, struct mq
     return len >= total ? MQTT_FRAME_OK : MQTT_FRAME_MORE;
 }
 
-int mqtt_puback_parse(const uint8_t *pkt, const struct mqtt_frame *f, struct mqtt_puback *out)
-{
-    out->mid = 0;
-    out->reason = 0;
-    out->has_reason = out->has_properties = false;
-    if (f->type != MQTT_PUBACK || f->flags != 0 || f->body_len < 2)
-        return -1;
-    const uint8_t *body = pkt + f->header_len;
-    out->mid = (uint16_t)(body[0] << 8 | body[1]);
-    if (out->mid == 0)
-        return -1;
-    if (f->body_len >= 3) {
-        out->has_reason = true;
-        out->reason = body[2];
-    }
-    out->has_properties = f->body_len >= 4;
-    return 0;
-}
-
-size_t mqtt_puback_build(uint8_t out[MQTT_PUBACK_MAX], const struct mqtt_puback *p)
-{
-    bool reason = p->has_reason || p->reason != 0;
-    out[0] = MQTT_PUBACK << 4;
-    out[1] = reason ? 3 : 2;
-    out[2] = (uint8_t)(p->mid >> 8);
-    out[3] = (uint8_t)(p->mid & 0xff);
-    if (!reason)
-        return 4;
-    out[4] = p->reason;
-    return 5;
-}
-
-int mqtt_publish_parse(const uint8_t *pkt, const struct mqtt_frame *f, struct mqtt_publish *out)
+int mqtt_publish_parse_head(const uint8_t *pkt, size_t avail, const struct mqtt_frame *f, struct mqtt_publish *out)
 {
     memset(out, 0, sizeof *out);
     if (f->type != MQTT_PUBLISH)
@@ -76,35 +45,42 @@ int mqtt_publish_parse(const uint8_t *pkt, const struct mqtt_frame *f, struct mq
     uint8_t qos = (f->flags >> 1) & 3;
     if (qos == 3)
         return MQTT_PUBLISH_BAD_QOS;
-    const uint8_t *body = pkt + f->header_len;
-    size_t left = f->body_len;
+    if (avail > f->total)
+        avail = f->total;
+    size_t left = f->body_len; /* of the whole packet */
     if (left < 2)
         return MQTT_PUBLISH_TRUNCATED;
+    if (avail < f->header_len + 2)
+        return MQTT_PUBLISH_MORE;
+    const uint8_t *body = pkt + f->header_len;
     size_t tlen = (size_t)body[0] << 8 | body[1];
-    body += 2;
     left -= 2;
     size_t id_len = qos ? 2 : 0;
     if (tlen > left || left - tlen < id_len)
         return MQTT_PUBLISH_TOPIC_LEN;
     if (tlen == 0)
         return MQTT_PUBLISH_EMPTY_TOPIC;
-    out->topic = body;
+    size_t head = f->header_len + 2 + tlen + id_len; /* bytes before the payload */
+    if (avail < head)
+        return MQTT_PUBLISH_MORE;
+    out->topic = body + 2;
     out->topic_len = tlen;
-    body += tlen;
-    left -= tlen;
     if (qos) {
-        out->mid = (uint16_t)(body[0] << 8 | body[1]);
+        out->mid = (uint16_t)(body[2 + tlen] << 8 | body[3 + tlen]);
         if (out->mid == 0)
             return MQTT_PUBLISH_MID_ZERO;
-        body += 2;
-        left -= 2;
     }
-    out->payload = body;
-    out->payload_len = left;
+    out->payload = pkt + head;
+    out->payload_len = avail - head;
     out->qos = qos;
     out->dup = f->flags & 0x08;
     out->retain = f->flags & 0x01;
     return MQTT_PUBLISH_OK;
+}
+
+int mqtt_publish_parse(const uint8_t *pkt, const struct mqtt_frame *f, struct mqtt_publish *out)
+{
+    return mqtt_publish_parse_head(pkt, f->total, f, out);
 }
 
 const char *mqtt_publish_error(int rc)
@@ -124,6 +100,8 @@ const char *mqtt_publish_error(int rc)
         return "empty topic";
     case MQTT_PUBLISH_MID_ZERO:
         return "packet id 0 with QoS 1 or 2";
+    case MQTT_PUBLISH_MORE:
+        return "topic or packet id not all received yet";
     default:
         return "?";
     }
@@ -138,6 +116,21 @@ int mqtt_connack_parse(const uint8_t *pkt, const struct mqtt_frame *f, bool *ses
     const uint8_t *body = pkt + f->header_len;
     *session_present = body[0] & 1;
     *code = body[1];
+    return 0;
+}
+
+int mqtt_suback_parse(const uint8_t *pkt, const struct mqtt_frame *f, uint16_t *mid, const uint8_t **codes,
+                      size_t *ncodes)
+{
+    *mid = 0;
+    *codes = NULL;
+    *ncodes = 0;
+    if (f->type != MQTT_SUBACK || f->flags != 0 || f->body_len < 3)
+        return -1;
+    const uint8_t *body = pkt + f->header_len;
+    *mid = (uint16_t)(body[0] << 8 | body[1]);
+    *codes = body + 2;
+    *ncodes = f->body_len - 2;
     return 0;
 }
 

@@ -1,18 +1,17 @@
 /*
- * mqtt_frame.h - MQTT control packet framing: where one packet ends in a byte stream.
+ * mqtt_frame.h - reading MQTT 3.1.1 packets from the broker: where one packet
+ * ends in a byte stream, and what a PUBLISH, CONNACK or SUBACK says.
  *
  * A packet is a fixed header byte (type << 4 | flags), the remaining length as
  * a variable byte integer (1 to 4 bytes, 7 bits each, least significant
- * first, high bit = more), then that many bytes. The ack relay (ack_relay.h)
- * cuts both streams into packets with mqtt_frame_parse(). From the broker it
- * reads PUBLISH (mqtt_publish_parse(): the message goes to the ingest, not to
- * libmosquitto) and CONNACK (mqtt_connack_parse(): a session starts); from the
- * client it reads PUBACK (mqtt_puback_parse()). The PUBACKs it sends are written
- * with mqtt_puback_build(). MQTT 3.1.1 only: the ingest's libmosquitto speaks
- * 3.1.1, whose PUBLISH has no properties.
+ * first, high bit = more), then that many bytes. The ingest's MQTT client
+ * (mqtt_client.h) cuts the broker's stream into packets with
+ * mqtt_frame_parse() and reads them with the functions below; what it sends is
+ * written by mqtt_encode.h. MQTT 3.1.1 only: its PUBLISH has no properties.
  *
  * Pure code over caller-owned bytes: no allocation, no I/O. Every read is
- * bounds-checked; fuzz/fuzz_mqtt_frame.c drives it with arbitrary input.
+ * bounds-checked; fuzz/fuzz_mqtt_frame.c and fuzz/fuzz_mqtt_client.c drive it
+ * with arbitrary input.
  */
 #ifndef SP_INGEST_MQTT_FRAME_H
 #define SP_INGEST_MQTT_FRAME_H
@@ -44,8 +43,6 @@ enum mqtt_type {
 #define MQTT_REMAINING_MAX 268435455u
 /* Fixed header: one type byte and at most four length bytes. */
 #define MQTT_FIXED_HEADER_MAX 5
-/* A PUBACK as mqtt_puback_build() writes it: at most type, length, packet id, reason code. */
-#define MQTT_PUBACK_MAX 5
 
 struct mqtt_frame {
     uint8_t type;      /* enum mqtt_type (1..15) */
@@ -71,24 +68,6 @@ enum mqtt_frame_result {
  */
 int mqtt_frame_parse(const uint8_t *buf, size_t len, size_t max_total, struct mqtt_frame *out);
 
-/* A PUBACK's variable header: the packet id and, in MQTT 5, a reason code and properties. */
-struct mqtt_puback {
-    uint16_t mid;
-    uint8_t reason;      /* 0 = success; 0 also when absent */
-    bool has_reason;     /* the reason code byte was present (MQTT 5, remaining length >= 3) */
-    bool has_properties; /* MQTT 5 properties follow (remaining length >= 4) */
-};
-
-/*
- * Read the PUBACK in the packet f at pkt (the whole packet, f->total bytes).
- * Returns 0, or -1 when it is not a well-formed PUBACK (wrong type, flags not
- * 0, remaining length below 2, packet id 0).
- */
-int mqtt_puback_parse(const uint8_t *pkt, const struct mqtt_frame *f, struct mqtt_puback *out);
-
-/* Write a PUBACK without properties into out; returns its length (4, or 5 with a reason code). */
-size_t mqtt_puback_build(uint8_t out[MQTT_PUBACK_MAX], const struct mqtt_puback *p);
-
 /* A PUBLISH as mqtt_publish_parse() reads it; topic and payload point into the caller's packet. */
 struct mqtt_publish {
     const uint8_t *topic; /* topic_len raw bytes, not NUL-terminated, not checked for UTF-8 */
@@ -109,6 +88,7 @@ enum mqtt_publish_result {
     MQTT_PUBLISH_TOPIC_LEN = -4,   /* the topic length runs past the packet (or leaves no room for the packet id) */
     MQTT_PUBLISH_EMPTY_TOPIC = -5, /* a topic of length 0 */
     MQTT_PUBLISH_MID_ZERO = -6,    /* QoS 1 or 2 with packet id 0 */
+    MQTT_PUBLISH_MORE = 1,         /* mqtt_publish_parse_head: the topic or packet id is not all in the bytes yet */
 };
 
 /*
@@ -118,6 +98,15 @@ enum mqtt_publish_result {
  * flag on a QoS 0 message is reported as read, not refused.
  */
 int mqtt_publish_parse(const uint8_t *pkt, const struct mqtt_frame *f, struct mqtt_publish *out);
+/*
+ * The head of a PUBLISH whose first avail bytes (avail < f->total) are at pkt:
+ * a packet too large to hold whole, of which the client keeps topic, packet id
+ * and the first payload bytes. Returns MQTT_PUBLISH_OK with the payload bytes
+ * that are in avail (out->payload_len counts only those), MQTT_PUBLISH_MORE
+ * when the topic or packet id runs past avail, or an error as above, judged
+ * against the whole packet's length.
+ */
+int mqtt_publish_parse_head(const uint8_t *pkt, size_t avail, const struct mqtt_frame *f, struct mqtt_publish *out);
 /* "QoS 3", "topic length past the end", ... for a negative mqtt_publish_parse() result. */
 const char *mqtt_publish_error(int rc);
 
@@ -127,6 +116,15 @@ const char *mqtt_publish_error(int rc);
  * (wrong type, flags not 0, remaining length not 2).
  */
 int mqtt_connack_parse(const uint8_t *pkt, const struct mqtt_frame *f, bool *session_present, uint8_t *code);
+
+/*
+ * Read the SUBACK in the packet f at pkt: its packet id, and where its return
+ * codes are (one per filter of the SUBSCRIBE: 0, 1 or 2 = granted QoS, 0x80 =
+ * refused). Returns 0, or -1 when it is not a well-formed SUBACK (wrong type,
+ * flags not 0, no packet id, no return code).
+ */
+int mqtt_suback_parse(const uint8_t *pkt, const struct mqtt_frame *f, uint16_t *mid, const uint8_t **codes,
+                      size_t *ncodes);
 
 /* "CONNECT", "PUBACK", ... for log lines; "?" for anything else. */
 const char *mqtt_type_name(unsigned type);

@@ -9,7 +9,7 @@
 
 const char *reject_class_name(enum reject_class c)
 {
-    static const char *names[REJECT_CLASSES] = {"topic", "payload", "status", "overflow", "database"};
+    static const char *names[REJECT_CLASSES] = {"topic", "payload", "status", "overflow", "database", "too_large"};
     return (unsigned)c < REJECT_CLASSES ? names[c] : "?";
 }
 

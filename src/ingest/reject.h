@@ -27,10 +27,11 @@ enum reject_class {
     REJECT_STATUS,    /* presence payload is not online/offline */
     REJECT_OVERFLOW,  /* a queue of the ingest was full */
     REJECT_DATABASE,  /* the database refused the row */
+    REJECT_TOO_LARGE, /* the MQTT packet was over the client's limit (--mqtt-max-packet); only its head is kept */
     REJECT_CLASSES
 };
 
-/* "topic", "payload", "status", "overflow", "database". */
+/* "topic", "payload", "status", "overflow", "database", "too_large". */
 const char *reject_class_name(enum reject_class c);
 
 struct reject {

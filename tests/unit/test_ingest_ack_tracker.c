@@ -18,37 +18,25 @@ struct expect {
 /* clang-format off */
 #define E(s, e, n, a) {ACK_##s, ACK_EV_##e, ACK_##n, ACK_DO_##a}
 static const struct expect spec[] = {
-    /* nothing outstanding: a message starts tracking; a PUBACK nobody waits for goes at once */
-    E(IDLE, RECEIVE, PENDING, STORE), E(IDLE, SAME, PENDING, STORE), E(IDLE, PUBACK, IDLE, PASS),
-    E(IDLE, COMMIT, IDLE, NOTHING), E(IDLE, SENT, IDLE, NOTHING), E(IDLE, DISCONNECT, IDLE, NOTHING),
-    E(IDLE, NO_SESSION, IDLE, NOTHING),
-    /* queued, PUBACK not seen: the PUBACK is held; a commit first means it goes when it comes */
-    E(PENDING, RECEIVE, PENDING, STORE_UNTRACKED), E(PENDING, SAME, PENDING, SKIP), E(PENDING, PUBACK, HELD, HOLD),
-    E(PENDING, COMMIT, COMMITTED, NOTHING), E(PENDING, SENT, PENDING, NOTHING),
+    /* nothing outstanding: a message starts tracking (its PUBACK is queued and waits) */
+    E(IDLE, RECEIVE, PENDING, STORE), E(IDLE, SAME, PENDING, STORE), E(IDLE, COMMIT, IDLE, NOTHING),
+    E(IDLE, SENT, IDLE, NOTHING), E(IDLE, DISCONNECT, IDLE, NOTHING), E(IDLE, NO_SESSION, IDLE, NOTHING),
+    /* row queued, PUBACK held: the commit releases it; a copy adds nothing */
+    E(PENDING, RECEIVE, PENDING, STORE_UNTRACKED), E(PENDING, SAME, PENDING, DROP),
+    E(PENDING, COMMIT, RELEASED, RELEASE), E(PENDING, SENT, PENDING, NOTHING),
     E(PENDING, DISCONNECT, ORPHAN_QUEUED, NOTHING), E(PENDING, NO_SESSION, PENDING, NOTHING),
-    /* PUBACK held: the commit releases it */
-    E(HELD, RECEIVE, HELD, STORE_UNTRACKED), E(HELD, SAME, HELD, SKIP), E(HELD, PUBACK, HELD, DROP),
-    E(HELD, COMMIT, RELEASED, RELEASE), E(HELD, SENT, HELD, NOTHING), E(HELD, DISCONNECT, ORPHAN_QUEUED, NOTHING),
-    E(HELD, NO_SESSION, HELD, NOTHING),
-    /* committed before its PUBACK was read */
-    E(COMMITTED, RECEIVE, COMMITTED, STORE_UNTRACKED), E(COMMITTED, SAME, COMMITTED, SKIP),
-    E(COMMITTED, PUBACK, RELEASED, RELEASE), E(COMMITTED, COMMIT, COMMITTED, NOTHING),
-    E(COMMITTED, SENT, COMMITTED, NOTHING), E(COMMITTED, DISCONNECT, ORPHAN_DONE, NOTHING),
-    E(COMMITTED, NO_SESSION, COMMITTED, NOTHING),
     /* may go: SENT ends it */
-    E(RELEASED, RECEIVE, RELEASED, STORE_UNTRACKED), E(RELEASED, SAME, RELEASED, SKIP),
-    E(RELEASED, PUBACK, RELEASED, DROP), E(RELEASED, COMMIT, RELEASED, NOTHING), E(RELEASED, SENT, IDLE, NOTHING),
+    E(RELEASED, RECEIVE, RELEASED, STORE_UNTRACKED), E(RELEASED, SAME, RELEASED, DROP),
+    E(RELEASED, COMMIT, RELEASED, NOTHING), E(RELEASED, SENT, IDLE, NOTHING),
     E(RELEASED, DISCONNECT, ORPHAN_DONE, NOTHING), E(RELEASED, NO_SESSION, RELEASED, NOTHING),
     /* orphan, row queued: its redelivery is skipped and waits for that row */
     E(ORPHAN_QUEUED, RECEIVE, PENDING, STORE), E(ORPHAN_QUEUED, SAME, PENDING, SKIP),
-    E(ORPHAN_QUEUED, PUBACK, ORPHAN_QUEUED, PASS), E(ORPHAN_QUEUED, COMMIT, ORPHAN_DONE, NOTHING),
-    E(ORPHAN_QUEUED, SENT, ORPHAN_QUEUED, NOTHING), E(ORPHAN_QUEUED, DISCONNECT, ORPHAN_QUEUED, NOTHING),
-    E(ORPHAN_QUEUED, NO_SESSION, IDLE, NOTHING),
+    E(ORPHAN_QUEUED, COMMIT, ORPHAN_DONE, NOTHING), E(ORPHAN_QUEUED, SENT, ORPHAN_QUEUED, NOTHING),
+    E(ORPHAN_QUEUED, DISCONNECT, ORPHAN_QUEUED, NOTHING), E(ORPHAN_QUEUED, NO_SESSION, IDLE, NOTHING),
     /* orphan, row committed: its redelivery is skipped and acknowledged at once */
-    E(ORPHAN_DONE, RECEIVE, PENDING, STORE), E(ORPHAN_DONE, SAME, COMMITTED, SKIP),
-    E(ORPHAN_DONE, PUBACK, ORPHAN_DONE, PASS), E(ORPHAN_DONE, COMMIT, ORPHAN_DONE, NOTHING),
-    E(ORPHAN_DONE, SENT, ORPHAN_DONE, NOTHING), E(ORPHAN_DONE, DISCONNECT, ORPHAN_DONE, NOTHING),
-    E(ORPHAN_DONE, NO_SESSION, IDLE, NOTHING),
+    E(ORPHAN_DONE, RECEIVE, PENDING, STORE), E(ORPHAN_DONE, SAME, RELEASED, SKIP),
+    E(ORPHAN_DONE, COMMIT, ORPHAN_DONE, NOTHING), E(ORPHAN_DONE, SENT, ORPHAN_DONE, NOTHING),
+    E(ORPHAN_DONE, DISCONNECT, ORPHAN_DONE, NOTHING), E(ORPHAN_DONE, NO_SESSION, IDLE, NOTHING),
 };
 #undef E
 /* clang-format on */
@@ -81,14 +69,14 @@ static void test_transition_table(void **state)
 
 /* ---- scenarios through the API ---- */
 
-enum op { CONNECT, CONNECT_NEW, DISCONNECT, RECV, PUBACK, COMMIT, SENT, END };
+enum op { CONNECT, CONNECT_NEW, DISCONNECT, RECV, COMMIT, SENT, END };
 
 struct step {
     enum op op;
     uint16_t mid;
     uint64_t hash;        /* RECV */
     uint32_t gen;         /* COMMIT: the row's generation */
-    int action;           /* expected action (RECV, PUBACK, COMMIT), -1: not checked */
+    int action;           /* expected action (RECV, COMMIT), -1: not checked */
     enum ack_state state; /* expected state of mid afterwards (when mid != 0) */
 };
 
@@ -103,74 +91,63 @@ struct scenario {
 #define S(x) ACK_##x
 static const struct scenario scenarios[] = {
     {"PUBACK held until the commit, then sent",
-     {{CONNECT}, {RECV, 1, 0xa, 0, A(STORE), S(PENDING)}, {PUBACK, 1, 0, 0, A(HOLD), S(HELD)},
-      {COMMIT, 1, 0, 1, A(RELEASE), S(RELEASED)}, {SENT, 1, 0, 0, -1, S(IDLE)}, {END}},
+     {{CONNECT}, {RECV, 1, 0xa, 0, A(STORE), S(PENDING)}, {COMMIT, 1, 0, 1, A(RELEASE), S(RELEASED)},
+      {SENT, 1, 0, 0, -1, S(IDLE)}, {END}},
      0, 0, 0},
-    {"committed before the relay read the PUBACK: it goes at once",
-     {{CONNECT}, {RECV, 2, 0xa, 0, A(STORE), S(PENDING)}, {COMMIT, 2, 0, 1, A(NOTHING), S(COMMITTED)},
-      {PUBACK, 2, 0, 0, A(RELEASE), S(RELEASED)}, {SENT, 2, 0, 0, -1, S(IDLE)}, {END}},
-     0, 0, 0},
-    {"a PUBACK for an id never tracked (QoS 1 retained reading settled at once) passes",
-     {{CONNECT}, {PUBACK, 3, 0, 0, A(PASS), S(IDLE)}, {SENT, 3, 0, 0, -1, S(IDLE)}, {END}}, 0, 0, 0},
     {"ids are reused after their PUBACK went out",
-     {{CONNECT}, {RECV, 4, 0xa, 0, A(STORE), S(PENDING)}, {PUBACK, 4, 0, 0, A(HOLD), S(HELD)},
-      {COMMIT, 4, 0, 1, A(RELEASE), S(RELEASED)}, {SENT, 4, 0, 0, -1, S(IDLE)},
-      {RECV, 4, 0xa, 0, A(STORE), S(PENDING)}, /* same content, new message: stored */
-      {PUBACK, 4, 0, 0, A(HOLD), S(HELD)}, {END}},
+     {{CONNECT}, {RECV, 4, 0xa, 0, A(STORE), S(PENDING)}, {COMMIT, 4, 0, 1, A(RELEASE), S(RELEASED)},
+      {SENT, 4, 0, 0, -1, S(IDLE)}, {RECV, 4, 0xa, 0, A(STORE), S(PENDING)}, /* same content, new message: stored */
+      {END}},
      1, 0, 1},
     {"reconnect: redelivery of a queued message is skipped, acked when the original commits",
-     {{CONNECT}, {RECV, 5, 0xa, 0, A(STORE), S(PENDING)}, {PUBACK, 5, 0, 0, A(HOLD), S(HELD)},
-      {DISCONNECT, 5, 0, 0, -1, S(ORPHAN_QUEUED)}, {CONNECT, 5, 0, 0, -1, S(ORPHAN_QUEUED)},
-      {RECV, 5, 0xa, 0, A(SKIP), S(PENDING)}, {PUBACK, 5, 0, 0, A(HOLD), S(HELD)},
+     {{CONNECT}, {RECV, 5, 0xa, 0, A(STORE), S(PENDING)}, {DISCONNECT, 5, 0, 0, -1, S(ORPHAN_QUEUED)},
+      {CONNECT, 5, 0, 0, -1, S(ORPHAN_QUEUED)}, {RECV, 5, 0xa, 0, A(SKIP), S(PENDING)},
       {COMMIT, 5, 0, 1, A(RELEASE), S(RELEASED)}, /* the original row, generation 1 */
       {SENT, 5, 0, 0, -1, S(IDLE)}, {END}},
      0, 0, 0},
     {"reconnect: original committed before the redelivery: skipped and acked at once",
-     {{CONNECT}, {RECV, 6, 0xa, 0, A(STORE), S(PENDING)}, {PUBACK, 6, 0, 0, A(HOLD), S(HELD)},
-      {DISCONNECT, 6, 0, 0, -1, S(ORPHAN_QUEUED)}, {COMMIT, 6, 0, 1, A(NOTHING), S(ORPHAN_DONE)},
-      {CONNECT, 6, 0, 0, -1, S(ORPHAN_DONE)}, {RECV, 6, 0xa, 0, A(SKIP), S(COMMITTED)},
-      {PUBACK, 6, 0, 0, A(RELEASE), S(RELEASED)}, {SENT, 6, 0, 0, -1, S(IDLE)}, {END}},
+     {{CONNECT}, {RECV, 6, 0xa, 0, A(STORE), S(PENDING)}, {DISCONNECT, 6, 0, 0, -1, S(ORPHAN_QUEUED)},
+      {COMMIT, 6, 0, 1, A(NOTHING), S(ORPHAN_DONE)}, {CONNECT, 6, 0, 0, -1, S(ORPHAN_DONE)},
+      {RECV, 6, 0xa, 0, A(SKIP), S(RELEASED)}, {SENT, 6, 0, 0, -1, S(IDLE)}, {END}},
      0, 0, 0},
     {"reconnect: a committed PUBACK that never went out makes the redelivery a duplicate",
-     {{CONNECT}, {RECV, 7, 0xa, 0, A(STORE), S(PENDING)}, {PUBACK, 7, 0, 0, A(HOLD), S(HELD)},
-      {COMMIT, 7, 0, 1, A(RELEASE), S(RELEASED)}, {DISCONNECT, 7, 0, 0, -1, S(ORPHAN_DONE)}, {CONNECT},
-      {RECV, 7, 0xa, 0, A(SKIP), S(COMMITTED)}, {END}},
-     0, 0, 0},
+     {{CONNECT}, {RECV, 7, 0xa, 0, A(STORE), S(PENDING)}, {COMMIT, 7, 0, 1, A(RELEASE), S(RELEASED)},
+      {DISCONNECT, 7, 0, 0, -1, S(ORPHAN_DONE)}, {CONNECT}, {RECV, 7, 0xa, 0, A(SKIP), S(RELEASED)}, {END}},
+     1, 0, 0},
     {"reconnect: same id, other content: the id was reused, the message is new",
      {{CONNECT}, {RECV, 8, 0xa, 0, A(STORE), S(PENDING)}, {DISCONNECT, 8, 0, 0, -1, S(ORPHAN_QUEUED)}, {CONNECT},
-      {RECV, 8, 0xb, 0, A(STORE), S(PENDING)}, {PUBACK, 8, 0, 0, A(HOLD), S(HELD)},
+      {RECV, 8, 0xb, 0, A(STORE), S(PENDING)},
       /* the old row (generation 1) commits: it is not the one the slot waits for now */
-      {COMMIT, 8, 0, 1, A(NOTHING), S(HELD)}, {COMMIT, 8, 0, 2, A(RELEASE), S(RELEASED)}, {END}},
+      {COMMIT, 8, 0, 1, A(NOTHING), S(PENDING)}, {COMMIT, 8, 0, 2, A(RELEASE), S(RELEASED)}, {END}},
      1, 0, 0},
     {"a session that is not present forgets the orphans: nothing will be redelivered",
      {{CONNECT}, {RECV, 9, 0xa, 0, A(STORE), S(PENDING)}, {DISCONNECT, 9, 0, 0, -1, S(ORPHAN_QUEUED)},
       {CONNECT_NEW, 9, 0, 0, -1, S(IDLE)}, {RECV, 9, 0xa, 0, A(STORE), S(PENDING)}, /* new message, same content */
       {COMMIT, 9, 0, 1, A(NOTHING), S(PENDING)}, {END}},
-     0, 0, 1},
+     1, 0, 1},
     {"two reconnects before the redelivery: the orphan and its generation survive",
      {{CONNECT}, {RECV, 10, 0xa, 0, A(STORE), S(PENDING)}, {DISCONNECT}, {CONNECT}, {DISCONNECT}, {CONNECT},
       {RECV, 10, 0xa, 0, A(SKIP), S(PENDING)}, {COMMIT, 10, 0, 3, A(NOTHING), S(PENDING)},
-      {COMMIT, 10, 0, 1, A(NOTHING), S(COMMITTED)}, {END}},
-     0, 0, 0},
+      {COMMIT, 10, 0, 1, A(RELEASE), S(RELEASED)}, {END}},
+     1, 0, 0},
     {"a redelivery that was itself waiting when the connection died again",
      {{CONNECT}, {RECV, 11, 0xa, 0, A(STORE), S(PENDING)}, {DISCONNECT}, {CONNECT},
-      {RECV, 11, 0xa, 0, A(SKIP), S(PENDING)}, {PUBACK, 11, 0, 0, A(HOLD), S(HELD)},
-      {DISCONNECT, 11, 0, 0, -1, S(ORPHAN_QUEUED)}, {CONNECT}, {RECV, 11, 0xa, 0, A(SKIP), S(PENDING)},
-      {COMMIT, 11, 0, 1, A(NOTHING), S(COMMITTED)}, {PUBACK, 11, 0, 0, A(RELEASE), S(RELEASED)}, {END}},
+      {RECV, 11, 0xa, 0, A(SKIP), S(PENDING)}, {DISCONNECT, 11, 0, 0, -1, S(ORPHAN_QUEUED)}, {CONNECT},
+      {RECV, 11, 0xa, 0, A(SKIP), S(PENDING)}, {COMMIT, 11, 0, 1, A(RELEASE), S(RELEASED)}, {END}},
      1, 0, 0},
-    {"the broker resends on the same connection (EMQX retry_interval): skipped, one PUBACK goes",
-     {{CONNECT}, {RECV, 12, 0xa, 0, A(STORE), S(PENDING)}, {PUBACK, 12, 0, 0, A(HOLD), S(HELD)},
-      {RECV, 12, 0xa, 0, A(SKIP), S(HELD)}, {PUBACK, 12, 0, 0, A(DROP), S(HELD)},
-      {COMMIT, 12, 0, 1, A(RELEASE), S(RELEASED)}, {SENT, 12, 0, 0, -1, S(IDLE)}, {END}},
+    {"the broker resends on the same connection (EMQX retry_interval): dropped, one PUBACK goes",
+     {{CONNECT}, {RECV, 12, 0xa, 0, A(STORE), S(PENDING)}, {RECV, 12, 0xa, 0, A(DROP), S(PENDING)},
+      {COMMIT, 12, 0, 1, A(RELEASE), S(RELEASED)}, {RECV, 12, 0xa, 0, A(DROP), S(RELEASED)},
+      {SENT, 12, 0, 0, -1, S(IDLE)}, {END}},
      0, 0, 0},
     {"a broker reusing an id still unacknowledged: stored untracked, the first message keeps the slot",
      {{CONNECT}, {RECV, 13, 0xa, 0, A(STORE), S(PENDING)}, {RECV, 13, 0xb, 0, A(STORE_UNTRACKED), S(PENDING)},
       {END}},
-     0, 0, 1},
+     1, 0, 1},
     {"a disconnect without a connect is ignored; a connect without a disconnect orphans first",
      {{DISCONNECT}, {CONNECT}, {RECV, 14, 0xa, 0, A(STORE), S(PENDING)}, {CONNECT, 14, 0, 0, -1, S(ORPHAN_QUEUED)},
       {RECV, 14, 0xa, 0, A(SKIP), S(PENDING)}, {END}},
-     0, 0, 1},
+     1, 0, 1},
 };
 #undef A
 #undef S
@@ -201,9 +178,6 @@ static void run_scenario(const struct scenario *sc)
                 assert_int_equal(ref.gen, t.gen);
             } else
                 assert_int_equal(ref.mid, 0);
-            break;
-        case PUBACK:
-            got = ack_tracker_puback(&t, st->mid);
             break;
         case COMMIT:
             got = ack_tracker_commit(&t, (struct ack_ref){st->gen, st->mid});
@@ -255,7 +229,6 @@ static void test_reconnect_duplicates(void **state)
         int n = snprintf(payload, sizeof payload, "%u", mid);
         assert_int_equal(ack_tracker_received(&t, mid, ack_hash("d/t/s", 5, payload, (size_t)n), &refs[mid]),
                          ACK_DO_STORE);
-        assert_int_equal(ack_tracker_puback(&t, mid), ACK_DO_HOLD);
     }
     assert_int_equal(ack_tracker_held(&t), N);
     assert_int_equal(ack_tracker_in_use(&t), N);
@@ -280,7 +253,7 @@ static void test_reconnect_duplicates(void **state)
         struct ack_ref ref;
         enum ack_action a = ack_tracker_received(&t, mid, ack_hash("d/t/s", 5, payload, (size_t)n), &ref);
         skipped += a == ACK_DO_SKIP;
-        assert_int_equal(ack_tracker_puback(&t, mid), mid <= 800 ? ACK_DO_RELEASE : ACK_DO_HOLD);
+        assert_int_equal(ack_tracker_may_send(&t, mid), mid <= 800); /* the original row is committed */
     }
     assert_int_equal(skipped, 700);
     /* then new messages, some on ids 1..300 that were acknowledged before */

@@ -2,7 +2,7 @@
 #include "unit.h"
 
 #include "ingest/message.h"
-#include "ingest/mqtt_in.h"
+#include "ingest/mqtt_filters.h"
 
 #include <string.h>
 
@@ -140,24 +140,24 @@ static void test_filters(void **state)
     char **f;
     int n;
     char err[256];
-    assert_int_equal(mqtt_in_parse_filters("+/+/+,+/status", &f, &n, err, sizeof err), 0);
+    assert_int_equal(mqtt_filters_parse("+/+/+,+/status", &f, &n, err, sizeof err), 0);
     assert_int_equal(n, 2);
     assert_string_equal(f[0], "+/+/+");
     assert_string_equal(f[1], "+/status");
-    mqtt_in_free_filters(f, n);
+    mqtt_filters_free(f, n);
 
-    assert_int_equal(mqtt_in_parse_filters(" $share/ingest/+/+/+ , $share/ingest/+/status,#", &f, &n, err, sizeof err),
+    assert_int_equal(mqtt_filters_parse(" $share/ingest/+/+/+ , $share/ingest/+/status,#", &f, &n, err, sizeof err),
                      0);
     assert_int_equal(n, 3);
     assert_string_equal(f[0], "$share/ingest/+/+/+");
     assert_string_equal(f[2], "#");
-    mqtt_in_free_filters(f, n);
+    mqtt_filters_free(f, n);
 
     static const char *bad[] = {"", ",", "+/+/+,", "a/#/b", "a+/b", "$share/", "$share//a", "$share/g",
                                 "$share/g+/a", "$share/g/", "$share/g/a#"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
-        if (mqtt_in_parse_filters(bad[i], &f, &n, err, sizeof err) == 0)
+        if (mqtt_filters_parse(bad[i], &f, &n, err, sizeof err) == 0)
             fail_msg("'%s' accepted", bad[i]);
         assert_true(err[0] != '\0');
     }
@@ -165,7 +165,7 @@ static void test_filters(void **state)
     char many[40 * 4] = "";
     for (int i = 0; i < 40; i++)
         strcat(many, i ? ",a/b" : "a/b");
-    assert_int_equal(mqtt_in_parse_filters(many, &f, &n, err, sizeof err), -1);
+    assert_int_equal(mqtt_filters_parse(many, &f, &n, err, sizeof err), -1);
 }
 
 int main(void)

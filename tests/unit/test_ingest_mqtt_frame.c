@@ -1,8 +1,9 @@
-/* test_ingest_mqtt_frame.c - MQTT framing, PUBLISH and CONNACK for the ack relay: every packet type, truncated,
- * oversized and corrupt input.
+/* test_ingest_mqtt_frame.c - reading and writing MQTT packets for the ingest's client: every packet type,
+ * truncated, oversized and corrupt input, and every packet the client writes read back.
  */
 #include "unit.h"
 
+#include "ingest/mqtt_encode.h"
 #include "ingest/mqtt_frame.h"
 
 #include <string.h>
@@ -135,64 +136,137 @@ static void test_oversized(void **state)
     assert_int_equal(mqtt_frame_parse(ping, sizeof ping, 2, &f), MQTT_FRAME_OK);
 }
 
-/* ---- PUBACK ---- */
+/* ---- what the client writes, read back ---- */
 
-struct puback_case {
-    const char *name;
-    uint8_t bytes[8];
-    size_t len;
-    int rc;
-    uint16_t mid;
-    uint8_t reason;
-    bool has_reason, has_properties;
-};
-
-static const struct puback_case pubacks[] = {
-    {"3.1.1", {0x40, 2, 0x12, 0x34}, 4, 0, 0x1234, 0, false, false},
-    {"id 65535", {0x40, 2, 0xff, 0xff}, 4, 0, 65535, 0, false, false},
-    {"v5 reason code", {0x40, 3, 0x00, 0x07, 0x10}, 5, 0, 7, 0x10, true, false},
-    {"v5 properties", {0x40, 5, 0x00, 0x07, 0x00, 1, 0x1f}, 7, 0, 7, 0, true, true},
-    {"id 0", {0x40, 2, 0, 0}, 4, -1, 0, 0, false, false},
-    {"too short", {0x40, 1, 7}, 3, -1, 0, 0, false, false},
-    {"empty body", {0x40, 0}, 2, -1, 0, 0, false, false},
-    {"reserved flags set", {0x42, 2, 0, 7}, 4, -1, 0, 0, false, false},
-    {"not a PUBACK", {0x50, 2, 0, 7}, 4, -1, 0, 0, false, false},
-};
-
-static void test_puback(void **state)
+static void test_encode_connect(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof pubacks / sizeof pubacks[0]; i++) {
-        const struct puback_case *c = &pubacks[i];
-        print_message("%s\n", c->name);
-        struct mqtt_frame f;
-        assert_int_equal(mqtt_frame_parse(c->bytes, c->len, 64, &f), MQTT_FRAME_OK);
-        struct mqtt_puback p;
-        assert_int_equal(mqtt_puback_parse(c->bytes, &f, &p), c->rc);
-        if (c->rc)
-            continue;
-        assert_int_equal(p.mid, c->mid);
-        assert_int_equal(p.reason, c->reason);
-        assert_int_equal(p.has_reason, c->has_reason);
-        assert_int_equal(p.has_properties, c->has_properties);
-        /* what the relay writes back: the same bytes, without properties */
-        uint8_t out[MQTT_PUBACK_MAX];
-        size_t n = mqtt_puback_build(out, &p);
-        if (!c->has_properties) {
-            assert_int_equal(n, c->len);
-            assert_memory_equal(out, c->bytes, n);
-        }
-        struct mqtt_frame g;
-        struct mqtt_puback q;
-        assert_int_equal(mqtt_frame_parse(out, n, 64, &g), MQTT_FRAME_OK);
-        assert_int_equal(mqtt_puback_parse(out, &g, &q), 0);
-        assert_int_equal(q.mid, p.mid);
-        assert_int_equal(q.reason, p.reason);
-        assert_false(q.has_properties);
+    struct mqtt_connect c = {.client_id = "ingest", .clean_session = false, .keepalive_s = 60};
+    uint8_t out[128];
+    long n = mqtt_connect_build(out, sizeof out, &c);
+    const uint8_t plain[] = {0x10, 18, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x00, 0, 60, 0, 6, 'i', 'n', 'g', 'e', 's', 't'};
+    assert_int_equal(n, sizeof plain);
+    assert_memory_equal(out, plain, sizeof plain);
+    assert_int_equal(mqtt_connect_build(NULL, 0, &c), n);            /* the length alone */
+    assert_int_equal(mqtt_connect_build(out, (size_t)n - 1, &c), 0); /* does not fit */
+
+    c.username = "u";
+    c.password = "p\0w";
+    c.password_len = 3;
+    c.clean_session = true;
+    n = mqtt_connect_build(out, sizeof out, &c);
+    const uint8_t login[] = {0x10, 26,  0,   4,   'M', 'Q', 'T', 'T', 4,   0xc2, 0, 60,  0, 6,
+                             'i',  'n', 'g', 'e', 's', 't', 0,   1,   'u', 0,    3, 'p', 0, 'w'};
+    assert_int_equal(n, sizeof login);
+    assert_memory_equal(out, login, sizeof login);
+    struct mqtt_frame f;
+    assert_int_equal(mqtt_frame_parse(out, (size_t)n, 128, &f), MQTT_FRAME_OK);
+    assert_int_equal(f.type, MQTT_CONNECT);
+
+    c.username = NULL; /* a password without a user name is not valid 3.1.1 */
+    assert_int_equal(mqtt_connect_build(out, sizeof out, &c), -1);
+    static char long_id[70000];
+    memset(long_id, 'x', sizeof long_id - 1);
+    struct mqtt_connect l = {.client_id = long_id};
+    assert_int_equal(mqtt_connect_build(NULL, 0, &l), -1);
+}
+
+static void test_encode_subscribe(void **state)
+{
+    (void)state;
+    char f1[] = "+/+/+", f2[] = "+/status";
+    char *filters[] = {f1, f2};
+    uint8_t out[64];
+    long n = mqtt_subscribe_build(out, sizeof out, 1, filters, 2, 1);
+    const uint8_t want[] = {0x82, 21, 0,   1,   0,   5,   '+', '/', '+', '/', '+', 1,
+                            0,    8,  '+', '/', 's', 't', 'a', 't', 'u', 's', 1};
+    assert_int_equal(n, sizeof want);
+    assert_memory_equal(out, want, sizeof want);
+    assert_int_equal(mqtt_subscribe_build(out, 10, 1, filters, 2, 1), 0);
+    assert_int_equal(mqtt_subscribe_build(out, sizeof out, 1, filters, 0, 1), -1);
+    /* a remaining length over 127 takes two bytes */
+    static char big[300];
+    memset(big, 'a', sizeof big - 1);
+    char *one[] = {big};
+    static uint8_t large[512];
+    n = mqtt_subscribe_build(large, sizeof large, 7, one, 1, 0);
+    struct mqtt_frame f;
+    assert_int_equal(mqtt_frame_parse(large, (size_t)n, sizeof large, &f), MQTT_FRAME_OK);
+    assert_int_equal(f.type, MQTT_SUBSCRIBE);
+    assert_int_equal(f.flags, 2);
+    assert_int_equal(f.header_len, 3);
+    assert_int_equal(f.total, (size_t)n);
+}
+
+static void test_encode_small(void **state)
+{
+    (void)state;
+    uint8_t ack[MQTT_PUBACK_LEN];
+    mqtt_puback_build(ack, 0x1234);
+    const uint8_t want[] = {0x40, 2, 0x12, 0x34};
+    assert_memory_equal(ack, want, sizeof want);
+    struct mqtt_frame f;
+    assert_int_equal(mqtt_frame_parse(mqtt_pingreq, MQTT_PINGREQ_LEN, 8, &f), MQTT_FRAME_OK);
+    assert_int_equal(f.type, MQTT_PINGREQ);
+    assert_int_equal(mqtt_frame_parse(mqtt_disconnect, MQTT_DISCONNECT_LEN, 8, &f), MQTT_FRAME_OK);
+    assert_int_equal(f.type, MQTT_DISCONNECT);
+}
+
+/* ---- SUBACK ---- */
+
+static void test_suback(void **state)
+{
+    (void)state;
+    const uint8_t ok[] = {0x90, 4, 0, 1, 1, 0x80};
+    struct mqtt_frame f;
+    uint16_t mid;
+    const uint8_t *codes;
+    size_t n;
+    assert_int_equal(mqtt_frame_parse(ok, sizeof ok, 64, &f), MQTT_FRAME_OK);
+    assert_int_equal(mqtt_suback_parse(ok, &f, &mid, &codes, &n), 0);
+    assert_int_equal(mid, 1);
+    assert_int_equal(n, 2);
+    assert_int_equal(codes[0], 1);
+    assert_int_equal(codes[1], 0x80);
+    const uint8_t bad[][5] = {{0x91, 3, 0, 1, 0}, {0x90, 2, 0, 1}, {0xb0, 3, 0, 1, 0}};
+    const size_t lens[] = {5, 4, 5};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(mqtt_frame_parse(bad[i], lens[i], 64, &f), MQTT_FRAME_OK);
+        assert_int_equal(mqtt_suback_parse(bad[i], &f, &mid, &codes, &n), -1);
     }
 }
 
-/* ---- PUBLISH, as the relay reads it from the broker ---- */
+/* ---- the head of a PUBLISH too large to hold ---- */
+
+static void test_publish_head(void **state)
+{
+    (void)state;
+    /* QoS 1, topic "a/b", id 0x0102, a payload of 1000 bytes: remaining length 2 + 3 + 2 + 1000 = 1007 */
+    static uint8_t pkt[1100];
+    const uint8_t head[] = {0x32, 0xef, 0x07, 0, 3, 'a', '/', 'b', 1, 2};
+    memcpy(pkt, head, sizeof head);
+    memset(pkt + sizeof head, 'x', 1000);
+    struct mqtt_frame f;
+    assert_int_equal(mqtt_frame_parse(pkt, 12, 4096, &f), MQTT_FRAME_MORE);
+    assert_int_equal(f.total, 1010);
+    struct mqtt_publish p;
+    for (size_t avail = 0; avail < sizeof head; avail++)
+        assert_int_equal(mqtt_publish_parse_head(pkt, avail, &f, &p), MQTT_PUBLISH_MORE);
+    assert_int_equal(mqtt_publish_parse_head(pkt, 50, &f, &p), MQTT_PUBLISH_OK);
+    assert_int_equal(p.topic_len, 3);
+    assert_memory_equal(p.topic, "a/b", 3);
+    assert_int_equal(p.mid, 0x0102);
+    assert_int_equal(p.qos, 1);
+    assert_int_equal(p.payload_len, 40);
+    assert_ptr_equal(p.payload, pkt + sizeof head);
+    /* a topic length that lies is judged against the whole packet, not what has arrived */
+    const uint8_t lie[] = {0x30, 0x80, 0x01, 0xff, 0xff};
+    assert_int_equal(mqtt_frame_parse(lie, sizeof lie, 4096, &f), MQTT_FRAME_MORE);
+    assert_int_equal(mqtt_publish_parse_head(lie, sizeof lie, &f, &p), MQTT_PUBLISH_TOPIC_LEN);
+    assert_string_equal(mqtt_publish_error(MQTT_PUBLISH_MORE), "topic or packet id not all received yet");
+}
+
+/* ---- PUBLISH, as the client reads it from the broker ---- */
 
 struct publish_case {
     const char *name;
@@ -324,7 +398,7 @@ static void test_connack(void **state)
     }
 }
 
-/* ---- a stream cut at every byte, as the relay reads it ---- */
+/* ---- a stream cut at every byte ---- */
 
 static void test_stream_any_split(void **state)
 {
@@ -361,10 +435,18 @@ static void test_stream_any_split(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_packet_type),   cmocka_unit_test(test_remaining_length),
-        cmocka_unit_test(test_oversized),           cmocka_unit_test(test_puback),
-        cmocka_unit_test(test_stream_any_split),    cmocka_unit_test(test_publish),
-        cmocka_unit_test(test_publish_length_lies), cmocka_unit_test(test_connack),
+        cmocka_unit_test(test_every_packet_type),
+        cmocka_unit_test(test_remaining_length),
+        cmocka_unit_test(test_oversized),
+        cmocka_unit_test(test_encode_connect),
+        cmocka_unit_test(test_encode_subscribe),
+        cmocka_unit_test(test_encode_small),
+        cmocka_unit_test(test_suback),
+        cmocka_unit_test(test_publish_head),
+        cmocka_unit_test(test_stream_any_split),
+        cmocka_unit_test(test_publish),
+        cmocka_unit_test(test_publish_length_lies),
+        cmocka_unit_test(test_connack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
