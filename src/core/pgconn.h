@@ -6,8 +6,9 @@
  *
  * It watches no socket and arms no timer: the caller's event loop (the
  * ingest's poll(), serve's libwebsockets) watches PQsocket(conn) for `wait`
- * while CONNECTING, wakes at pgconn_next_timer(), and calls back. It does not
- * log either; it leaves last_error and retry_ms for the caller's log line.
+ * while CONNECTING, wakes at pgconn_next_timer(), and calls back. It logs only
+ * server notices (debug level, one line each); failures are left in
+ * last_error and retry_ms for the caller's own log line.
  *
  * States, named after who holds the connection:
  *   PGCONN_DOWN        conn NULL; the caller's timer starts the next attempt at retry_at_ms
@@ -15,8 +16,8 @@
  *   PGCONN_UP          conn owned, non-blocking: the caller's statements run on it
  *
  *   DOWN --pgconn_start--> CONNECTING --pgconn_poll: READY--> UP
- *     ^        |                |                              |
- *     +--------+ failed at once +-- FAILED / TIMED_OUT ---------+-- pgconn_lost
+ *   back to DOWN: pgconn_start refused at once, pgconn_poll FAILED or
+ *   TIMED_OUT, pgconn_lost (from CONNECTING or UP)
  *
  * Every way back to DOWN draws the next delay from the back-off; a connection
  * lost after stable_ms UP starts the back-off again from its base.
