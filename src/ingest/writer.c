@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WRITER_MAINTAIN_RETRY_MS 300000   /* after a failed upkeep */
+#define WRITER_MAINTAIN_RETRY_MS 300000 /* after a failed upkeep */
 #define WRITER_COPY_CHUNK 65536
-#define WRITER_COPY_ROW_MAX 512           /* bytes of one COPY row at most: 30 + topic */
-#define WRITER_COPY_KEEP 65536            /* COPY buffer kept between batches; a larger one is freed once drained */
+#define WRITER_COPY_ROW_MAX 512 /* bytes of one COPY row at most: 30 + topic */
+#define WRITER_COPY_KEEP 65536  /* COPY buffer kept between batches; a larger one is freed once drained */
 /*
  * A batch of QoS 0 readings only: its commit need not wait for the WAL flush
  * (nobody is acknowledged; see writer_config.qos0_async_commit). SET LOCAL
@@ -38,8 +38,14 @@ void writer_init(struct writer *w, const struct writer_config *cfg, struct batch
     /* room for a whole batch; a row is bounded, so only malloc can fail */
     sbuf_init(&w->copy, 0, readings->batch_max * WRITER_COPY_ROW_MAX + 1024);
     stmt_init(&w->stmt);
-    backoff_init(&w->backoff, WRITER_BACKOFF_BASE_MS, WRITER_BACKOFF_MAX_MS, (uint32_t)time_now_us());
-    w->retry_at_ms = 0; /* connect at once */
+    /* client_encoding: every string the ingest sends is UTF-8 */
+    const struct pgconn_config pcfg = {.conninfo = cfg->dsn,
+                                       .app_name = "sensorpipe-ingest",
+                                       .client_encoding = "UTF8",
+                                       .backoff_base_ms = WRITER_BACKOFF_BASE_MS,
+                                       .backoff_max_ms = WRITER_BACKOFF_MAX_MS,
+                                       .stable_ms = WRITER_STABLE_MS};
+    pgconn_init(&w->pc, &pcfg, (uint32_t)time_now_us()); /* connects at once */
 }
 
 void writer_set_settle(struct writer *w, writer_settle_fn fn, void *ctx)
@@ -56,9 +62,7 @@ static void writer_settle(struct writer *w, struct ack_ref ack)
 
 void writer_free(struct writer *w)
 {
-    if (w->conn)
-        PQfinish(w->conn);
-    w->conn = NULL;
+    pgconn_close(&w->pc);
     sbuf_free(&w->copy);
     stmt_free(&w->stmt);
 }
@@ -76,14 +80,12 @@ bool writer_drained(const struct writer *w)
 
 int writer_pollfd(const struct writer *w, short *events)
 {
-    if (!w->conn || w->state == WR_DOWN)
-        return -1;
-    int fd = PQsocket(w->conn);
+    int fd = w->pc.conn ? PQsocket(w->pc.conn) : -1;
     if (fd < 0)
         return -1;
     switch (w->state) {
-    case WR_CONNECTING:
-        *events = w->connect_events;
+    case WR_DOWN: /* the connection is being made */
+        *events = w->pc.wait == PGCONN_WAIT_READ ? POLLIN : POLLOUT;
         break;
     case WR_COPY_DATA:
         /* blocked on a full output buffer; keep reading so the server is never stuck on us */
@@ -101,9 +103,7 @@ int64_t writer_next_timer(const struct writer *w)
 {
     switch (w->state) {
     case WR_DOWN:
-        return w->retry_at_ms;
-    case WR_CONNECTING:
-        return w->connect_deadline_ms;
+        return pgconn_next_timer(&w->pc);
     case WR_IDLE:
         return w->stopping ? INT64_MAX : w->maintain_at_ms;
     default:
@@ -151,7 +151,7 @@ static bool writer_has_work(const struct writer *w, enum writer_job j, int64_t n
 /* After a send: push what libpq buffered; -1 when the connection failed. */
 static int writer_flush(struct writer *w)
 {
-    int r = PQflush(w->conn);
+    int r = PQflush(w->pc.conn);
     if (r < 0)
         return -1;
     w->flushing = r == 1;
@@ -177,7 +177,7 @@ static int writer_send_readings(struct writer *w)
         return -1;
     }
     w->job_async = w->cfg.qos0_async_commit && !held_ack;
-    if (!PQsendQuery(w->conn, w->job_async ? WRITER_COPY_ASYNC_SQL : COPY_READINGS_SQL))
+    if (!PQsendQuery(w->pc.conn, w->job_async ? WRITER_COPY_ASYNC_SQL : COPY_READINGS_SQL))
         return -1;
     w->state = WR_COPY_START;
     return 0;
@@ -185,7 +185,7 @@ static int writer_send_readings(struct writer *w)
 
 static int writer_send_stmt(struct writer *w)
 {
-    if (!PQsendQueryParams(w->conn, w->stmt.sql.data, w->stmt.nparams, NULL, w->stmt.values, w->stmt.lengths,
+    if (!PQsendQueryParams(w->pc.conn, w->stmt.sql.data, w->stmt.nparams, NULL, w->stmt.values, w->stmt.lengths,
                            w->stmt.formats, 0))
         return -1;
     w->state = WR_RESULT;
@@ -215,14 +215,14 @@ static int writer_start(struct writer *w, enum writer_job j)
         break;
     case JOB_MAINTAIN:
         w->job_rows = 0;
-        rc = PQsendQuery(w->conn, "SELECT sensorpipe_maintain()") ? 0 : -1;
+        rc = PQsendQuery(w->pc.conn, "SELECT sensorpipe_maintain()") ? 0 : -1;
         if (rc == 0)
             w->state = WR_RESULT;
         break;
     case JOB_SESSION:
         w->job_rows = 0;
         w->session_set = true;
-        rc = PQsendQuery(w->conn, "SET client_connection_check_interval = 1000") ? 0 : -1;
+        rc = PQsendQuery(w->pc.conn, "SET client_connection_check_interval = 1000") ? 0 : -1;
         if (rc == 0)
             w->state = WR_RESULT;
         break;
@@ -244,9 +244,9 @@ static void writer_take_result(struct writer *w, PGresult *res)
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         w->job_failed = true;
         snprintf(w->sqlstate, sizeof w->sqlstate, "%s", state ? state : "");
-        writer__flatten(w->errmsg, sizeof w->errmsg, PQresultErrorMessage(res));
+        pgconn_flatten(w->errmsg, sizeof w->errmsg, PQresultErrorMessage(res));
         if (!w->errmsg[0])
-            writer__flatten(w->errmsg, sizeof w->errmsg, PQerrorMessage(w->conn));
+            pgconn_flatten(w->errmsg, sizeof w->errmsg, PQerrorMessage(w->pc.conn));
     }
 }
 
@@ -322,7 +322,7 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             break;
         }
         if (j != JOB_MAINTAIN && j != JOB_SESSION)
-            backoff_reset(&w->backoff);
+            backoff_reset(&w->pc.backoff);
         w->job = JOB_NONE;
         w->state = WR_IDLE;
         return;
@@ -373,8 +373,8 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             snprintf(reason, sizeof reason, "database refused the presence update: %s", w->errmsg);
             const char *word = e->online ? "online" : "offline";
             w->stats->rejected[REJECT_DATABASE]++;
-            if (rejectq_push(w->rejects, REJECT_DATABASE, topic, strlen(topic), word, strlen(word), reason,
-                             e->ts_us, e->ack) != 0) {
+            if (rejectq_push(w->rejects, REJECT_DATABASE, topic, strlen(topic), word, strlen(word), reason, e->ts_us,
+                             e->ack) != 0) {
                 w->stats->rejects_lost++;
                 writer_settle(w, e->ack);
             }
@@ -397,7 +397,7 @@ static int writer_copy_data(struct writer *w)
         size_t n = w->copy.len - w->copy_off;
         if (n > WRITER_COPY_CHUNK)
             n = WRITER_COPY_CHUNK;
-        int r = PQputCopyData(w->conn, w->copy.data + w->copy_off, (int)n);
+        int r = PQputCopyData(w->pc.conn, w->copy.data + w->copy_off, (int)n);
         if (r < 0)
             return -1;
         if (r == 0) {
@@ -406,7 +406,7 @@ static int writer_copy_data(struct writer *w)
         }
         w->copy_off += n;
     }
-    int r = PQputCopyEnd(w->conn, NULL);
+    int r = PQputCopyEnd(w->pc.conn, NULL);
     if (r < 0)
         return -1;
     if (r == 0) {
@@ -427,7 +427,7 @@ static void writer_progress(struct writer *w, int64_t now_ms)
                 return;
             if (writer_copy_data(w) < 0) {
                 /* the server may have ended the COPY with an error: read it if the connection is fine */
-                if (PQstatus(w->conn) == CONNECTION_BAD) {
+                if (PQstatus(w->pc.conn) == CONNECTION_BAD) {
                     writer__lost(w, now_ms, "sending COPY data failed");
                     return;
                 }
@@ -438,9 +438,9 @@ static void writer_progress(struct writer *w, int64_t now_ms)
             continue;
         case WR_COPY_START:
         case WR_RESULT: {
-            if (PQisBusy(w->conn))
+            if (PQisBusy(w->pc.conn))
                 return;
-            PGresult *res = PQgetResult(w->conn);
+            PGresult *res = PQgetResult(w->pc.conn);
             if (!res) {
                 if (w->state == WR_COPY_START && !w->job_failed) {
                     w->job_failed = true;
@@ -460,7 +460,7 @@ static void writer_progress(struct writer *w, int64_t now_ms)
             }
             if (copy_in) {
                 /* unexpected COPY: end it so the connection comes back to idle */
-                PQputCopyEnd(w->conn, "unexpected COPY");
+                PQputCopyEnd(w->pc.conn, "unexpected COPY");
             }
             continue;
         }
@@ -476,7 +476,7 @@ static void writer_progress(struct writer *w, int64_t now_ms)
             if (next == JOB_NONE)
                 return;
             if (writer_start(w, next) != 0) {
-                writer__lost(w, now_ms, PQstatus(w->conn) == CONNECTION_BAD ? "connection closed" : "send failed");
+                writer__lost(w, now_ms, PQstatus(w->pc.conn) == CONNECTION_BAD ? "connection closed" : "send failed");
                 return;
             }
             continue;
@@ -489,35 +489,32 @@ static void writer_progress(struct writer *w, int64_t now_ms)
 
 void writer_service(struct writer *w, short revents, int64_t now_ms)
 {
-    switch (w->state) {
-    case WR_DOWN:
-        /* PQconnectStart: wait for the socket to be writable before the first PQconnectPoll */
-        if (now_ms >= w->retry_at_ms)
-            writer__connect_start(w, now_ms);
-        return;
-    case WR_CONNECTING:
+    if (w->state == WR_DOWN) {
+        if (w->pc.state == PGCONN_DOWN) {
+            /* PQconnectStart: wait for the socket to be writable before the first PQconnectPoll */
+            if (now_ms >= w->pc.retry_at_ms)
+                writer__connect_start(w, now_ms);
+            return;
+        }
         writer__connect_poll(w, revents != 0, now_ms);
         if (w->state != WR_IDLE)
             return;
         revents = 0; /* those were the connection's events */
-        break;
-    default:
-        break;
     }
 
     if (revents & (POLLIN | POLLHUP | POLLERR)) {
-        if (!PQconsumeInput(w->conn)) {
+        if (!PQconsumeInput(w->pc.conn)) {
             char msg[512];
-            writer__flatten(msg, sizeof msg, PQerrorMessage(w->conn));
+            pgconn_flatten(msg, sizeof msg, PQerrorMessage(w->pc.conn));
             writer__lost(w, now_ms, msg[0] ? msg : "read failed");
             return;
         }
         if (w->state == WR_IDLE) {
             /* nothing is expected while idle: a server closing the connection says so here */
             PGresult *res;
-            while (!PQisBusy(w->conn) && (res = PQgetResult(w->conn)))
+            while (!PQisBusy(w->pc.conn) && (res = PQgetResult(w->pc.conn)))
                 PQclear(res);
-            if (PQstatus(w->conn) == CONNECTION_BAD) {
+            if (PQstatus(w->pc.conn) == CONNECTION_BAD) {
                 writer__lost(w, now_ms, "server closed the connection");
                 return;
             }

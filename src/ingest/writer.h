@@ -18,6 +18,9 @@
  * committing later - a late commit would turn the broker's redelivery of its
  * messages into duplicates. Its failure (an older server, a pooler) is only logged.
  *
+ * The connection itself (parameters with TCP keepalives, connect timeout,
+ * backoff) is core/pgconn.h's; the writer drives it from the ingest's poll().
+ *
  * Failures: a lost connection (or any error that is not about the data)
  * keeps the job's rows queued, closes the connection and reconnects with
  * backoff; the same rows are written after the reconnect. A data error
@@ -29,7 +32,7 @@
 #define SP_INGEST_WRITER_H
 
 #include "batch.h"
-#include "firmware/core/backoff.h"
+#include "core/pgconn.h"
 #include "core/sbuf.h"
 #include "presence.h"
 #include "reject.h"
@@ -54,9 +57,8 @@ struct writer_config {
 
 /* Named after what holds the connection in each state. */
 enum writer_state {
-    WR_DOWN,       /* conn NULL; the next attempt is at retry_at_ms */
-    WR_CONNECTING, /* conn owned, PQconnectPoll under way; waits for connect_events */
-    WR_IDLE,       /* conn open, no statement under way */
+    WR_DOWN,       /* pc not UP: DOWN (retry timer) or CONNECTING (pc.wait, deadline); pc.state says which */
+    WR_IDLE,       /* pc UP, no statement under way */
     WR_COPY_START, /* COPY sent; waiting for the server to take data (PGRES_COPY_IN) */
     WR_COPY_DATA,  /* rows and end-of-data being queued and flushed */
     WR_RESULT,     /* statement sent; collecting results until PQgetResult gives NULL */
@@ -84,14 +86,14 @@ typedef void (*writer_settle_fn)(void *ctx, struct ack_ref ack);
 
 struct writer {
     struct writer_config cfg;
-    struct batchq *readings;    /* borrowed queues and counters */
+    struct batchq *readings; /* borrowed queues and counters */
     struct rejectq *rejects;
     struct presenceq *presence;
     struct ingest_stats *stats;
-    writer_settle_fn settle;    /* may be NULL */
+    writer_settle_fn settle; /* may be NULL */
     void *settle_ctx;
 
-    PGconn *conn; /* owned; NULL when WR_DOWN */
+    struct pgconn pc; /* owned: the connection (pc.conn) and its reconnects */
     enum writer_state state;
     enum writer_job job;      /* under way, or JOB_NONE */
     enum writer_job last_job; /* the previous one, for taking turns */
@@ -101,23 +103,18 @@ struct writer {
     size_t copy_off;          /* bytes of it handed to libpq */
     struct stmt stmt;         /* owned: rejects / presence statement under way */
     bool flushing;            /* PQflush left data: wait for the socket to be writable */
-    short connect_events;     /* POLLIN / POLLOUT PQconnectPoll waits for */
 
-    bool job_failed;          /* an error result came back for the job */
+    bool job_failed; /* an error result came back for the job */
     char sqlstate[6];
     char errmsg[512];
-    char note[256];           /* first value of a SELECT (maintenance summary) */
+    char note[256]; /* first value of a SELECT (maintenance summary) */
 
-    struct backoff backoff;
-    int64_t retry_at_ms;
-    int64_t connect_deadline_ms;
-    int64_t connected_at_ms;
-    int64_t maintain_at_ms;   /* next partition upkeep */
-    bool setup_done;          /* migrations and maintenance at start ran */
-    bool session_set;         /* this connection's session settings were sent (JOB_SESSION) */
+    int64_t maintain_at_ms; /* next partition upkeep */
+    bool setup_done;        /* migrations and maintenance at start ran */
+    bool session_set;       /* this connection's session settings were sent (JOB_SESSION) */
     bool ever_connected;
-    bool stopping;            /* shutting down: no more upkeep, only flushing */
-    char peer[160];           /* "host=... port=... dbname=..." for log lines */
+    bool stopping;  /* shutting down: no more upkeep, only flushing */
+    char peer[160]; /* "host=... port=... dbname=..." for log lines */
 };
 
 /* The writer borrows cfg strings, queues and stats; they must outlive it. */

@@ -13,15 +13,14 @@
 
 #define WRITER_BACKOFF_BASE_MS 250
 #define WRITER_BACKOFF_MAX_MS 5000 /* a database back after an outage is written to within 5 s */
+#define WRITER_STABLE_MS 10000     /* a connection that lived this long resets the backoff */
 #ifndef WRITER_MAINTAIN_EVERY_MS
 #define WRITER_MAINTAIN_EVERY_MS 3600000 /* partition upkeep (overridable at build time for tests) */
 #endif
 
-/* One line from a libpq message into out: runs of whitespace become one space. */
-void writer__flatten(char *out, size_t outlen, const char *msg);
-/* WR_DOWN -> WR_CONNECTING (or back to WR_DOWN with a retry time). */
+/* pc DOWN -> CONNECTING (or still DOWN with a retry time). */
 void writer__connect_start(struct writer *w, int64_t now_ms);
-/* Advance PQconnectPoll when the socket is ready; enforce the timeout. Ends in WR_IDLE, WR_CONNECTING or WR_DOWN. */
+/* Advance the connect when the socket is ready; enforce the timeout. Ends in WR_IDLE, or WR_DOWN with pc not UP. */
 void writer__connect_poll(struct writer *w, bool ready, int64_t now_ms);
 /* The connection is unusable: keep the job's rows, close, schedule a reconnect with backoff. */
 void writer__lost(struct writer *w, int64_t now_ms, const char *why);

@@ -69,16 +69,17 @@ static void deliver(struct dbq *q, struct dbq_entry *e, PGresult *res, const cha
 
 static void dbq_kick(struct dbq *q)
 {
-    while (!q->running && q->head && q->pgc->state == PGC_UP) {
+    while (!q->running && q->head && pgc_up(q->pgc)) {
         struct dbq_entry *e = q->head;
         q->head = e->next;
         if (!q->head)
             q->tail = NULL;
         q->running = e;
-        if (!PQsendQueryParams(q->pgc->conn, e->sql, e->nparams, NULL, (const char *const *)e->params, NULL, NULL, 0) ||
+        if (!PQsendQueryParams(q->pgc->pc.conn, e->sql, e->nparams, NULL, (const char *const *)e->params, NULL, NULL,
+                               0) ||
             pgc_flush(q->pgc)) {
             /* the connection is broken: dbq_on_down (via the pgc's down hook) fails e and the rest */
-            pgc_fail(q->pgc, PQerrorMessage(q->pgc->conn));
+            pgc_fail(q->pgc, PQerrorMessage(q->pgc->pc.conn));
             return;
         }
     }
@@ -93,7 +94,7 @@ int dbq_submit(struct dbq *q, const char *sql, int nparams, const char *const *p
                void *arg, const char **why)
 {
     const char *reason = NULL;
-    if (q->pgc->state != PGC_UP)
+    if (!pgc_up(q->pgc))
         reason = "database unavailable";
     else if (q->queued >= q->max_queued)
         reason = "too many queries waiting";
@@ -160,8 +161,8 @@ void dbq_on_up(struct dbq *q)
 
 void dbq_on_input(struct dbq *q)
 {
-    while (q->running && q->pgc->state == PGC_UP && !PQisBusy(q->pgc->conn)) {
-        PGresult *r = PQgetResult(q->pgc->conn);
+    while (q->running && pgc_up(q->pgc) && !PQisBusy(q->pgc->pc.conn)) {
+        PGresult *r = PQgetResult(q->pgc->pc.conn);
         if (r) {
             /* keep the last result, but never let a later one hide an error */
             ExecStatusType st = q->result ? PQresultStatus(q->result) : PGRES_TUPLES_OK;

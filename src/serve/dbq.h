@@ -13,7 +13,7 @@
 #ifndef SP_SERVE_DBQ_H
 #define SP_SERVE_DBQ_H
 
-#include "pgconn.h"
+#include "pgconn_lws.h"
 
 #include <libpq-fe.h>
 #include <stddef.h>

@@ -409,7 +409,7 @@ static void api_readings(struct api_req *r, bool csv_path)
 
 static void api_healthz(struct api_req *r)
 {
-    bool up = r->sv->listen_conn.state == PGC_UP && r->sv->query_conn.state == PGC_UP;
+    bool up = pgc_up(&r->sv->listen_conn) && pgc_up(&r->sv->query_conn);
     sbuf_puts(&r->body, up ? "{\"status\":\"ok\",\"db\":\"ok\"}" : "{\"status\":\"unavailable\",\"db\":\"down\"}");
     api_reply(r, up ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE, "application/json");
 }
@@ -423,7 +423,7 @@ static void metrics_finish(struct api_req *r, const PGresult *res)
         .ring_rows = (long)sv->ring.count,
         .ring_last_id = sv->ring.last_id,
         .ring_floor = sv->ring.floor,
-        .db_up = {sv->listen_conn.state == PGC_UP, sv->query_conn.state == PGC_UP},
+        .db_up = {pgc_up(&sv->listen_conn), pgc_up(&sv->query_conn)},
         .db_queue = {(long)sv->listen_q.queued, (long)sv->query_q.queued},
         .have_rejects = res && PQntuples(res) == 1,
         .rejects = res && PQntuples(res) == 1 ? (long long)pg_i64(res, 0, 0) : 0,

@@ -121,7 +121,7 @@ static void listen_cb(void *owner, void *arg, const PGresult *res, const char *e
 {
     (void)res;
     struct serve *sv = owner;
-    if (err && sv->listen_conn.state == PGC_UP) {
+    if (err && pgc_up(&sv->listen_conn)) {
         log_error("hub: %s failed: %s", (const char *)arg, err);
         pgc_fail(&sv->listen_conn, "LISTEN failed");
     }
@@ -168,7 +168,7 @@ void hub_feed_input(struct pgc *c, void *arg)
     struct serve *sv = arg;
     dbq_on_input(&sv->listen_q);
     PGnotify *n;
-    while (c->state == PGC_UP && (n = PQnotifies(c->conn))) {
+    while (pgc_up(c) && (n = PQnotifies(c->pc.conn))) {
         if (!strcmp(n->relname, "new_reading")) {
             sv->m.notifies_reading++;
             hub_fetch(sv);

@@ -21,7 +21,7 @@
 #ifndef SP_SERVE_HUB_FEED_H
 #define SP_SERVE_HUB_FEED_H
 
-#include "pgconn.h"
+#include "pgconn_lws.h"
 
 struct serve;
 

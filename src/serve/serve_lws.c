@@ -5,7 +5,7 @@
 #include "core/timeutil.h"
 #include "http_api.h"
 #include "metrics.h"
-#include "pgconn.h"
+#include "pgconn_lws.h"
 #include "serve_state.h"
 #include "ws_client.h"
 

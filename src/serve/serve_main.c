@@ -174,10 +174,9 @@ int serve_main(int argc, char **argv)
 
     static const struct pgc_hooks listen_hooks = {hub_feed_up, hub_feed_input, hub_feed_down};
     static const struct pgc_hooks query_hooks = {query_up, query_input, query_down};
-    pgc_init(&sv->listen_conn, "listen", cfg->db, "sensorpipe-serve-listen", sv->ctx, sv->vh, &listen_hooks, sv);
-    pgc_init(&sv->query_conn, "query", cfg->db, "sensorpipe-serve", sv->ctx, sv->vh, &query_hooks, sv);
     snprintf(options, sizeof options, "-c statement_timeout=%ld", cfg->query_timeout_ms);
-    sv->query_conn.options = options;
+    pgc_init(&sv->listen_conn, "listen", cfg->db, "sensorpipe-serve-listen", NULL, sv->ctx, sv->vh, &listen_hooks, sv);
+    pgc_init(&sv->query_conn, "query", cfg->db, "sensorpipe-serve", options, sv->ctx, sv->vh, &query_hooks, sv);
     dbq_init(&sv->listen_q, &sv->listen_conn, LISTEN_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full);
     dbq_init(&sv->query_q, &sv->query_conn, QUERY_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full);
     pgc_start(&sv->listen_conn);

@@ -4,7 +4,7 @@
  * Read order for the component: serve_main.c (config, start, loop, stop) ->
  * serve_lws.c (HTTP/WebSocket/pg callbacks, dispatch) -> hub_feed.c (LISTEN,
  * fetch new rows into the hub) -> ws_client.c (backfill and live tail per
- * client) -> http_api.c (REST) ; under them pgconn.c + dbq.c (libpq in the
+ * client) -> http_api.c (REST) ; under them pgconn_lws.c + dbq.c (libpq in the
  * loop), hub.c (the ring), ws_frame.c, ws_rx.c, query_params.c, ws_origin.c,
  * metrics.c.
  */
@@ -15,7 +15,7 @@
 #include "dbq.h"
 #include "hub.h"
 #include "metrics.h"
-#include "pgconn.h"
+#include "pgconn_lws.h"
 
 #include <libwebsockets.h>
 #include <stdbool.h>

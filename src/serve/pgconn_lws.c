@@ -1,16 +1,15 @@
-/* pgconn.c - libpq connection in the lws loop: async connect, I/O, backoff (see pgconn.h). */
-#include "pgconn.h"
+/* pgconn_lws.c - a core/pgconn connection in the lws loop: socket adoption, one timer, hooks (see pgconn_lws.h). */
+#include "pgconn_lws.h"
 
 #include "core/log.h"
+#include "core/timeutil.h"
 
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #define PGC_BACKOFF_BASE_MS 100
 #define PGC_BACKOFF_MAX_MS 10000
-#define PGC_CONNECT_TIMEOUT_S 10
 
 static void pgc_sul_cb(lws_sorted_usec_list_t *sul);
 
@@ -32,20 +31,23 @@ static void pgc_want_writable(struct pgc *c)
         lws_callback_on_writable(c->wsi);
 }
 
-void pgc_init(struct pgc *c, const char *name, const char *conninfo, const char *app_name, struct lws_context *ctx,
-              struct lws_vhost *vh, const struct pgc_hooks *hooks, void *arg)
+void pgc_init(struct pgc *c, const char *name, const char *conninfo, const char *app_name, const char *options,
+              struct lws_context *ctx, struct lws_vhost *vh, const struct pgc_hooks *hooks, void *arg)
 {
     memset(c, 0, sizeof *c);
     c->name = name;
-    c->conninfo = conninfo;
-    c->app_name = app_name;
     c->ctx = ctx;
     c->vh = vh;
     c->hooks = *hooks;
     c->arg = arg;
-    c->state = PGC_DOWN;
     c->sock = -1;
-    backoff_init(&c->backoff, PGC_BACKOFF_BASE_MS, PGC_BACKOFF_MAX_MS, (uint32_t)getpid() ^ (uint32_t)(uintptr_t)c);
+    const struct pgconn_config cfg = {.conninfo = conninfo,
+                                      .app_name = app_name,
+                                      .options = options,
+                                      .backoff_base_ms = PGC_BACKOFF_BASE_MS,
+                                      .backoff_max_ms = PGC_BACKOFF_MAX_MS,
+                                      .stable_ms = 0}; /* once UP, the next failure retries from the base delay */
+    pgconn_init(&c->pc, &cfg, (uint32_t)getpid() ^ (uint32_t)(uintptr_t)c);
 }
 
 /* Forget our wsi and have lws close it soon; its callbacks ignore it from now on. */
@@ -61,7 +63,7 @@ static void pgc_detach(struct pgc *c)
 /* Adopt a dup of libpq's current socket into lws. 0 or -1. */
 static int pgc_adopt(struct pgc *c)
 {
-    int fd = PQsocket(c->conn);
+    int fd = PQsocket(c->pc.conn);
     if (fd < 0)
         return -1;
     int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -82,67 +84,49 @@ static int pgc_adopt(struct pgc *c)
     return 0;
 }
 
-static void pgc_schedule(struct pgc *c, uint32_t ms)
+/* Arm the timer for the connection's next time: the retry (DOWN) or the connect deadline (CONNECTING). */
+static void pgc_schedule(struct pgc *c, int64_t now_ms)
 {
-    lws_sul_schedule(c->ctx, 0, &c->sul, pgc_sul_cb, (lws_usec_t)ms * LWS_US_PER_MS);
+    int64_t ms = pgconn_next_timer(&c->pc) - now_ms;
+    lws_sul_schedule(c->ctx, 0, &c->sul, pgc_sul_cb, (lws_usec_t)(ms > 0 ? ms : 0) * LWS_US_PER_MS);
+}
+
+/* pc went DOWN, its retry drawn: let the socket go, log, arm the retry, run the down hook. */
+static void pgc_down(struct pgc *c, int64_t now_ms)
+{
+    pgc_detach(c);
+    c->want_flush = false;
+    if (!c->stopped) {
+        /* the same failure again and again (database down) is logged once, then at debug level */
+        log_msg(c->pc.repeated ? LOG_DEBUG : LOG_WARN, "database %s connection: %s; retrying in %u ms", c->name,
+                c->pc.last_error, c->pc.retry_ms);
+        pgc_schedule(c, now_ms);
+    }
+    if (c->hooks.down)
+        c->hooks.down(c, c->arg, c->pc.last_error);
 }
 
 void pgc_fail(struct pgc *c, const char *why)
 {
-    if (c->state == PGC_DOWN)
+    if (c->pc.state == PGCONN_DOWN)
         return;
-    /* why may point into the PGconn (PQerrorMessage): copy it, on one line, before PQfinish */
-    char prev[sizeof c->last_error];
-    memcpy(prev, c->last_error, sizeof prev);
-    size_t n = 0;
-    for (const char *p = why && *why ? why : "unknown error"; *p && n + 1 < sizeof c->last_error; p++) {
-        char ch = (*p == '\n' || *p == '\t' || *p == '\r') ? ' ' : *p;
-        if (ch == ' ' && (n == 0 || c->last_error[n - 1] == ' '))
-            continue;
-        c->last_error[n++] = ch;
-    }
-    while (n && c->last_error[n - 1] == ' ')
-        n--;
-    c->last_error[n] = '\0';
-    pgc_detach(c);
-    PQfinish(c->conn);
-    c->conn = NULL;
-    c->want_flush = false;
-    c->state = PGC_DOWN;
-    c->failures++;
-    if (!c->stopped) {
-        uint32_t ms = backoff_next_ms(&c->backoff);
-        /* the same failure again and again (database down) is logged once, then at debug level */
-        log_msg(strcmp(prev, c->last_error) ? LOG_WARN : LOG_DEBUG, "database %s connection: %s; retrying in %u ms",
-                c->name, c->last_error, ms);
-        pgc_schedule(c, ms);
-    }
-    if (c->hooks.down)
-        c->hooks.down(c, c->arg, c->last_error);
+    int64_t now = time_mono_ms();
+    pgconn_lost(&c->pc, now, why); /* copies why before finishing the PGconn it may point into */
+    pgc_down(c, now);
 }
 
-static void pgc_attempt(struct pgc *c)
+static void pgc_attempt(struct pgc *c, int64_t now_ms)
 {
-    /* ours first: settings in the user's conninfo (dbname, expanded) win */
-    const char *keys[] = {"fallback_application_name", "options", "dbname", NULL};
-    const char *vals[] = {c->app_name, c->options ? c->options : "", c->conninfo, NULL};
-    c->state = PGC_CONNECTING;
-    c->conn = PQconnectStartParams(keys, vals, 1);
-    if (!c->conn) {
-        pgc_fail(c, "out of memory");
-        return;
-    }
-    if (PQstatus(c->conn) == CONNECTION_BAD) {
-        pgc_fail(c, PQerrorMessage(c->conn));
+    if (pgconn_start(&c->pc, now_ms) != 0) {
+        pgc_down(c, now_ms);
         return;
     }
     if (pgc_adopt(c)) {
         pgc_fail(c, "cannot watch the connection's socket");
         return;
     }
-    pgc_schedule(c, PGC_CONNECT_TIMEOUT_S * 1000);
-    /* libpq: right after PQconnectStart, behave as if PQconnectPoll returned PGRES_POLLING_WRITING */
-    pgc_want_writable(c);
+    pgc_schedule(c, now_ms); /* the connect timeout */
+    pgc_want_writable(c);    /* pc.wait is PGCONN_WAIT_WRITE right after the start */
 }
 
 static void pgc_sul_cb(lws_sorted_usec_list_t *sul)
@@ -150,26 +134,40 @@ static void pgc_sul_cb(lws_sorted_usec_list_t *sul)
     struct pgc *c = lws_container_of(sul, struct pgc, sul);
     if (c->stopped)
         return;
-    if (c->state == PGC_DOWN)
-        pgc_attempt(c);
-    else if (c->state == PGC_CONNECTING)
-        pgc_fail(c, "connection attempt timed out");
+    int64_t now = time_mono_ms();
+    switch (c->pc.state) {
+    case PGCONN_DOWN:
+        if (now >= c->pc.retry_at_ms)
+            pgc_attempt(c, now);
+        else
+            pgc_schedule(c, now);
+        break;
+    case PGCONN_CONNECTING:
+        if (pgconn_poll(&c->pc, false, now) == PGCONN_WAITING)
+            pgc_schedule(c, now); /* woke before the deadline */
+        else
+            pgc_down(c, now); /* timed out */
+        break;
+    default:
+        break;
+    }
 }
 
 void pgc_start(struct pgc *c)
 {
     c->stopped = false;
-    pgc_schedule(c, 0);
+    pgc_schedule(c, time_mono_ms()); /* the first attempt is due at once */
 }
 
 static void pgc_connect_step(struct pgc *c)
 {
-    PostgresPollingStatusType st = PQconnectPoll(c->conn);
-    if (st == PGRES_POLLING_FAILED) {
-        pgc_fail(c, PQerrorMessage(c->conn));
+    int64_t now = time_mono_ms();
+    enum pgconn_result r = pgconn_poll(&c->pc, true, now);
+    if (r == PGCONN_FAILED || r == PGCONN_TIMED_OUT) {
+        pgc_down(c, now);
         return;
     }
-    if (PQsocket(c->conn) != c->sock) {
+    if (PQsocket(c->pc.conn) != c->sock) {
         /* libpq moved on to another address: watch the new socket */
         pgc_detach(c);
         if (pgc_adopt(c)) {
@@ -177,34 +175,21 @@ static void pgc_connect_step(struct pgc *c)
             return;
         }
     }
-    switch (st) {
-    case PGRES_POLLING_OK:
+    if (r == PGCONN_READY) {
         lws_sul_cancel(&c->sul);
-        if (PQsetnonblocking(c->conn, 1) != 0) {
-            pgc_fail(c, PQerrorMessage(c->conn));
-            return;
-        }
-        c->state = PGC_UP;
-        c->last_error[0] = '\0';
-        backoff_reset(&c->backoff);
-        log_info("database %s connection ready (server %d, pid %d)", c->name, PQserverVersion(c->conn),
-                 PQbackendPID(c->conn));
+        log_info("database %s connection ready (server %d, pid %d)", c->name, PQserverVersion(c->pc.conn),
+                 PQbackendPID(c->pc.conn));
         if (c->hooks.up)
             c->hooks.up(c, c->arg);
-        break;
-    case PGRES_POLLING_READING:
-        break; /* POLLIN is always watched */
-    default:   /* WRITING, or ACTIVE: poll again when writable */
-        pgc_want_writable(c);
-        break;
-    }
+    } else if (c->pc.wait == PGCONN_WAIT_WRITE)
+        pgc_want_writable(c); /* PGCONN_WAIT_READ: POLLIN is always watched */
 }
 
 int pgc_flush(struct pgc *c)
 {
-    if (!c->conn || c->state != PGC_UP)
+    if (!pgc_up(c))
         return -1;
-    int r = PQflush(c->conn);
+    int r = PQflush(c->pc.conn);
     if (r < 0)
         return -1;
     c->want_flush = r == 1;
@@ -215,18 +200,18 @@ int pgc_flush(struct pgc *c)
 
 static void pgc_io(struct pgc *c, bool writable)
 {
-    if (c->state == PGC_CONNECTING) {
+    if (c->pc.state == PGCONN_CONNECTING) {
         pgc_connect_step(c);
         return;
     }
-    if (c->state != PGC_UP)
+    if (!pgc_up(c))
         return;
-    if (!writable && !PQconsumeInput(c->conn)) {
-        pgc_fail(c, PQerrorMessage(c->conn));
+    if (!writable && !PQconsumeInput(c->pc.conn)) {
+        pgc_fail(c, PQerrorMessage(c->pc.conn));
         return;
     }
     if (c->want_flush && pgc_flush(c)) {
-        pgc_fail(c, PQerrorMessage(c->conn));
+        pgc_fail(c, PQerrorMessage(c->pc.conn));
         return;
     }
     if (!writable && c->hooks.input)
@@ -243,9 +228,7 @@ void pgc_stop(struct pgc *c)
         lws_set_opaque_user_data(c->wsi, NULL);
         c->wsi = NULL;
     }
-    PQfinish(c->conn);
-    c->conn = NULL;
-    c->state = PGC_DOWN;
+    pgconn_close(&c->pc);
 }
 
 int pgc_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -268,7 +251,7 @@ int pgc_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_RAW_CLOSE_FILE:
         /* lws saw a hangup or error on the socket: it is closing this wsi itself */
         c->wsi = NULL;
-        pgc_fail(c, c->conn && *PQerrorMessage(c->conn) ? PQerrorMessage(c->conn) : "connection closed");
+        pgc_fail(c, c->pc.conn && *PQerrorMessage(c->pc.conn) ? PQerrorMessage(c->pc.conn) : "connection closed");
         break;
     default:
         break;
