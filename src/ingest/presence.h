@@ -27,7 +27,7 @@ struct presence {
 struct presenceq {
     struct fifo q; /* struct presence, oldest first; the first `inflight` are being written */
     size_t inflight;
-    size_t high;   /* the reader pauses at this count */
+    size_t high; /* the reader pauses at this count */
 };
 
 void presenceq_init(struct presenceq *p, size_t max);

@@ -40,14 +40,14 @@ struct reject {
     char *reason;           /* NUL-terminated valid UTF-8; points into mem */
     unsigned char *payload; /* payload_len bytes; points into mem */
     size_t payload_len;
-    struct ack_ref ack;     /* the QoS 1 message to acknowledge once the row is committed (mid 0: none) */
-    void *mem;              /* owned by the queue: one allocation for the three */
+    struct ack_ref ack; /* the QoS 1 message to acknowledge once the row is committed (mid 0: none) */
+    void *mem;          /* owned by the queue: one allocation for the three */
 };
 
 struct rejectq {
-    struct fifo q;   /* struct reject, oldest first; the first `inflight` are being written */
+    struct fifo q; /* struct reject, oldest first; the first `inflight` are being written */
     size_t inflight;
-    size_t high;     /* the reader pauses at this count, keeping room for what is being read */
+    size_t high; /* the reader pauses at this count, keeping room for what is being read */
 };
 
 void rejectq_init(struct rejectq *r, size_t max);

@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WRITER_MAINTAIN_RETRY_MS 300000   /* after a failed upkeep */
+#define WRITER_MAINTAIN_RETRY_MS 300000 /* after a failed upkeep */
 #define WRITER_COPY_CHUNK 65536
-#define WRITER_COPY_ROW_MAX 512           /* bytes of one COPY row at most: 30 + topic */
-#define WRITER_COPY_KEEP 65536            /* COPY buffer kept between batches; a larger one is freed once drained */
+#define WRITER_COPY_ROW_MAX 512 /* bytes of one COPY row at most: 30 + topic */
+#define WRITER_COPY_KEEP 65536  /* COPY buffer kept between batches; a larger one is freed once drained */
 /*
  * A batch of QoS 0 readings only: its commit need not wait for the WAL flush
  * (nobody is acknowledged; see writer_config.qos0_async_commit). SET LOCAL
@@ -373,8 +373,8 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             snprintf(reason, sizeof reason, "database refused the presence update: %s", w->errmsg);
             const char *word = e->online ? "online" : "offline";
             w->stats->rejected[REJECT_DATABASE]++;
-            if (rejectq_push(w->rejects, REJECT_DATABASE, topic, strlen(topic), word, strlen(word), reason,
-                             e->ts_us, e->ack) != 0) {
+            if (rejectq_push(w->rejects, REJECT_DATABASE, topic, strlen(topic), word, strlen(word), reason, e->ts_us,
+                             e->ack) != 0) {
                 w->stats->rejects_lost++;
                 writer_settle(w, e->ack);
             }

@@ -201,7 +201,7 @@ static void test_retry_keeps_rows_in_order(void **state)
     push_n(&b, 0, 4);
     assert_int_equal(batchq_begin(&b), 4);
     push_n(&b, 4, 3); /* arrive during the doomed write */
-    batchq_retry(&b);  /* connection lost: nothing was committed */
+    batchq_retry(&b); /* connection lost: nothing was committed */
     assert_int_equal(batchq_count(&b), 7);
     assert_int_equal(batchq_begin(&b), 7); /* the retry also takes what arrived meanwhile */
     for (size_t i = 0; i < 7; i++)

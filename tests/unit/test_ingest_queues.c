@@ -18,7 +18,8 @@ static void test_reject_copies_and_escapes(void **state)
     rejectq_init(&q, 16);
     char topic[] = "bad\xff/topic";
     unsigned char payload[] = {0, 1, 2, 0xff, 'x'};
-    assert_int_equal(rejectq_push(&q, REJECT_TOPIC, topic, strlen(topic), payload, sizeof payload, "why", 42, NO_ACK), 0);
+    assert_int_equal(rejectq_push(&q, REJECT_TOPIC, topic, strlen(topic), payload, sizeof payload, "why", 42, NO_ACK),
+                     0);
     memset(topic, 'z', sizeof topic - 1); /* the queue holds its own copy */
     const struct reject *r = rejectq_row(&q, 0);
     assert_string_equal(r->topic, "bad\\xff/topic");
@@ -42,7 +43,8 @@ static void test_reject_truncates_long_input(void **state)
     static char payload[10000];
     memset(topic, 'a', sizeof topic);
     memset(payload, 'p', sizeof payload);
-    assert_int_equal(rejectq_push(&q, REJECT_TOPIC, topic, sizeof topic, payload, sizeof payload, "too long", 0, NO_ACK), 0);
+    assert_int_equal(
+        rejectq_push(&q, REJECT_TOPIC, topic, sizeof topic, payload, sizeof payload, "too long", 0, NO_ACK), 0);
     const struct reject *r = rejectq_row(&q, 0);
     assert_int_equal(strlen(r->topic), REJECT_TOPIC_KEEP + 3); /* "..." marks the cut */
     assert_int_equal(r->payload_len, REJECT_PAYLOAD_KEEP);
