@@ -118,7 +118,7 @@ void writer__job_retry(struct writer *w)
 {
     switch (w->job) {
     case JOB_READINGS:
-        batchq_retry(w->readings);
+        rowq_retry(&w->readings->q);
         break;
     case JOB_REJECTS:
         rejectq_retry(w->rejects);
