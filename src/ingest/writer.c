@@ -121,7 +121,7 @@ void writer__job_retry(struct writer *w)
         rowq_retry(&w->readings->q);
         break;
     case JOB_REJECTS:
-        rejectq_retry(w->rejects);
+        rowq_retry(&w->rejects->q);
         break;
     case JOB_PRESENCE:
         presenceq_retry(w->presence);
@@ -206,7 +206,7 @@ static int writer_start(struct writer *w, enum writer_job j)
         rc = writer_send_readings(w);
         break;
     case JOB_REJECTS:
-        w->job_rows = rejectq_begin(w->rejects, STMT_MAX_ROWS);
+        w->job_rows = rowq_begin(&w->rejects->q, STMT_MAX_ROWS);
         rc = stmt_rejects(&w->stmt, w->rejects, w->job_rows) == 0 ? writer_send_stmt(w) : -1;
         break;
     case JOB_PRESENCE:

@@ -65,10 +65,10 @@ static void test_reject_queue_bound_and_inflight(void **state)
         assert_int_equal(rejectq_nearly_full(&q), i + 1 >= 14);
     }
     assert_int_equal(rejectq_push(&q, REJECT_PAYLOAD, "t", 1, "x", 1, "r", 0, NO_ACK), -1);
-    assert_int_equal(rejectq_begin(&q, 5), 5);
-    assert_int_equal(rejectq_begin(&q, 5), 0); /* one write at a time */
-    rejectq_retry(&q);
-    assert_int_equal(rejectq_begin(&q, 5), 5);
+    assert_int_equal(rowq_begin(&q.q, 5), 5);
+    assert_int_equal(rowq_begin(&q.q, 5), 0); /* one write at a time */
+    rowq_retry(&q.q);
+    assert_int_equal(rowq_begin(&q.q, 5), 5);
     assert_int_equal(rejectq_done(&q), 5);
     assert_string_equal(rejectq_row(&q, 0)->topic, "t5");
     assert_int_equal(rejectq_count(&q), 11);
