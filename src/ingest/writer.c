@@ -124,7 +124,7 @@ void writer__job_retry(struct writer *w)
         rowq_retry(&w->rejects->q);
         break;
     case JOB_PRESENCE:
-        presenceq_retry(w->presence);
+        rowq_retry(&w->presence->q);
         break;
     default:
         break;
@@ -210,7 +210,7 @@ static int writer_start(struct writer *w, enum writer_job j)
         rc = stmt_rejects(&w->stmt, w->rejects, w->job_rows) == 0 ? writer_send_stmt(w) : -1;
         break;
     case JOB_PRESENCE:
-        w->job_rows = presenceq_begin(w->presence, STMT_MAX_ROWS);
+        w->job_rows = rowq_begin(&w->presence->q, STMT_MAX_ROWS);
         rc = stmt_presence(&w->stmt, w->presence, w->job_rows) == 0 ? writer_send_stmt(w) : -1;
         break;
     case JOB_MAINTAIN:
@@ -312,7 +312,7 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             w->stats->rejects_written += rejectq_done(w->rejects);
             break;
         case JOB_PRESENCE:
-            w->stats->presence += presenceq_done(w->presence);
+            w->stats->presence += rowq_done(&w->presence->q);
             break;
         case JOB_MAINTAIN:
             log_info("maintenance: %s", w->note);
@@ -379,7 +379,7 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
                 writer_settle(w, e->ack);
             }
         }
-        presenceq_done(w->presence);
+        rowq_done(&w->presence->q);
         log_error("database refused %zu presence updates (kept in rejects): %s %s", w->job_rows, w->sqlstate,
                   w->errmsg);
         break;

@@ -88,11 +88,11 @@ static void test_presence_coalesces(void **state)
     assert_false(presenceq_row(&q, 0)->online);
     assert_int_equal(presenceq_row(&q, 0)->ts_us, 3);
     /* an update in flight is not touched: the new one queues behind it */
-    assert_int_equal(presenceq_begin(&q, 64), 2);
+    assert_int_equal(rowq_begin(&q.q, 64), 2);
     assert_int_equal(presenceq_push(&q, "a", true, 4, NO_ACK, &sup), 0);
     assert_int_equal(presenceq_count(&q), 3);
     assert_false(presenceq_row(&q, 0)->online);
-    assert_int_equal(presenceq_done(&q), 2);
+    assert_int_equal(rowq_done(&q.q), 2);
     assert_true(presenceq_row(&q, 0)->online);
     /* bounded */
     assert_int_equal(presenceq_push(&q, "c", true, 5, NO_ACK, &sup), 0);
@@ -129,7 +129,7 @@ static void test_queues_carry_ack_refs(void **state)
     assert_int_equal(presenceq_row(&q, 0)->ack.mid, 11);
     assert_true(presenceq_row(&q, 0)->online);
     /* in flight: a new update queues behind with its own reference, nothing is handed back */
-    assert_int_equal(presenceq_begin(&q, 64), 1);
+    assert_int_equal(rowq_begin(&q.q, 64), 1);
     assert_int_equal(presenceq_push(&q, "a", false, 4, (struct ack_ref){2, 12}, &sup), 0);
     assert_int_equal(sup.mid, 0);
     assert_int_equal(presenceq_row(&q, 1)->ack.mid, 12);
