@@ -113,39 +113,36 @@ int64_t writer_next_timer(const struct writer *w)
 
 /* ---- jobs ---- */
 
+/* The queue job j writes rows from, or NULL for a job without rows. */
+static struct rowq *writer_rows(const struct writer *w, enum writer_job j)
+{
+    switch (j) {
+    case JOB_READINGS:
+        return &w->readings->q;
+    case JOB_REJECTS:
+        return &w->rejects->q;
+    case JOB_PRESENCE:
+        return &w->presence->q;
+    default:
+        return NULL;
+    }
+}
+
 /* Put the job's rows back in their queues, untouched, for the next attempt. */
 void writer__job_retry(struct writer *w)
 {
-    switch (w->job) {
-    case JOB_READINGS:
-        rowq_retry(&w->readings->q);
-        break;
-    case JOB_REJECTS:
-        rowq_retry(&w->rejects->q);
-        break;
-    case JOB_PRESENCE:
-        rowq_retry(&w->presence->q);
-        break;
-    default:
-        break;
-    }
+    struct rowq *q = writer_rows(w, w->job);
+    if (q)
+        rowq_retry(q);
     w->job = JOB_NONE;
 }
 
 static bool writer_has_work(const struct writer *w, enum writer_job j, int64_t now_ms)
 {
-    switch (j) {
-    case JOB_READINGS:
-        return batchq_count(w->readings) > 0;
-    case JOB_REJECTS:
-        return rejectq_count(w->rejects) > 0;
-    case JOB_PRESENCE:
-        return presenceq_count(w->presence) > 0;
-    case JOB_MAINTAIN:
+    if (j == JOB_MAINTAIN)
         return !w->stopping && now_ms >= w->maintain_at_ms;
-    default:
-        return false;
-    }
+    const struct rowq *q = writer_rows(w, j);
+    return q && rowq_count(q) > 0;
 }
 
 /* After a send: push what libpq buffered; -1 when the connection failed. */
