@@ -6,9 +6,10 @@
  * reading therefore goes out at once, and readings that arrive while a write is
  * under way wait and all go together (up to the batch limit) in the next one.
  *
- * The in-flight rows stay at the head of the queue until the write is known to
- * be committed (batchq_done); a write lost with its connection is retried
- * (batchq_retry) with the same rows in the same order.
+ * The queue is a rowq (rowq.h): the in-flight rows stay at the head until the
+ * write is known to be committed (batchq_done); a write lost with its
+ * connection is retried (rowq_retry) with the same rows in the same order.
+ * What is added here: the topic table, and the adaptive batch limit.
  *
  * Memory: a queued reading is a struct reading_row (32 bytes on 64-bit
  * systems) whose topic is a counted reference into the queue's topic table
@@ -16,15 +17,16 @@
  * back as it drains.
  *
  * Backpressure: batchq_paused() becomes true when the queue reaches its high
- * mark (queue_max minus a small reserve for messages already being read) and
- * false again at the low mark (half of queue_max). Each pause is counted.
+ * mark (queue_max minus a reserve of queue_max/8, at most BATCHQ_RESERVE_MAX,
+ * for messages already being read) and false again at the low mark (half of
+ * queue_max). Each pause is counted (q.pauses).
  */
 #ifndef SP_INGEST_BATCH_H
 #define SP_INGEST_BATCH_H
 
 #include "ack_tracker.h"
 #include "core/topic.h"
-#include "fifo.h"
+#include "rowq.h"
 #include "topic_table.h"
 
 #include <stdbool.h>
@@ -47,16 +49,13 @@ struct reading_row {
     struct topic *topic; /* one count of the queue's topic table entry, given back when the row is dropped */
 };
 
+#define BATCHQ_RESERVE_MAX 1024 /* rows kept below queue_max for messages read after the pause, at most */
+
 struct batchq {
-    struct fifo q;             /* struct reading_row, oldest first; the first `inflight` are being written */
+    struct rowq q;             /* struct reading_row; count, in flight, retry, pause */
     struct topic_table topics; /* the topics of the rows in q */
-    size_t inflight;           /* rows of the write under way, 0 when none */
     size_t batch_max;          /* configured rows per statement */
     size_t limit;              /* rows per statement now: batch_max, halved while isolating a refused row */
-    size_t high;               /* reading pauses when count reaches this */
-    size_t low;                /* and resumes when count falls to this */
-    bool paused;
-    uint64_t pauses; /* how many times reading paused (queue-full events) */
 };
 
 /* queue_max >= 1 rows in memory at most, batch_max >= 1 rows per statement. */
@@ -69,9 +68,10 @@ void batchq_free(struct batchq *b);
  */
 bool batchq_push(struct batchq *b, const struct reading *r);
 /* Rows held, in flight included. */
-size_t batchq_count(const struct batchq *b);
-/* Rows waiting behind the write under way. */
-size_t batchq_waiting(const struct batchq *b);
+static inline size_t batchq_count(const struct batchq *b)
+{
+    return rowq_count(&b->q);
+}
 
 /*
  * When no write is under way and rows are pending, mark up to `limit` rows from
@@ -79,11 +79,12 @@ size_t batchq_waiting(const struct batchq *b);
  */
 size_t batchq_begin(struct batchq *b);
 /* Row i of the queue (i < count); rows 0..inflight-1 are the batch. Valid until it is dropped (done). */
-const struct reading_row *batchq_row(const struct batchq *b, size_t i);
-/* The batch is committed: drop it, let the limit grow back. Returns the rows dropped. */
+static inline const struct reading_row *batchq_row(const struct batchq *b, size_t i)
+{
+    return rowq_row(&b->q, i);
+}
+/* The batch is committed: drop it (and its topic counts), let the limit grow back. Returns the rows dropped. */
 size_t batchq_done(struct batchq *b);
-/* The batch did not reach the database (connection lost): keep its rows for the next begin. */
-void batchq_retry(struct batchq *b);
 /*
  * The database refused the batch for a data reason. With several rows, the
  * limit halves so later batches narrow down the bad row, and 0 is returned
@@ -93,6 +94,9 @@ void batchq_retry(struct batchq *b);
 int batchq_refused(struct batchq *b);
 
 /* True while the reader should stop taking input (see the hysteresis above). */
-bool batchq_paused(const struct batchq *b);
+static inline bool batchq_paused(const struct batchq *b)
+{
+    return rowq_paused(&b->q);
+}
 
 #endif

@@ -6,16 +6,12 @@
 
 void presenceq_init(struct presenceq *p, size_t max)
 {
-    memset(p, 0, sizeof *p);
-    fifo_init(&p->q, sizeof(struct presence), max);
-    size_t reserve = max / 8 < 64 ? max / 8 : 64;
-    p->high = max - reserve;
+    rowq_init(&p->q, sizeof(struct presence), max, PRESENCEQ_RESERVE_MAX);
 }
 
 void presenceq_free(struct presenceq *p)
 {
-    fifo_free(&p->q);
-    p->inflight = 0;
+    rowq_free(&p->q); /* the rows own nothing */
 }
 
 int presenceq_push(struct presenceq *p, const char *device, bool online, int64_t ts_us, struct ack_ref ack,
@@ -23,8 +19,9 @@ int presenceq_push(struct presenceq *p, const char *device, bool online, int64_t
 {
     superseded->gen = 0;
     superseded->mid = 0;
-    for (size_t i = p->inflight; i < p->q.count; i++) {
-        struct presence *e = fifo_at(&p->q, i);
+    /* the rows behind the write under way; the in-flight ones are not touched */
+    for (size_t i = rowq_inflight(&p->q); i < rowq_count(&p->q); i++) {
+        struct presence *e = rowq_row(&p->q, i);
         if (!strcmp(e->device, device)) {
             e->online = online;
             e->ts_us = ts_us;
@@ -36,7 +33,7 @@ int presenceq_push(struct presenceq *p, const char *device, bool online, int64_t
             return 0;
         }
     }
-    struct presence *e = fifo_push(&p->q);
+    struct presence *e = rowq_push(&p->q);
     if (!e)
         return -1;
     memset(e, 0, sizeof *e);
@@ -45,40 +42,4 @@ int presenceq_push(struct presenceq *p, const char *device, bool online, int64_t
     e->ts_us = ts_us;
     e->ack = ack;
     return 0;
-}
-
-size_t presenceq_count(const struct presenceq *p)
-{
-    return p->q.count;
-}
-
-bool presenceq_nearly_full(const struct presenceq *p)
-{
-    return p->q.count >= p->high;
-}
-
-size_t presenceq_begin(struct presenceq *p, size_t max_rows)
-{
-    if (p->inflight || !p->q.count)
-        return 0;
-    p->inflight = p->q.count < max_rows ? p->q.count : max_rows;
-    return p->inflight;
-}
-
-const struct presence *presenceq_row(const struct presenceq *p, size_t i)
-{
-    return fifo_at(&p->q, i);
-}
-
-size_t presenceq_done(struct presenceq *p)
-{
-    size_t n = p->inflight;
-    fifo_pop(&p->q, n);
-    p->inflight = 0;
-    return n;
-}
-
-void presenceq_retry(struct presenceq *p)
-{
-    p->inflight = 0;
 }

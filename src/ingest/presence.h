@@ -5,13 +5,17 @@
  * already queued (and not yet being written) replaces the queued one: the
  * queue never holds a device twice outside the write under way, which also
  * keeps one upsert statement from touching a row twice.
+ *
+ * The queue is a rowq (rowq.h) whose rows own nothing: writes are taken with
+ * rowq_begin(&p->q, n), dropped with rowq_done(&p->q) and put back with
+ * rowq_retry(&p->q). What is added here is the coalescing push.
  */
 #ifndef SP_INGEST_PRESENCE_H
 #define SP_INGEST_PRESENCE_H
 
 #include "ack_tracker.h"
 #include "core/topic.h"
-#include "fifo.h"
+#include "rowq.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,12 +28,13 @@ struct presence {
     char device[TOPIC_LEVEL_MAX + 1];
 };
 
+#define PRESENCEQ_RESERVE_MAX 64 /* rows kept below the bound for messages read after the pause, at most */
+
 struct presenceq {
-    struct fifo q; /* struct presence, oldest first; the first `inflight` are being written */
-    size_t inflight;
-    size_t high;   /* the reader pauses at this count */
+    struct rowq q; /* struct presence; count, in flight, retry, nearly full */
 };
 
+/* max rows at most; nearly full PRESENCEQ_RESERVE_MAX (or max/8) rows before that. */
 void presenceq_init(struct presenceq *p, size_t max);
 void presenceq_free(struct presenceq *p);
 /*
@@ -41,11 +46,18 @@ void presenceq_free(struct presenceq *p);
  */
 int presenceq_push(struct presenceq *p, const char *device, bool online, int64_t ts_us, struct ack_ref ack,
                    struct ack_ref *superseded);
-size_t presenceq_count(const struct presenceq *p);
-bool presenceq_nearly_full(const struct presenceq *p);
-size_t presenceq_begin(struct presenceq *p, size_t max_rows);
-const struct presence *presenceq_row(const struct presenceq *p, size_t i);
-size_t presenceq_done(struct presenceq *p);
-void presenceq_retry(struct presenceq *p);
+static inline size_t presenceq_count(const struct presenceq *p)
+{
+    return rowq_count(&p->q);
+}
+static inline bool presenceq_nearly_full(const struct presenceq *p)
+{
+    return rowq_nearly_full(&p->q);
+}
+/* Row i from the head (rows 0..inflight-1 are the write under way). Valid until it is dropped (rowq_done). */
+static inline const struct presence *presenceq_row(const struct presenceq *p, size_t i)
+{
+    return rowq_row(&p->q, i);
+}
 
 #endif

@@ -15,24 +15,26 @@ const char *reject_class_name(enum reject_class c)
 
 void rejectq_init(struct rejectq *r, size_t max)
 {
-    memset(r, 0, sizeof *r);
-    fifo_init(&r->q, sizeof(struct reject), max);
-    size_t reserve = max / 8 < 64 ? max / 8 : 64;
-    r->high = max - reserve;
+    rowq_init(&r->q, sizeof(struct reject), max, REJECTQ_RESERVE_MAX);
+}
+
+/* Free what the n oldest rows own. */
+static void rejectq_release(struct rejectq *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(rejectq_row(r, i)->mem);
 }
 
 void rejectq_free(struct rejectq *r)
 {
-    for (size_t i = 0; i < r->q.count; i++)
-        free(((struct reject *)fifo_at(&r->q, i))->mem);
-    fifo_free(&r->q);
-    r->inflight = 0;
+    rejectq_release(r, rowq_count(&r->q));
+    rowq_free(&r->q);
 }
 
 int rejectq_push(struct rejectq *r, enum reject_class cls, const char *topic, size_t topic_len, const void *payload,
                  size_t payload_len, const char *reason, int64_t received_us, struct ack_ref ack)
 {
-    if (r->q.count >= r->q.max)
+    if (rowq_full(&r->q))
         return -1;
     size_t keep_topic = topic_len > REJECT_TOPIC_KEEP ? REJECT_TOPIC_KEEP : topic_len;
     size_t keep_payload = payload_len > REJECT_PAYLOAD_KEEP ? REJECT_PAYLOAD_KEEP : payload_len;
@@ -58,7 +60,7 @@ int rejectq_push(struct rejectq *r, enum reject_class cls, const char *topic, si
         sbuf_free(&b);
         return -1;
     }
-    struct reject *slot = fifo_push(&r->q);
+    struct reject *slot = rowq_push(&r->q);
     if (!slot) {
         sbuf_free(&b);
         return -1;
@@ -75,40 +77,8 @@ int rejectq_push(struct rejectq *r, enum reject_class cls, const char *topic, si
     return 0;
 }
 
-size_t rejectq_count(const struct rejectq *r)
-{
-    return r->q.count;
-}
-
-bool rejectq_nearly_full(const struct rejectq *r)
-{
-    return r->q.count >= r->high;
-}
-
-size_t rejectq_begin(struct rejectq *r, size_t max_rows)
-{
-    if (r->inflight || !r->q.count)
-        return 0;
-    r->inflight = r->q.count < max_rows ? r->q.count : max_rows;
-    return r->inflight;
-}
-
-const struct reject *rejectq_row(const struct rejectq *r, size_t i)
-{
-    return fifo_at(&r->q, i);
-}
-
 size_t rejectq_done(struct rejectq *r)
 {
-    size_t n = r->inflight;
-    for (size_t i = 0; i < n; i++)
-        free(((struct reject *)fifo_at(&r->q, i))->mem);
-    fifo_pop(&r->q, n);
-    r->inflight = 0;
-    return n;
-}
-
-void rejectq_retry(struct rejectq *r)
-{
-    r->inflight = 0;
+    rejectq_release(r, rowq_inflight(&r->q));
+    return rowq_done(&r->q);
 }

@@ -6,12 +6,16 @@
  * counted by class. The topic is stored as text that is always valid UTF-8
  * (sbuf_text_escaped); the payload is kept as bytes (bytea). Very long topics
  * and payloads keep their first bytes, and the reason says so.
+ *
+ * The queue is a rowq (rowq.h): writes are taken with rowq_begin(&r->q, n)
+ * and put back with rowq_retry(&r->q); what is added here is the copy of a
+ * refused message into one allocation per row, freed when the row is dropped.
  */
 #ifndef SP_INGEST_REJECT_H
 #define SP_INGEST_REJECT_H
 
 #include "ack_tracker.h"
-#include "fifo.h"
+#include "rowq.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,6 +23,7 @@
 
 #define REJECT_TOPIC_KEEP 512    /* bytes of a refused topic kept */
 #define REJECT_PAYLOAD_KEEP 4096 /* bytes of a refused payload kept */
+#define REJECTQ_RESERVE_MAX 64   /* rows kept below the bound for messages read after the pause, at most */
 
 /* Why a message was refused; one counter each. */
 enum reject_class {
@@ -41,18 +46,17 @@ struct reject {
     char *reason;           /* NUL-terminated valid UTF-8; points into mem */
     unsigned char *payload; /* payload_len bytes; points into mem */
     size_t payload_len;
-    struct ack_ref ack;     /* the QoS 1 message to acknowledge once the row is committed (mid 0: none) */
-    void *mem;              /* owned by the queue: one allocation for the three */
+    struct ack_ref ack; /* the QoS 1 message to acknowledge once the row is committed (mid 0: none) */
+    void *mem;          /* owned by the queue: one allocation for the three */
 };
 
 struct rejectq {
-    struct fifo q;   /* struct reject, oldest first; the first `inflight` are being written */
-    size_t inflight;
-    size_t high;     /* the reader pauses at this count, keeping room for what is being read */
+    struct rowq q; /* struct reject; count, in flight, retry, nearly full */
 };
 
+/* max rows at most; nearly full REJECTQ_RESERVE_MAX (or max/8) rows before that. */
 void rejectq_init(struct rejectq *r, size_t max);
-/* Free every queued reject and the ring. */
+/* Free every queued reject and the chunks. */
 void rejectq_free(struct rejectq *r);
 
 /*
@@ -63,14 +67,20 @@ void rejectq_free(struct rejectq *r);
 int rejectq_push(struct rejectq *r, enum reject_class cls, const char *topic, size_t topic_len, const void *payload,
                  size_t payload_len, const char *reason, int64_t received_us, struct ack_ref ack);
 
-size_t rejectq_count(const struct rejectq *r);
-bool rejectq_nearly_full(const struct rejectq *r);
-/* When none is in flight, mark up to max_rows from the head as in flight; returns how many. */
-size_t rejectq_begin(struct rejectq *r, size_t max_rows);
-const struct reject *rejectq_row(const struct rejectq *r, size_t i);
+static inline size_t rejectq_count(const struct rejectq *r)
+{
+    return rowq_count(&r->q);
+}
+static inline bool rejectq_nearly_full(const struct rejectq *r)
+{
+    return rowq_nearly_full(&r->q);
+}
+/* Row i from the head (rows 0..inflight-1 are the write under way). Valid until it is dropped (done). */
+static inline const struct reject *rejectq_row(const struct rejectq *r, size_t i)
+{
+    return rowq_row(&r->q, i);
+}
 /* Free and drop the in-flight rejects (written, or given up). Returns how many. */
 size_t rejectq_done(struct rejectq *r);
-/* Keep the in-flight rejects for another attempt. */
-void rejectq_retry(struct rejectq *r);
 
 #endif

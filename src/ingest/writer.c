@@ -113,39 +113,36 @@ int64_t writer_next_timer(const struct writer *w)
 
 /* ---- jobs ---- */
 
+/* The queue job j writes rows from, or NULL for a job without rows. */
+static struct rowq *writer_rows(const struct writer *w, enum writer_job j)
+{
+    switch (j) {
+    case JOB_READINGS:
+        return &w->readings->q;
+    case JOB_REJECTS:
+        return &w->rejects->q;
+    case JOB_PRESENCE:
+        return &w->presence->q;
+    default:
+        return NULL;
+    }
+}
+
 /* Put the job's rows back in their queues, untouched, for the next attempt. */
 void writer__job_retry(struct writer *w)
 {
-    switch (w->job) {
-    case JOB_READINGS:
-        batchq_retry(w->readings);
-        break;
-    case JOB_REJECTS:
-        rejectq_retry(w->rejects);
-        break;
-    case JOB_PRESENCE:
-        presenceq_retry(w->presence);
-        break;
-    default:
-        break;
-    }
+    struct rowq *q = writer_rows(w, w->job);
+    if (q)
+        rowq_retry(q);
     w->job = JOB_NONE;
 }
 
 static bool writer_has_work(const struct writer *w, enum writer_job j, int64_t now_ms)
 {
-    switch (j) {
-    case JOB_READINGS:
-        return batchq_count(w->readings) > 0;
-    case JOB_REJECTS:
-        return rejectq_count(w->rejects) > 0;
-    case JOB_PRESENCE:
-        return presenceq_count(w->presence) > 0;
-    case JOB_MAINTAIN:
+    if (j == JOB_MAINTAIN)
         return !w->stopping && now_ms >= w->maintain_at_ms;
-    default:
-        return false;
-    }
+    const struct rowq *q = writer_rows(w, j);
+    return q && rowq_count(q) > 0;
 }
 
 /* After a send: push what libpq buffered; -1 when the connection failed. */
@@ -206,11 +203,11 @@ static int writer_start(struct writer *w, enum writer_job j)
         rc = writer_send_readings(w);
         break;
     case JOB_REJECTS:
-        w->job_rows = rejectq_begin(w->rejects, STMT_MAX_ROWS);
+        w->job_rows = rowq_begin(&w->rejects->q, STMT_MAX_ROWS);
         rc = stmt_rejects(&w->stmt, w->rejects, w->job_rows) == 0 ? writer_send_stmt(w) : -1;
         break;
     case JOB_PRESENCE:
-        w->job_rows = presenceq_begin(w->presence, STMT_MAX_ROWS);
+        w->job_rows = rowq_begin(&w->presence->q, STMT_MAX_ROWS);
         rc = stmt_presence(&w->stmt, w->presence, w->job_rows) == 0 ? writer_send_stmt(w) : -1;
         break;
     case JOB_MAINTAIN:
@@ -312,7 +309,7 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             w->stats->rejects_written += rejectq_done(w->rejects);
             break;
         case JOB_PRESENCE:
-            w->stats->presence += presenceq_done(w->presence);
+            w->stats->presence += rowq_done(&w->presence->q);
             break;
         case JOB_MAINTAIN:
             log_info("maintenance: %s", w->note);
@@ -379,7 +376,7 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
                 writer_settle(w, e->ack);
             }
         }
-        presenceq_done(w->presence);
+        rowq_done(&w->presence->q);
         log_error("database refused %zu presence updates (kept in rejects): %s %s", w->job_rows, w->sqlstate,
                   w->errmsg);
         break;

@@ -163,7 +163,7 @@ static void test_arrivals_during_write_coalesce(void **state)
     /* while the first write is under way, 37 more arrive; no second write may start */
     push_n(&b, 1, 37);
     assert_int_equal(batchq_begin(&b), 0);
-    assert_int_equal(batchq_waiting(&b), 37);
+    assert_int_equal(rowq_waiting(&b.q), 37);
     assert_int_equal(batchq_done(&b), 1);
     /* the next write takes all of them, in order */
     assert_int_equal(batchq_begin(&b), 37);
@@ -201,7 +201,7 @@ static void test_retry_keeps_rows_in_order(void **state)
     push_n(&b, 0, 4);
     assert_int_equal(batchq_begin(&b), 4);
     push_n(&b, 4, 3); /* arrive during the doomed write */
-    batchq_retry(&b);  /* connection lost: nothing was committed */
+    rowq_retry(&b.q); /* connection lost: nothing was committed */
     assert_int_equal(batchq_count(&b), 7);
     assert_int_equal(batchq_begin(&b), 7); /* the retry also takes what arrived meanwhile */
     for (size_t i = 0; i < 7; i++)
@@ -253,13 +253,13 @@ static void test_queue_full_and_low_water(void **state)
     (void)state;
     struct batchq b;
     batchq_init(&b, 80, 20); /* reserve 10: pause at 70, resume at 40 */
-    assert_int_equal(b.high, 70);
-    assert_int_equal(b.low, 40);
+    assert_int_equal(b.q.high, 70);
+    assert_int_equal(b.q.low, 40);
     push_n(&b, 0, 69);
     assert_false(batchq_paused(&b));
     push_n(&b, 69, 1);
     assert_true(batchq_paused(&b));
-    assert_int_equal(b.pauses, 1);
+    assert_int_equal(b.q.pauses, 1);
     /* messages already being read still fit, up to queue_max */
     push_n(&b, 70, 10);
     struct reading r = mk(999);
@@ -275,7 +275,7 @@ static void test_queue_full_and_low_water(void **state)
     /* filling again is a second event */
     push_n(&b, 200, 30);
     assert_true(batchq_paused(&b));
-    assert_int_equal(b.pauses, 2);
+    assert_int_equal(b.q.pauses, 2);
     batchq_free(&b);
 }
 
@@ -317,7 +317,7 @@ static void test_rows_share_their_topic(void **state)
     assert_true(sizeof(struct reading_row) <= 32);
     /* a retried batch keeps its references; a written one gives them back */
     assert_int_equal(batchq_begin(&b), 100);
-    batchq_retry(&b);
+    rowq_retry(&b.q);
     assert_int_equal(batchq_row(&b, 0)->topic->refs, 500);
     assert_int_equal(batchq_begin(&b), 100);
     batchq_done(&b);
@@ -388,7 +388,7 @@ static void test_many_distinct_topics_stay_bounded(void **state)
     assert_int_equal(b.topics.count, 0);
     assert_int_equal(b.topics.bytes, 0);
     assert_null(b.topics.slots);
-    assert_true(fifo_chunks(&b.q) <= 1);
+    assert_true(fifo_chunks(&b.q.f) <= 1);
     batchq_free(&b);
 }
 
@@ -398,13 +398,13 @@ static void test_queue_gives_memory_back_after_burst(void **state)
     struct batchq b;
     batchq_init(&b, 300000, 10000);
     push_n(&b, 0, 300000); /* a QoS 0 burst; every row with its own topic (mk numbers the device) */
-    size_t full_chunks = fifo_chunks(&b.q);
-    assert_true(fifo_bytes(&b.q) <= 300000 * 32 + FIFO_CHUNK_BYTES);
+    size_t full_chunks = fifo_chunks(&b.q.f);
+    assert_true(fifo_bytes(&b.q.f) <= 300000 * 32 + FIFO_CHUNK_BYTES);
     while (batchq_begin(&b))
         batchq_done(&b);
     assert_int_equal(batchq_count(&b), 0);
     assert_true(full_chunks > 100);
-    assert_int_equal(fifo_chunks(&b.q), 1);
+    assert_int_equal(fifo_chunks(&b.q.f), 1);
     assert_int_equal(b.topics.count, 0);
     batchq_free(&b);
 }

@@ -18,7 +18,8 @@ static void test_reject_copies_and_escapes(void **state)
     rejectq_init(&q, 16);
     char topic[] = "bad\xff/topic";
     unsigned char payload[] = {0, 1, 2, 0xff, 'x'};
-    assert_int_equal(rejectq_push(&q, REJECT_TOPIC, topic, strlen(topic), payload, sizeof payload, "why", 42, NO_ACK), 0);
+    assert_int_equal(rejectq_push(&q, REJECT_TOPIC, topic, strlen(topic), payload, sizeof payload, "why", 42, NO_ACK),
+                     0);
     memset(topic, 'z', sizeof topic - 1); /* the queue holds its own copy */
     const struct reject *r = rejectq_row(&q, 0);
     assert_string_equal(r->topic, "bad\\xff/topic");
@@ -42,7 +43,8 @@ static void test_reject_truncates_long_input(void **state)
     static char payload[10000];
     memset(topic, 'a', sizeof topic);
     memset(payload, 'p', sizeof payload);
-    assert_int_equal(rejectq_push(&q, REJECT_TOPIC, topic, sizeof topic, payload, sizeof payload, "too long", 0, NO_ACK), 0);
+    assert_int_equal(
+        rejectq_push(&q, REJECT_TOPIC, topic, sizeof topic, payload, sizeof payload, "too long", 0, NO_ACK), 0);
     const struct reject *r = rejectq_row(&q, 0);
     assert_int_equal(strlen(r->topic), REJECT_TOPIC_KEEP + 3); /* "..." marks the cut */
     assert_int_equal(r->payload_len, REJECT_PAYLOAD_KEEP);
@@ -63,10 +65,10 @@ static void test_reject_queue_bound_and_inflight(void **state)
         assert_int_equal(rejectq_nearly_full(&q), i + 1 >= 14);
     }
     assert_int_equal(rejectq_push(&q, REJECT_PAYLOAD, "t", 1, "x", 1, "r", 0, NO_ACK), -1);
-    assert_int_equal(rejectq_begin(&q, 5), 5);
-    assert_int_equal(rejectq_begin(&q, 5), 0); /* one write at a time */
-    rejectq_retry(&q);
-    assert_int_equal(rejectq_begin(&q, 5), 5);
+    assert_int_equal(rowq_begin(&q.q, 5), 5);
+    assert_int_equal(rowq_begin(&q.q, 5), 0); /* one write at a time */
+    rowq_retry(&q.q);
+    assert_int_equal(rowq_begin(&q.q, 5), 5);
     assert_int_equal(rejectq_done(&q), 5);
     assert_string_equal(rejectq_row(&q, 0)->topic, "t5");
     assert_int_equal(rejectq_count(&q), 11);
@@ -86,11 +88,11 @@ static void test_presence_coalesces(void **state)
     assert_false(presenceq_row(&q, 0)->online);
     assert_int_equal(presenceq_row(&q, 0)->ts_us, 3);
     /* an update in flight is not touched: the new one queues behind it */
-    assert_int_equal(presenceq_begin(&q, 64), 2);
+    assert_int_equal(rowq_begin(&q.q, 64), 2);
     assert_int_equal(presenceq_push(&q, "a", true, 4, NO_ACK, &sup), 0);
     assert_int_equal(presenceq_count(&q), 3);
     assert_false(presenceq_row(&q, 0)->online);
-    assert_int_equal(presenceq_done(&q), 2);
+    assert_int_equal(rowq_done(&q.q), 2);
     assert_true(presenceq_row(&q, 0)->online);
     /* bounded */
     assert_int_equal(presenceq_push(&q, "c", true, 5, NO_ACK, &sup), 0);
@@ -127,7 +129,7 @@ static void test_queues_carry_ack_refs(void **state)
     assert_int_equal(presenceq_row(&q, 0)->ack.mid, 11);
     assert_true(presenceq_row(&q, 0)->online);
     /* in flight: a new update queues behind with its own reference, nothing is handed back */
-    assert_int_equal(presenceq_begin(&q, 64), 1);
+    assert_int_equal(rowq_begin(&q.q, 64), 1);
     assert_int_equal(presenceq_push(&q, "a", false, 4, (struct ack_ref){2, 12}, &sup), 0);
     assert_int_equal(sup.mid, 0);
     assert_int_equal(presenceq_row(&q, 1)->ack.mid, 12);
