@@ -3,7 +3,7 @@
 #   scripts/faults.sh                        every fault; PostgreSQL outage 20 s (about 2 minutes in all)
 #   FAULTS_LONG=1 scripts/faults.sh          the documented figure: a 60 s PostgreSQL outage
 #   FAULTS_ONLY=a,e scripts/faults.sh        only some faults (keys 0, a..g)
-#   FAULTS_INGEST_ARGS=--no-hold-acks ...    extra ingest flags (see tests/faults/faults.test.mjs for all knobs)
+#   FAULTS_INGEST_ARGS='--qos 0' ...         extra ingest flags (see tests/faults/faults.test.mjs for all knobs)
 # The test starts and stops its own PostgreSQL and mosquitto (scripts/pg.sh, scripts/mosquitto.sh) on
 # free ports under a temp dir; this script starts nothing itself. Results: build/faults/results.json
 # and process logs under build/faults/<fault>/. The "Fault-injection results" section of

@@ -24,7 +24,7 @@
 //   FAULTS_KILLS           SIGKILLs of the ingest in fault e (3); that fault sends FAULTS_KILL_COUNT
 //                          readings (8000: long enough for every kill to fall inside the run)
 //   FAULTS_ONLY=a,e        run only these faults (keys below)
-//   FAULTS_INGEST_ARGS     extra ingest flags, e.g. '--no-hold-acks' to see what the ack relay prevents
+//   FAULTS_INGEST_ARGS     extra ingest flags, e.g. '--qos 0' to see what holding each PUBACK until commit prevents
 //   SENSORPIPE_BIN         ingest/serve binary (build/asan/sensorpipe); SENSORPIPE_SIM_BIN (build/sensorpipe)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -281,3 +281,55 @@ export async function wsConnect(url, { origin, headers = {} } = {}) {
     },
   };
 }
+
+/**
+ * A private mosquitto of the test's own on a free loopback port, with no anonymous access:
+ * users = { name: password } go into a password file (mosquitto_passwd). Returns
+ * { port, dir, stop() }. The shared broker of the run stays anonymous for the other tests.
+ */
+export async function startPrivateBroker(users) {
+  const fs = await import('node:fs/promises');
+  const os = await import('node:os');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sensorpipe-broker-'));
+  const port = await freePort();
+  const pwfile = path.join(dir, 'passwords');
+  await fs.writeFile(pwfile, '');
+  for (const [user, pass] of Object.entries(users))
+    await execFileP('mosquitto_passwd', ['-b', pwfile, user, pass]);
+  const conf = path.join(dir, 'mosquitto.conf');
+  await fs.writeFile(conf, [
+    `listener ${port} 127.0.0.1`, 'allow_anonymous false', `password_file ${pwfile}`, 'persistence false',
+    'set_tcp_nodelay true', `log_dest file ${path.join(dir, 'mosquitto.log')}`, 'log_type all', '',
+  ].join('\n'));
+  // mosquitto drops root privileges to "mosquitto" unless told the user it runs as
+  if (process.getuid && process.getuid() === 0) await fs.appendFile(conf, 'user root\n');
+  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  await waitFor(() => new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  }), { timeout: 10000, message: `private mosquitto on port ${port}: ${err}` });
+  return {
+    port,
+    dir,
+    log: () => fs.readFile(path.join(dir, 'mosquitto.log'), 'utf8').catch(() => ''),
+    stop: () => new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.on('exit', () => fs.rm(dir, { recursive: true, force: true }).then(resolve, resolve));
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+/** mosquitto_pub with a user name and password. */
+export function publishAs(user, pass, topic, payload, { qos = 0, port = MQTT_PORT } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-u', user, '-P', pass, '-t', topic,
+      '-q', String(qos), '-s'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let e = '';
+    p.stderr.on('data', (d) => (e += d));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_pub ${topic} exited ${code}: ${e}`))));
+    p.stdin.end(payload);
+  });
+}
