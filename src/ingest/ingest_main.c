@@ -135,10 +135,8 @@ static void ingest_settle(void *ctx, struct ack_ref ref)
 /* Re-evaluate backpressure after the queues changed; count each pause. */
 static void ingest_update_pause(struct ingest *in)
 {
-    /* the readings queue has its own hysteresis; the small queues resume at half */
-    bool small_full = in->paused ? rejectq_count(&in->rejects) > INGEST_REJECTS_MAX / 2 ||
-                                       presenceq_count(&in->presence) > INGEST_PRESENCE_MAX / 2
-                                 : rejectq_nearly_full(&in->rejects) || presenceq_nearly_full(&in->presence);
+    /* every queue keeps its own hysteresis (rowq: pause at the high mark, resume at half); so do the acks */
+    bool small_full = rowq_paused(&in->rejects.q) || rowq_paused(&in->presence.q);
     size_t acks = mqtt_client_unacked(&in->mqtt);
     bool acks_full = in->paused ? acks > INGEST_ACKS_IN_USE_MAX / 2 : acks >= INGEST_ACKS_IN_USE_MAX;
     bool full = batchq_paused(&in->readings) || small_full || acks_full;

@@ -577,7 +577,8 @@ static void client_finish_connect(struct mqtt_client *c, int64_t now_ms)
     if (rc == 0)
         snprintf(err, sizeof err, "no connection after %d ms", c->cfg.connect_timeout_ms);
     c->stats.connect_failed++;
-    client_lost(c, now_ms, err);
+    client_drop(c, now_ms);
+    log_warn("broker %s: %s; retrying in %lld ms", c->peer, err, (long long)(c->retry_at_ms - now_ms));
 }
 
 static void client_connect(struct mqtt_client *c, int64_t now_ms)
