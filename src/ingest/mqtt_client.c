@@ -712,7 +712,8 @@ int64_t mqtt_client_next_timer(const struct mqtt_client *c)
 {
     switch (c->state) {
     case MC_WAIT:
-        return c->retry_at_ms;
+        /* no connection is made while reading is paused: a retry time in the past would only spin the loop */
+        return can_take(c) ? c->retry_at_ms : INT64_MAX;
     case MC_CONNECTING:
     case MC_CONNACK:
     case MC_CLOSING:
@@ -722,7 +723,9 @@ int64_t mqtt_client_next_timer(const struct mqtt_client *c)
             return 0; /* backpressure is over: go on with what waits in the buffer */
         if (!c->cfg.keepalive_s)
             return INT64_MAX;
-        return (c->ping_out ? c->ping_at_ms : c->last_tx_ms) + (int64_t)c->cfg.keepalive_s * 1000;
+        if (c->ping_out) /* the PINGRESP check is suspended while stalled: no timer, or the loop would spin */
+            return c->stalled ? INT64_MAX : c->ping_at_ms + (int64_t)c->cfg.keepalive_s * 1000;
+        return c->last_tx_ms + (int64_t)c->cfg.keepalive_s * 1000;
     default:
         return INT64_MAX;
     }
