@@ -34,12 +34,13 @@
  * does not send it again forever.
  *
  * Backpressure: before each PUBLISH the client asks can_read(); while it says
- * no, parsing stops at that PUBLISH (stalled), reading stops once the buffer is
- * full, and TCP holds the rest at the broker. mqtt_client_next_timer() asks for
- * an immediate wake-up once reading may resume. No new connection is made
- * while reading is paused (it could only sit unread). The keepalive's PINGRESP
- * check is suspended while stalled, since the PINGRESP may wait behind unread
- * messages; PINGREQs still go out, so the broker keeps the session.
+ * no, parsing stops at that PUBLISH (stalled), the socket is no longer read
+ * (what the last read brought waits in the buffer) and TCP holds the rest at
+ * the broker. mqtt_client_next_timer() asks for an immediate wake-up once
+ * reading may resume. No new connection is made while reading is paused (it
+ * could only sit unread). The keepalive's PINGRESP check is suspended while
+ * stalled, since the PINGRESP may wait behind unread messages; PINGREQs still
+ * go out, so the broker keeps the session.
  *
  * Bounds: the input buffer holds max(cfg.max_packet, the largest PUBLISH head
  * plus the sample) bytes; the output buffer MQTT_CLIENT_OUT_MAX bytes
@@ -191,7 +192,7 @@ void mqtt_client_flush(struct mqtt_client *c);
 void mqtt_client_stop(struct mqtt_client *c, int64_t now_ms);
 /* True once the connection is closed after mqtt_client_stop. */
 bool mqtt_client_closed(const struct mqtt_client *c);
-/* No PUBACK that may go is still waiting, and nothing is left to send. */
+/* UP: no PUBACK that may go is still waiting, and nothing is left to send. Every other state: true. */
 bool mqtt_client_acks_flushed(const struct mqtt_client *c);
 /* QoS 1 messages received and not yet acknowledged on this connection. */
 size_t mqtt_client_unacked(const struct mqtt_client *c);
