@@ -29,7 +29,7 @@ bool sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(pri
 bool sbuf_json_string(struct sbuf *b, const char *s, size_t n);
 /* A JSON number; non-finite values become null. */
 bool sbuf_json_double(struct sbuf *b, double v);
-/* One reading row as DESIGN.md fixes it: {"id":..,"ts":"..","topic":"..","value":..} */
+/* One reading row as docs/INTERFACES.md documents it: {"id":..,"ts":"..","topic":"..","value":..} */
 bool sbuf_json_row(struct sbuf *b, int64_t id, int64_t ts_us, const char *topic, double value);
 /*
  * Text safe for a PostgreSQL text column and readable back without ambiguity:

@@ -1,9 +1,9 @@
 /*
  * metrics.h - counters of `sensorpipe serve` and their Prometheus text form.
  *
- * Every refusal and every drop has a counter here (DESIGN.md: bad input is
- * rejected with a reason and counted). Counters only grow; gauges are read
- * from the live state when /metrics is rendered.
+ * Every refusal and every drop has a counter here: bad input is rejected
+ * with a reason and counted. docs/INTERFACES.md lists every metric. Counters
+ * only grow; gauges are read from the live state when /metrics is rendered.
  */
 #ifndef SP_SERVE_METRICS_H
 #define SP_SERVE_METRICS_H

@@ -1,6 +1,6 @@
 /*
- * ws_frame.h - the JSON text frames of the WebSocket contract (DESIGN.md), built
- * into an sbuf. Pure functions, no I/O.
+ * ws_frame.h - the JSON text frames of the WebSocket feed (docs/INTERFACES.md), built
+ * into an sbuf. Pure functions, no I/O. (Presence frames are made in hub.c.)
  *
  *   {"type":"history","data":[row,...]}   first frame, oldest first (possibly empty)
  *   {"type":"reading","data":row}          one row
