@@ -2,7 +2,7 @@
  * stats.h - counters of the ingest and their one-line summary.
  *
  * The summary is logged every --stats-interval seconds when a counter moved, and at exit:
- *   stats received=.. written=.. rejected=.. (topic=.. payload=.. status=.. overflow=.. database=..)
+ *   stats received=.. written=.. rejected=.. (topic=.. payload=.. status=.. overflow=.. database=.. too_large=..)
  *         rejects_written=.. rejects_lost=.. presence=.. retained_skipped=.. duplicates_skipped=..
  *         batches=.. max_batch=.. queue_paused=.. db_reconnects=.. mqtt_reconnects=..
  *         held_acks=.. max_held_acks=.. acks_sent=.. acks_discarded=.. queued=.. max_queued=..
@@ -31,12 +31,12 @@ struct ingest_stats {
     uint64_t queue_paused;              /* times reading MQTT paused because a queue was full */
     uint64_t db_reconnects;             /* database connections made after a lost one */
     uint64_t mqtt_reconnects;           /* broker sessions made after a lost one */
-    uint64_t held_acks;                 /* now: PUBACKs the ack relay holds (waiting for a commit or to go out) */
+    uint64_t held_acks;                 /* now: PUBACKs the MQTT client holds (waiting for a commit or to go out) */
     uint64_t max_held_acks;             /* most of them at once */
-    uint64_t acks_sent;                 /* PUBACKs the ack relay sent to the broker */
+    uint64_t acks_sent;                 /* PUBACKs the MQTT client sent to the broker */
     uint64_t acks_discarded;            /* held PUBACKs dropped with a lost connection (the broker resends) */
     uint64_t max_queued;                /* most readings held in memory at once */
-    uint64_t protocol_errors;           /* malformed MQTT packets the ack relay closed a connection for */
+    uint64_t protocol_errors;           /* connections the MQTT client closed for what the broker sent */
 };
 
 uint64_t stats_rejected_total(const struct ingest_stats *s);
