@@ -8,7 +8,7 @@
 #   make web        copy the npm web assets into web/vendor/
 #   make deps       install apt and npm packages (idempotent)
 #   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS (10); make fuzz-long: 10 min each
-#   make format     clang-format every C file
+#   make format     clang-format every C file; make format-check: fail on any that is not (run by .ci/run)
 #   make bench      benchmarks against the targets of docs/BENCHMARKS.md (BENCH_QUICK=1: a short smoke run)
 
 CC      ?= cc
@@ -41,7 +41,7 @@ ASAN_OBJS := $(patsubst %.c,build/asan/%.o,$(SRCS) $(GEN))
 ASAN_LIB_OBJS := $(patsubst %.c,build/asan/%.o,$(LIB_SRCS) $(GEN))
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit asan web deps format clean integration e2e fuzz fuzz-long faults firmware bench
+.PHONY: all run test unit asan web deps format format-check clean integration e2e fuzz fuzz-long faults firmware bench
 all: build/sensorpipe web
 
 build/sensorpipe: $(REL_OBJS)
@@ -141,8 +141,13 @@ firmware:
 bench: build/sensorpipe
 	bench/run
 
+# every C file the project owns (tracked by git), formatted by .clang-format; .ci/run checks it
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
-	clang-format -i $(SRCS) $(wildcard src/*/*.h firmware/core/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c)
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: $(words $(FORMAT_FILES)) C files formatted"
 
 clean:
 	rm -rf build

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
     build-essential pkg-config clang            # compilers (clang for the fuzz targets)
+    clang-format                                # make format / format-check (.ci/run)
     libmosquitto-dev libpq-dev libwebsockets-dev libcjson-dev libcmocka-dev
     mosquitto mosquitto-clients                 # broker and mosquitto_pub/sub
     postgresql postgresql-contrib               # server (private clusters under var/ and for tests)
