@@ -7,7 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { ROOT, createDatabase, dsnFor, psql, spawnSensorpipe, waitFor } from '../lib/harness.mjs';
 
-const MIGRATIONS = 3; // db/NNN_*.sql
+const MIGRATIONS = 4; // db/NNN_*.sql
 
 // Rows of readings_hourly and readings_minutely that differ from the rollups recomputed from
 // readings (0 = both consistent). Test values are multiples of 1/4, so sums are exact in any order.
@@ -44,6 +44,7 @@ test('migrate is idempotent and records its version', async () => {
   assert.equal(await proc.exited, 0, proc.output());
   assert.match(proc.output(), /0 migrations applied/);
   assert.equal(await psql(db.dsn, 'SELECT count(*) FROM schema_migrations'), String(MIGRATIONS));
+  assert.equal(await psql(db.dsn, 'SELECT string_agg(version::text, \',\' ORDER BY version) FROM schema_migrations'), '1,2,3,4');
 });
 
 test('readings is time-partitioned with partitions made ahead', async () => {
@@ -126,6 +127,13 @@ test('the hourly and minute rollups follow every INSERT and COPY statement', asy
   assert.match(trig, /readings_hourly_add\|4\|new_rows/); // AFTER INSERT FOR EACH STATEMENT
   assert.match(trig, /readings_minutely_add\|4\|new_rows/);
   assert.match(trig, /readings_serialise\|6\|/); // BEFORE INSERT FOR EACH STATEMENT
+  // each calls the function 004 wrote out for its level, with the level's table and grain
+  for (const [level, grain] of [['hourly', '1 hour'], ['minutely', '1 minute']]) {
+    const src = await psql(db.dsn, `SELECT prosrc FROM pg_proc p JOIN pg_trigger t ON t.tgfoid = p.oid
+      WHERE t.tgname = 'readings_${level}_add'`);
+    assert.match(src, new RegExp(`INSERT INTO readings_${level} AS r`));
+    assert.match(src, new RegExp(`date_bin\\('${grain === '1 hour' ? '01:00:00' : '00:01:00'}'::interval, ts`));
+  }
 });
 
 test('sensorpipe_rollup_rebuild repairs what the trigger does not see', async () => {
@@ -143,7 +151,7 @@ test('sensorpipe_rollup_rebuild repairs what the trigger does not see', async ()
   assert.equal(await psql(db.dsn, ROLLUP_DIFF), '0');
 });
 
-test('migrations 002 and 003 backfill the rollups of a database made by 001', async () => {
+test('migrations 002-004 backfill the rollups of a database made by 001', async () => {
   const name = `old_${process.pid}_${Date.now()}`;
   await psql(dsnFor('postgres'), `CREATE DATABASE ${name}`);
   const dsn = dsnFor(name);
@@ -161,6 +169,7 @@ test('migrations 002 and 003 backfill the rollups of a database made by 001', as
   assert.equal(await proc.exited, 0, proc.output());
   assert.match(proc.output(), /applied migration 002_hourly_rollup/);
   assert.match(proc.output(), /applied migration 003_minute_rollup/);
+  assert.match(proc.output(), /applied migration 004_rollup_levels/);
   assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
   assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_hourly'), '4000');
   assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_minutely'), '4000');
@@ -168,7 +177,7 @@ test('migrations 002 and 003 backfill the rollups of a database made by 001', as
   await psql(dsn, `INSERT INTO readings (topic, value) VALUES ('old/t/0', 2.5)`);
   assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
   // running the files again, in order, changes nothing
-  for (const file of ['db/002_hourly_rollup.sql', 'db/003_minute_rollup.sql']) {
+  for (const file of ['db/002_hourly_rollup.sql', 'db/003_minute_rollup.sql', 'db/004_rollup_levels.sql']) {
     await new Promise((resolve, reject) =>
       execFile('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dsn, '-1', '-f', path.join(ROOT, file)],
         (err, _out, stderr) => (err ? reject(new Error(stderr)) : resolve())));
