@@ -4,7 +4,7 @@
 const int metrics_http_codes[METRICS_HTTP_CODES] = {200, 304, 400, 403, 404, 405, 413, 415, 500, 503, 505};
 
 static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin", "bad_request", "path",
-                                                               "full",   "upgrade",     "handshake"};
+                                                             "full",   "upgrade",     "handshake"};
 static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {"malformed", "header_timeout", "version",
                                                                   "body",      "method",         "bad_request"};
 static const char *const ws_rx_refusal_names[WS_RX_REFUSE_COUNT] = {"too_large", "binary", "bad_utf8"};
@@ -49,14 +49,11 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
     COUNTER("ws_connections_total", "WebSocket clients accepted.", m->ws_connections);
     by_reason(b, "sensorpipe_ws_rejected_total", "WebSocket upgrades refused, by reason.", ws_reject_names,
               m->ws_rejected, WS_REJECT_COUNT);
-    COUNTER("ws_origin_rejections_total", "WebSocket upgrades refused for their Origin.",
-            m->ws_rejected[WS_REJECT_ORIGIN]);
     COUNTER("ws_messages_sent_total", "WebSocket frames sent.", m->ws_messages);
     COUNTER("ws_rows_sent_total", "Readings sent over WebSocket (history, backfill and live).", m->ws_rows);
     COUNTER("ws_gaps_total", "Clients too slow to keep up: sent a gap and closed.", m->ws_gaps);
     COUNTER("ws_db_closed_total", "Clients closed because their backfill query failed.", m->ws_db_closed);
     COUNTER("ws_rx_messages_total", "Messages received from clients (ignored).", m->ws_rx_messages);
-    COUNTER("ws_rx_oversized_total", "Clients closed for sending a message over the size limit.", m->ws_rx_oversized);
     by_reason(b, "sensorpipe_ws_rx_refused_total",
               "WebSocket clients closed for what they sent: too_large 1009, binary 1003, bad_utf8 1007.",
               ws_rx_refusal_names, m->ws_rx_refused, WS_RX_REFUSE_COUNT);

@@ -29,11 +29,11 @@ enum ws_reject {
 
 /* HTTP requests and connections refused, by reason (sensorpipe_http_refused_total{reason}). */
 enum http_refusal {
-    HTTP_REFUSE_MALFORMED,   /* closed before a complete request head: libwebsockets refused what came (403 or hung up) */
-    HTTP_REFUSE_TIMEOUT,     /* no complete request head within --http-timeout-s (slow or idle client) */
-    HTTP_REFUSE_VERSION,     /* not HTTP/1.0 or HTTP/1.1 (505) */
-    HTTP_REFUSE_BODY,        /* GET/HEAD with a body, bad Content-Length, Transfer-Encoding (413 / 400) */
-    HTTP_REFUSE_METHOD,      /* a method other than GET and HEAD (405) */
+    HTTP_REFUSE_MALFORMED, /* closed before a complete request head: libwebsockets refused what came (403 or hung up) */
+    HTTP_REFUSE_TIMEOUT,   /* no complete request head within --http-timeout-s (slow or idle client) */
+    HTTP_REFUSE_VERSION,   /* not HTTP/1.0 or HTTP/1.1 (505) */
+    HTTP_REFUSE_BODY,      /* GET/HEAD with a body, bad Content-Length, Transfer-Encoding (413 / 400) */
+    HTTP_REFUSE_METHOD,    /* a method other than GET and HEAD (405) */
     HTTP_REFUSE_BAD_REQUEST, /* bad API query parameters (400) */
     HTTP_REFUSE_COUNT
 };
@@ -49,12 +49,11 @@ enum ws_rx_refusal {
 struct serve_metrics {
     uint64_t ws_connections; /* WebSocket clients accepted */
     uint64_t ws_rejected[WS_REJECT_COUNT];
-    uint64_t ws_messages;         /* frames sent */
-    uint64_t ws_rows;             /* rows sent (history, backfill and live) */
-    uint64_t ws_gaps;             /* clients sent a gap and closed */
-    uint64_t ws_db_closed;        /* clients closed because their backfill query failed */
-    uint64_t ws_rx_messages;      /* messages clients sent (ignored) */
-    uint64_t ws_rx_oversized;     /* clients closed for sending a message over the limit */
+    uint64_t ws_messages;    /* frames sent */
+    uint64_t ws_rows;        /* rows sent (history, backfill and live) */
+    uint64_t ws_gaps;        /* clients sent a gap and closed */
+    uint64_t ws_db_closed;   /* clients closed because their backfill query failed */
+    uint64_t ws_rx_messages; /* messages clients sent (ignored) */
     uint64_t ws_rx_refused[WS_RX_REFUSE_COUNT];
     uint64_t ws_presence_dropped; /* presence messages a slow client lost (drop-oldest) */
     uint64_t ws_send_failed;      /* frames that could not be built or written (client closed) */

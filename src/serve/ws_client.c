@@ -346,8 +346,6 @@ int ws_receive(struct ws_client *c, const void *in, size_t len)
         return 0;
     struct serve *sv = c->sv;
     sv->m.ws_rx_refused[refusals[v].metric]++;
-    if (v == WS_RX_TOO_LARGE)
-        sv->m.ws_rx_oversized++;
     log_info("ws %s: %s: closing (%d)", c->peer, refusals[v].reason, (int)refusals[v].status);
     /*
      * Close from WRITEABLE, not by returning -1 here: lws 4.1 drops the rest of

@@ -1,13 +1,19 @@
 // schema.test.mjs - the database contract: migration, partitions, NOTIFY per statement,
 // id ordering, the talk's hourly-bucket query, the hourly and minute rollups (triggers,
 // backfill of a database made by 001, rebuild), retention. Real PostgreSQL, no sensorpipe daemons.
+//
+// Both paths of the schema (docs/TIMESCALEDB.md): where 001 made readings a TimescaleDB
+// hypertable (the extension is in the database, as 001 and 002-004 detect it), the tests
+// assert the hypertable details (chunks, drop_chunks, no rollup triggers, rollups 'off')
+// instead of the plain-PostgreSQL ones (partitions, triggers, rollups kept). CI runs plain
+// PostgreSQL; the TimescaleDB path runs by hand against a cluster with timescaledb preloaded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import pg from 'pg';
 import { ROOT, createDatabase, dsnFor, psql, spawnSensorpipe, waitFor } from '../lib/harness.mjs';
 
-const MIGRATIONS = 3; // db/NNN_*.sql
+const MIGRATIONS = 4; // db/NNN_*.sql
 
 // Rows of readings_hourly and readings_minutely that differ from the rollups recomputed from
 // readings (0 = both consistent). Test values are multiples of 1/4, so sums are exact in any order.
@@ -22,9 +28,15 @@ const ROLLUP_DIFF = `SELECT ${diff('readings_hourly', '1 hour')} + ${diff('readi
 let db;
 let listener;
 const notes = [];
+let timescale = false; // the path the migration took: a hypertable (true) or native partitions
+
+// true when the timescaledb extension is in that database, the test 001 and 002-004 make
+const onTimescale = async (dsn) =>
+  (await psql(dsn, "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")) === '1';
 
 before(async () => {
   db = await createDatabase('schema');
+  timescale = await onTimescale(db.dsn);
   listener = new pg.Client({ connectionString: connString(db.name) });
   await listener.connect();
   listener.on('notification', (n) => notes.push(n));
@@ -39,15 +51,27 @@ function connString(name) {
   return `postgresql://${process.env.PGUSER || 'postgres'}@/${name}?host=${encodeURIComponent(process.env.PGHOST)}&port=${process.env.PGPORT}`;
 }
 
-test('migrate is idempotent and records its version', async () => {
+test('migrate is idempotent and records its version', async (t) => {
+  t.diagnostic(`schema path: ${timescale ? 'TimescaleDB hypertable' : 'plain PostgreSQL partitions'}`);
   const proc = spawnSensorpipe(['migrate', '--db', db.dsn]);
   assert.equal(await proc.exited, 0, proc.output());
   assert.match(proc.output(), /0 migrations applied/);
   assert.equal(await psql(db.dsn, 'SELECT count(*) FROM schema_migrations'), String(MIGRATIONS));
+  assert.equal(await psql(db.dsn, 'SELECT string_agg(version::text, \',\' ORDER BY version) FROM schema_migrations'), '1,2,3,4');
 });
 
 test('readings is time-partitioned with partitions made ahead', async () => {
   const kind = await psql(db.dsn, "SELECT relkind FROM pg_class WHERE relname = 'readings'");
+  if (timescale) {
+    // a plain table turned into a hypertable of 1-day chunks on ts
+    assert.equal(kind, 'r', 'readings should be a hypertable (an ordinary table to the catalog)');
+    assert.equal(await psql(db.dsn, `SELECT num_dimensions FROM timescaledb_information.hypertables
+      WHERE hypertable_name = 'readings'`), '1');
+    assert.equal(await psql(db.dsn, `SELECT column_name || ' ' || time_interval FROM timescaledb_information.dimensions
+      WHERE hypertable_name = 'readings'`), 'ts 1 day');
+    assert.equal(await psql(db.dsn, "SELECT to_regclass('readings_default') IS NULL"), 't');
+    return;
+  }
   assert.equal(kind, 'p', 'readings should be a partitioned table on plain PostgreSQL');
   const parts = Number(await psql(db.dsn, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'readings'::regclass"));
   assert.ok(parts >= 9, `expected yesterday..+7 days plus default, got ${parts} partitions`);
@@ -93,8 +117,9 @@ test("the talk's hourly-bucket query returns the expected averages (date_bin)", 
 });
 
 test('the hourly and minute rollups follow every INSERT and COPY statement', async () => {
-  assert.equal(await psql(db.dsn, "SELECT value FROM sensorpipe_settings WHERE key = 'hourly_rollup'"), 'on');
-  assert.equal(await psql(db.dsn, "SELECT value FROM sensorpipe_settings WHERE key = 'minute_rollup'"), 'on');
+  const on = timescale ? 'off' : 'on'; // no rollup trigger on a hypertable: the API reads raw rows
+  assert.equal(await psql(db.dsn, "SELECT value FROM sensorpipe_settings WHERE key = 'hourly_rollup'"), on);
+  assert.equal(await psql(db.dsn, "SELECT value FROM sensorpipe_settings WHERE key = 'minute_rollup'"), on);
   // rows over 5 hours, 3 topics, several statements adding to the same (hour, topic) rows
   for (let k = 0; k < 3; k++) {
     await psql(db.dsn, `INSERT INTO readings (ts, topic, value)
@@ -107,6 +132,17 @@ test('the hourly and minute rollups follow every INSERT and COPY statement', asy
     INSERT INTO readings (ts, topic, value) VALUES ('2026-03-01T12:31:00Z', 'roll/t/1', -0.5); COMMIT;`);
   // a statement that fails leaves the rollup as it was
   await assert.rejects(psql(db.dsn, `INSERT INTO readings (ts, topic, value) VALUES ('2026-03-01T12:32:00Z', 'roll/t/1', 1), (now(), NULL, 2)`));
+  const trig = await psql(db.dsn, `SELECT tgname, tgtype, tgnewtable FROM pg_trigger
+    WHERE tgrelid = 'readings'::regclass AND NOT tgisinternal ORDER BY tgname`);
+  assert.match(trig, /readings_notify\|4\|new_rows/); // AFTER INSERT FOR EACH STATEMENT
+  assert.match(trig, /readings_serialise\|6\|/); // BEFORE INSERT FOR EACH STATEMENT
+  if (timescale) {
+    // the rows are stored, the rollups are not kept (docs/TIMESCALEDB.md)
+    assert.equal(await psql(db.dsn, "SELECT count(*) FROM readings WHERE topic LIKE 'roll/%'"), '904');
+    assert.doesNotMatch(trig, /_add\|/);
+    assert.equal(await psql(db.dsn, 'SELECT (SELECT count(*) FROM readings_hourly) + (SELECT count(*) FROM readings_minutely)'), '0');
+    return;
+  }
   assert.equal(await psql(db.dsn, ROLLUP_DIFF), '0');
   assert.equal(await psql(db.dsn, "SELECT sum(n) FROM readings_hourly WHERE topic LIKE 'roll/%'"), '904');
   assert.equal(await psql(db.dsn, "SELECT sum(n) FROM readings_minutely WHERE topic LIKE 'roll/%'"), '904');
@@ -120,12 +156,16 @@ test('the hourly and minute rollups follow every INSERT and COPY statement', asy
     WHERE bucket = '2026-03-01T10:00:00Z' AND topic = 'roll/t/0'`),
     await psql(db.dsn, `SELECT count(*) || ' ' || min(value) || ' ' || max(value) FROM readings
       WHERE ts >= '2026-03-01T10:00:00Z' AND ts < '2026-03-01T11:00:00Z' AND topic = 'roll/t/0'`));
-  // the rollup trigger runs after the writers' lock is taken (BEFORE STATEMENT), once per statement
-  const trig = await psql(db.dsn, `SELECT tgname, tgtype, tgnewtable FROM pg_trigger
-    WHERE tgrelid = 'readings'::regclass AND NOT tgisinternal ORDER BY tgname`);
+  // the rollup triggers run after the writers' lock is taken (BEFORE STATEMENT), once per statement
   assert.match(trig, /readings_hourly_add\|4\|new_rows/); // AFTER INSERT FOR EACH STATEMENT
   assert.match(trig, /readings_minutely_add\|4\|new_rows/);
-  assert.match(trig, /readings_serialise\|6\|/); // BEFORE INSERT FOR EACH STATEMENT
+  // each calls the function 004 wrote out for its level, with the level's table and grain
+  for (const [level, grain] of [['hourly', '1 hour'], ['minutely', '1 minute']]) {
+    const src = await psql(db.dsn, `SELECT prosrc FROM pg_proc p JOIN pg_trigger t ON t.tgfoid = p.oid
+      WHERE t.tgname = 'readings_${level}_add'`);
+    assert.match(src, new RegExp(`INSERT INTO readings_${level} AS r`));
+    assert.match(src, new RegExp(`date_bin\\('${grain === '1 hour' ? '01:00:00' : '00:01:00'}'::interval, ts`));
+  }
 });
 
 test('sensorpipe_rollup_rebuild repairs what the trigger does not see', async () => {
@@ -140,10 +180,12 @@ test('sensorpipe_rollup_rebuild repairs what the trigger does not see', async ()
   assert.equal(await psql(db.dsn, `SELECT n FROM readings_hourly WHERE topic = 'bulk/t/x'`), '60');
   assert.equal(await psql(db.dsn, `SELECT count(*) || ' ' || sum(n) FROM readings_minutely WHERE topic = 'bulk/t/x'`), '60 60');
   assert.equal(await psql(db.dsn, `SELECT sensorpipe_rollup_rebuild('2026-03-01T10:00:00Z', '2026-03-05T03:00:00Z') > 0`), 't');
+  // on a hypertable no trigger kept the other rows: rebuild them too (the function is the same on both paths)
+  if (timescale) assert.equal(await psql(db.dsn, 'SELECT sensorpipe_rollup_rebuild() > 0'), 't');
   assert.equal(await psql(db.dsn, ROLLUP_DIFF), '0');
 });
 
-test('migrations 002 and 003 backfill the rollups of a database made by 001', async () => {
+test('migrations 002-004 backfill the rollups of a database made by 001', async () => {
   const name = `old_${process.pid}_${Date.now()}`;
   await psql(dsnFor('postgres'), `CREATE DATABASE ${name}`);
   const dsn = dsnFor(name);
@@ -157,26 +199,33 @@ test('migrations 002 and 003 backfill the rollups of a database made by 001', as
     INSERT INTO readings (ts, topic, value) SELECT now() - g * interval '53 seconds', 'old/t/' || (g % 4), (g % 41) / 4.0
     FROM generate_series(1, 4000) g`);
   assert.equal(await psql(dsn, `SELECT to_regclass('readings_hourly') IS NULL`), 't');
+  const hyper = await onTimescale(dsn);
   const proc = spawnSensorpipe(['migrate', '--db', dsn]);
   assert.equal(await proc.exited, 0, proc.output());
   assert.match(proc.output(), /applied migration 002_hourly_rollup/);
   assert.match(proc.output(), /applied migration 003_minute_rollup/);
-  assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
-  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_hourly'), '4000');
-  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_minutely'), '4000');
+  assert.match(proc.output(), /applied migration 004_rollup_levels/);
+  // on a hypertable: the tables are made and stay empty, no trigger, both settings 'off'
+  const rows = hyper ? '' : '4000'; // sum(n) of no rows is NULL
+  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_hourly'), rows);
+  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_minutely'), rows);
+  if (!hyper) assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
   // and from then on the trigger keeps it
   await psql(dsn, `INSERT INTO readings (topic, value) VALUES ('old/t/0', 2.5)`);
-  assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
+  if (!hyper) assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
   // running the files again, in order, changes nothing
-  for (const file of ['db/002_hourly_rollup.sql', 'db/003_minute_rollup.sql']) {
+  for (const file of ['db/002_hourly_rollup.sql', 'db/003_minute_rollup.sql', 'db/004_rollup_levels.sql']) {
     await new Promise((resolve, reject) =>
       execFile('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dsn, '-1', '-f', path.join(ROOT, file)],
         (err, _out, stderr) => (err ? reject(new Error(stderr)) : resolve())));
   }
-  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_hourly'), '4001');
-  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_minutely'), '4001');
-  assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
-  assert.equal(await psql(dsn, `SELECT count(*) FROM pg_trigger WHERE tgname IN ('readings_hourly_add', 'readings_minutely_add')`), '2');
+  const rowsAfter = hyper ? '' : '4001';
+  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_hourly'), rowsAfter);
+  assert.equal(await psql(dsn, 'SELECT sum(n) FROM readings_minutely'), rowsAfter);
+  if (!hyper) assert.equal(await psql(dsn, ROLLUP_DIFF), '0');
+  assert.equal(await psql(dsn, `SELECT count(*) FROM pg_trigger WHERE tgname IN ('readings_hourly_add', 'readings_minutely_add')`), hyper ? '0' : '2');
+  assert.equal(await psql(dsn, `SELECT string_agg(value, ',' ORDER BY key) FROM sensorpipe_settings
+    WHERE key IN ('hourly_rollup', 'minute_rollup')`), hyper ? 'off,off' : 'on,on');
 });
 
 test('writers are serialised so ids become visible in increasing order', async () => {
@@ -217,6 +266,24 @@ test('rejects and devices tables exist with their columns', async () => {
 
 test('retention drops partitions older than the setting, keeps the rest', async () => {
   const old = new Date(Date.now() - 10 * 86400e3).toISOString().slice(0, 10).replaceAll('-', '');
+  if (timescale) {
+    // chunks of a day, made by the inserts and dropped whole by drop_chunks
+    await psql(db.dsn, `INSERT INTO readings (ts, topic, value) VALUES ('${old}'::date + interval '5 hours', 'ret/t/x', 1),
+      ('${old}'::date + interval '6 hours', 'ret/t/x', 2), (now() - interval '1 day', 'ret/t/x', 3)`);
+    const chunks = Number(await psql(db.dsn, `SELECT count(*) FROM show_chunks('readings', older_than => now() - interval '3 days')`));
+    assert.ok(chunks >= 1, `expected a chunk older than 3 days, got ${chunks}`);
+    const proc = spawnSensorpipe(['migrate', '--db', db.dsn, '--retention-days', '3']);
+    assert.equal(await proc.exited, 0, proc.output());
+    assert.match(proc.output(), new RegExp(`timescaledb: dropped ${chunks} chunks`));
+    assert.match(proc.output(), /rollup: \d+ hourly rows deleted, \d+ minutely rows deleted/);
+    assert.equal(await psql(db.dsn, `SELECT string_agg(value::text, ',') FROM readings WHERE topic = 'ret/t/x'`), '3');
+    assert.equal(await psql(db.dsn, `SELECT count(*) FROM show_chunks('readings', older_than => now() - interval '3 days')`), '0');
+    const again = spawnSensorpipe(['migrate', '--db', db.dsn]);
+    assert.equal(await again.exited, 0, again.output());
+    assert.match(again.output(), /timescaledb: dropped 0 chunks/);
+    assert.equal(await psql(db.dsn, `SELECT value FROM sensorpipe_settings WHERE key = 'retention_days'`), '3');
+    return;
+  }
   await psql(db.dsn, `CREATE TABLE readings_${old} PARTITION OF readings FOR VALUES FROM ('${old}') TO ('${old}'::date + 1)`);
   await psql(db.dsn, `INSERT INTO readings (ts, topic, value) VALUES ('${old}'::date + interval '5 hours', 'ret/t/x', 1),
     ('${old}'::date + interval '6 hours', 'ret/t/x', 2), (now() - interval '1 day', 'ret/t/x', 3)`);

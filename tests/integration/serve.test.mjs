@@ -371,13 +371,13 @@ test('database connections lost: serve reconnects and live clients miss nothing'
 });
 
 test('WebSocket Origin: a foreign origin is refused, the same host:port allowed', async () => {
-  const before = (await metrics()).values.sensorpipe_ws_origin_rejections_total;
+  const before = (await metrics()).values['sensorpipe_ws_rejected_total{reason="origin"}'];
   await assert.rejects(connect('', { origin: 'http://evil.example' }), /HTTP 403/);
   await assert.rejects(connect('', { origin: `http://127.0.0.1:${pipe.httpPort + 1}` }), /HTTP 403/);
   const ok = await connect('?history=0', { origin: `http://127.0.0.1:${pipe.httpPort}` });
   await ok.next((m) => m.type === 'history');
   await disconnect(ok);
-  assert.equal((await metrics()).values.sensorpipe_ws_origin_rejections_total, before + 2);
+  assert.equal((await metrics()).values['sensorpipe_ws_rejected_total{reason="origin"}'], before + 2);
 });
 
 test('WebSocket refusals: bad parameters 400, other paths 404, oversized messages closed', async () => {
@@ -395,7 +395,7 @@ test('WebSocket refusals: bad parameters 400, other paths 404, oversized message
   assert.equal(c.closed().code, 1009);
   clients.delete(c);
   const { values } = await metrics();
-  assert.ok(values.sensorpipe_ws_rx_oversized_total >= 1);
+  assert.ok(values['sensorpipe_ws_rx_refused_total{reason="too_large"}'] >= 1);
   assert.ok(values['sensorpipe_ws_rejected_total{reason="bad_request"}'] >= 5);
 });
 
@@ -528,10 +528,12 @@ test('GET /metrics: Prometheus text with the serve counters and sensorpipe_rejec
   assert.match(text, /^# TYPE sensorpipe_ws_clients gauge$/m);
   for (const name of [
     'sensorpipe_ws_clients', 'sensorpipe_ws_messages_sent_total', 'sensorpipe_ws_rows_sent_total', 'sensorpipe_ws_gaps_total',
-    'sensorpipe_ws_origin_rejections_total', 'sensorpipe_http_requests_total{code="200"}', 'sensorpipe_http_bad_requests_total',
+    'sensorpipe_ws_rejected_total{reason="origin"}', 'sensorpipe_http_requests_total{code="200"}', 'sensorpipe_http_bad_requests_total',
     'sensorpipe_notifies_total{channel="new_reading"}', 'sensorpipe_rows_fetched_total', 'sensorpipe_db_reconnects_total{conn="listen"}',
     'sensorpipe_ring_size', 'sensorpipe_ring_last_id', 'sensorpipe_rejects_total',
   ]) assert.ok(name in values, `${name} missing from /metrics`);
+  // each refusal is counted once, under its reason label (issue 9 removed the unlabelled copies)
+  assert.doesNotMatch(text, /sensorpipe_ws_origin_rejections_total|sensorpipe_ws_rx_oversized_total/);
   assert.equal(values.sensorpipe_ring_size, RING);
   assert.equal(values.sensorpipe_rejects_total, 1);
   assert.ok(values.sensorpipe_http_bad_requests_total >= 7);

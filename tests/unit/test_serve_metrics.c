@@ -21,6 +21,7 @@ static void test_render(void **state)
     m.http_refused[HTTP_REFUSE_MALFORMED] = 6;
     m.http_refused[HTTP_REFUSE_TIMEOUT] = 7;
     m.ws_rx_refused[WS_RX_REFUSE_BAD_UTF8] = 8;
+    m.ws_rx_refused[WS_RX_REFUSE_TOO_LARGE] = 10;
     m.http_connections = 9;
     struct metrics_gauges g = {.ws_clients = 5,
                                .ring_capacity = 16384,
@@ -36,7 +37,6 @@ static void test_render(void **state)
     static const char *const want[] = {
         "# TYPE sensorpipe_ws_clients gauge\nsensorpipe_ws_clients 5\n",
         "sensorpipe_ws_rejected_total{reason=\"origin\"} 3\n",
-        "sensorpipe_ws_origin_rejections_total 3\n",
         "# TYPE sensorpipe_ws_gaps_total counter\nsensorpipe_ws_gaps_total 2\n",
         "sensorpipe_http_requests_total{code=\"200\"} 2\n",
         "sensorpipe_http_requests_total{code=\"404\"} 1\n",
@@ -49,6 +49,7 @@ static void test_render(void **state)
         "sensorpipe_http_refused_total{reason=\"body\"} 0\n",
         "sensorpipe_ws_rx_refused_total{reason=\"bad_utf8\"} 8\n",
         "sensorpipe_ws_rx_refused_total{reason=\"binary\"} 0\n",
+        "sensorpipe_ws_rx_refused_total{reason=\"too_large\"} 10\n",
         "sensorpipe_http_connections_total 9\n",
         "sensorpipe_hub_holds_total 0\n",
         "sensorpipe_db_up{conn=\"listen\"} 1\n",
@@ -61,6 +62,9 @@ static void test_render(void **state)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(b.data, want[i]))
             fail_msg("missing: %s", want[i]);
+    /* each refusal is said once, by its reason label: no unlabelled copies */
+    assert_null(strstr(b.data, "sensorpipe_ws_origin_rejections_total"));
+    assert_null(strstr(b.data, "sensorpipe_ws_rx_oversized_total"));
     /* without an answer from the database there is no rejects line (rather than a wrong 0) */
     assert_null(strstr(b.data, "sensorpipe_rejects_total"));
     /* every sample line is "name[{labels}] integer" and every HELP has its TYPE */
