@@ -14,8 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char out[TIME_RFC3339_LEN + 1];
     time_format_rfc3339(us, out);
     int64_t again;
-    if (us >= 0 && us < 253402300800LL * 1000000 &&
-        (time_parse_rfc3339(out, strlen(out), &again) != 0 || again != us))
+    if (us >= 0 && us < 253402300800LL * 1000000 && (time_parse_rfc3339(out, strlen(out), &again) != 0 || again != us))
         abort();
     return 0;
 }

@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 struct backoff {
-    uint32_t base_ms;  /* first delay */
-    uint32_t max_ms;   /* ceiling */
-    uint32_t attempt;  /* failures since the last success */
-    uint32_t seed;     /* private PRNG state, so tests are repeatable */
+    uint32_t base_ms; /* first delay */
+    uint32_t max_ms;  /* ceiling */
+    uint32_t attempt; /* failures since the last success */
+    uint32_t seed;    /* private PRNG state, so tests are repeatable */
 };
 
 /*

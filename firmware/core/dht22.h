@@ -136,10 +136,10 @@ typedef int (*dht22_bus_fn)(void *ctx, uint8_t frame[DHT22_FRAME_LEN]);
  */
 struct dht22 {
     dht22_bus_fn bus;
-    void *bus_ctx;           /* borrowed; passed to bus */
-    bool has_read;           /* a transfer has been started at least once */
-    uint32_t last_read_ms;   /* start of the last transfer, good or bad */
-    int last_status;         /* result of the last transfer */
+    void *bus_ctx;             /* borrowed; passed to bus */
+    bool has_read;             /* a transfer has been started at least once */
+    uint32_t last_read_ms;     /* start of the last transfer, good or bad */
+    int last_status;           /* result of the last transfer */
     struct dht22_reading last; /* values of the last transfer when last_status == DHT22_OK */
 };
 

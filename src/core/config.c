@@ -61,8 +61,8 @@ static int cfg_set(const struct cfg_opt *o, const char *text, const char *source
             return CFG_ERROR;
         }
         if (v < o->min || v > o->max) {
-            snprintf(err, errlen, "%s: --%s must be between %g and %g, got %.64s", source, o->name, o->min,
-                     o->max, text);
+            snprintf(err, errlen, "%s: --%s must be between %g and %g, got %.64s", source, o->name, o->min, o->max,
+                     text);
             return CFG_ERROR;
         }
         if (o->type == CFG_INT)
@@ -175,7 +175,10 @@ static void mask_put(struct mask_out *o, const char *s, size_t n)
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 /* Is k[0..n) the keyword "password" (percent-decoded first when decode, as libpq does in URIs)? */

@@ -17,14 +17,14 @@
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_DOUBLE };
 
 struct cfg_opt {
-    const char *name;     /* long flag without dashes; NULL ends the table */
+    const char *name; /* long flag without dashes; NULL ends the table */
     enum cfg_type type;
-    void *dest;           /* char **, long *, bool * or double * */
-    const char *def;      /* default as text; NULL = empty string / 0 */
-    double min, max;      /* bounds for CFG_INT and CFG_DOUBLE (inclusive) */
+    void *dest;            /* char **, long *, bool * or double * */
+    const char *def;       /* default as text; NULL = empty string / 0 */
+    double min, max;       /* bounds for CFG_INT and CFG_DOUBLE (inclusive) */
     const char *env_alias; /* extra environment variable checked after SENSORPIPE_<NAME>, or NULL */
     const char *help;
-    bool secret;          /* mask in cfg_print */
+    bool secret; /* mask in cfg_print */
 };
 
 enum cfg_result { CFG_OK = 0, CFG_HELP = 1, CFG_ERROR = -1 };

@@ -73,8 +73,8 @@ int migrate_run(PGconn *conn, char *err, size_t errlen)
         snprintf(version, sizeof version, "%d", m->version);
         params[0] = version;
         params[1] = m->name;
-        r = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL, params,
-                         NULL, NULL, 0);
+        r = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL, params, NULL,
+                         NULL, 0);
         bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);
         if (!ok || exec_ok(conn, "COMMIT", err, errlen)) {
@@ -101,8 +101,8 @@ static int set_retention(PGconn *conn, long retention_days, char *err, size_t er
     char days[24];
     snprintf(days, sizeof days, "%ld", retention_days);
     const char *params[1] = {days};
-    PGresult *r = PQexecParams(conn, "UPDATE sensorpipe_settings SET value = $1 WHERE key = 'retention_days'", 1,
-                               NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(conn, "UPDATE sensorpipe_settings SET value = $1 WHERE key = 'retention_days'", 1, NULL,
+                               params, NULL, NULL, 0);
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
     if (rc)
         snprintf(err, errlen, "%s", PQresultErrorMessage(r));
@@ -133,8 +133,7 @@ int migrate_main(int argc, char **argv)
     const struct cfg_opt opts[] = {
         {"db", CFG_STR, &db, "", 0, 0, "DATABASE_URL", "libpq connection string or URI (PG* variables apply)", false},
         {"retention-days", CFG_INT, &retention, "-1", -1, 36500, NULL,
-         "drop readings older than this many days (0 = keep; -1 = leave the stored setting)",
-         false},
+         "drop readings older than this many days (0 = keep; -1 = leave the stored setting)", false},
         {"log-level", CFG_STR, &log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
         {0},
     };

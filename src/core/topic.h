@@ -26,9 +26,9 @@ enum topic_error {
     TOPIC_OK = 0,
     TOPIC_ERR_EMPTY = -1,
     TOPIC_ERR_TOO_LONG = -2,
-    TOPIC_ERR_LEVELS = -3,     /* not three levels (and not <device>/status) */
+    TOPIC_ERR_LEVELS = -3, /* not three levels (and not <device>/status) */
     TOPIC_ERR_EMPTY_LEVEL = -4,
-    TOPIC_ERR_CHAR = -5,       /* control, space, non-ASCII or wildcard */
+    TOPIC_ERR_CHAR = -5, /* control, space, non-ASCII or wildcard */
 };
 
 /*

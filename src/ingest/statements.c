@@ -32,8 +32,8 @@ int stmt_rejects(struct stmt *s, const struct rejectq *q, size_t n)
     for (size_t i = 0; i < n; i++) {
         const struct reject *r = rejectq_row(q, i);
         int p = s->nparams + 1;
-        sbuf_printf(&s->sql, "%s($%d::timestamptz, $%d::text, $%d::bytea, $%d::text)", i ? ", " : "", p, p + 1,
-                    p + 2, p + 3);
+        sbuf_printf(&s->sql, "%s($%d::timestamptz, $%d::text, $%d::bytea, $%d::text)", i ? ", " : "", p, p + 1, p + 2,
+                    p + 3);
         time_format_rfc3339(r->received_us, s->ts[i]);
         stmt_param(s, s->ts[i], 0, 0);
         stmt_param(s, r->topic, 0, 0);

@@ -16,8 +16,8 @@
 
 #include <stddef.h>
 
-#define STMT_MAX_ROWS 64   /* rows per statement */
-#define STMT_MAX_PARAMS 4  /* parameters per row */
+#define STMT_MAX_ROWS 64  /* rows per statement */
+#define STMT_MAX_PARAMS 4 /* parameters per row */
 
 struct stmt {
     struct sbuf sql; /* owned */

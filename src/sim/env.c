@@ -53,8 +53,8 @@ void sim_env_step(struct sim_env *e, struct sim_rng *r, double t_s, struct sim_e
     }
     double day = ENV_TEMP_DAY_AMPLITUDE * cos(2.0 * M_PI * (fmod(t_s, ENV_DAY_S) - ENV_PEAK_S) / ENV_DAY_S);
     double air = ENV_TEMP_BASE + e->temp_offset + day + e->temp_drift + sim_rng_normal(r) * ENV_TEMP_NOISE_SD;
-    double hum = ENV_HUM_BASE + e->hum_offset + ENV_HUM_PER_DEGREE * day + e->hum_drift +
-                 sim_rng_normal(r) * ENV_HUM_NOISE_SD;
+    double hum =
+        ENV_HUM_BASE + e->hum_offset + ENV_HUM_PER_DEGREE * day + e->hum_drift + sim_rng_normal(r) * ENV_HUM_NOISE_SD;
     out->air_c = env_clamp(air, -40.0, 80.0);
     out->humidity = env_clamp(hum, 0.0, 100.0);
     out->chip_c = out->air_c + e->chip_offset + sim_rng_normal(r) * ENV_CHIP_NOISE_SD;

@@ -83,9 +83,9 @@ static void test_errors(void **state)
     (void)state;
     reset_env();
     char *bad[][3] = {
-        {"x", "--mqtt-port", "0"},      {"x", "--mqtt-port", "65536"}, {"x", "--mqtt-port", "12ab"},
-        {"x", "--nope", "1"},           {"x", "positional", NULL},     {"x", "--clean=maybe", NULL},
-        {"x", "--rate", "nan"},         {"x", "--mqtt-port", NULL},
+        {"x", "--mqtt-port", "0"}, {"x", "--mqtt-port", "65536"}, {"x", "--mqtt-port", "12ab"},
+        {"x", "--nope", "1"},      {"x", "positional", NULL},     {"x", "--clean=maybe", NULL},
+        {"x", "--rate", "nan"},    {"x", "--mqtt-port", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int argc = bad[i][2] ? 3 : 2;
@@ -160,7 +160,7 @@ static void test_backoff(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults), cmocka_unit_test(test_precedence),        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_precedence), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_hostport_and_mask), cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

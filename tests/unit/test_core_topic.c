@@ -137,9 +137,9 @@ static void test_filter_regex(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reading_topic),    cmocka_unit_test(test_status_topic),
-        cmocka_unit_test(test_bad_topics),       cmocka_unit_test(test_not_nul_terminated),
-        cmocka_unit_test(test_filter_matching),  cmocka_unit_test(test_filter_validity),
+        cmocka_unit_test(test_reading_topic),   cmocka_unit_test(test_status_topic),
+        cmocka_unit_test(test_bad_topics),      cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_filter_matching), cmocka_unit_test(test_filter_validity),
         cmocka_unit_test(test_filter_regex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,10 +21,10 @@ static void test_decode_good(void **state)
         uint8_t b[4];
         int temp, hum;
     } cases[] = {
-        {{0x02, 0x8c, 0x01, 0x5f}, 351, 652},  /* the datasheet's example: 65.2 %, 35.1 °C */
-        {{0x01, 0xc5, 0x00, 0xd7}, 215, 453},  /* 45.3 %, 21.5 °C */
-        {{0x02, 0x8c, 0x80, 0x65}, -101, 652}, /* sign bit: -10.1 °C */
-        {{0x00, 0x00, 0x80, 0x05}, -5, 0},     /* -0.5 °C, 0 % */
+        {{0x02, 0x8c, 0x01, 0x5f}, 351, 652},   /* the datasheet's example: 65.2 %, 35.1 °C */
+        {{0x01, 0xc5, 0x00, 0xd7}, 215, 453},   /* 45.3 %, 21.5 °C */
+        {{0x02, 0x8c, 0x80, 0x65}, -101, 652},  /* sign bit: -10.1 °C */
+        {{0x00, 0x00, 0x80, 0x05}, -5, 0},      /* -0.5 °C, 0 % */
         {{0x03, 0xe8, 0x81, 0x90}, -400, 1000}, /* range ends: -40.0 °C, 100.0 % */
         {{0x03, 0xe8, 0x03, 0x20}, 800, 1000},  /* 80.0 °C */
         {{0x01, 0x00, 0x80, 0x00}, 0, 256},     /* negative zero decodes as 0 */
@@ -180,7 +180,7 @@ static void test_read_gate_wraps(void **state)
     struct dht22 d;
     dht22_init(&d, fake_bus_read, &bus);
     struct dht22_reading r;
-    assert_int_equal(dht22_read(&d, 0xfffffc18u, &r), DHT22_OK); /* 1 s before the 32-bit clock wraps */
+    assert_int_equal(dht22_read(&d, 0xfffffc18u, &r), DHT22_OK);     /* 1 s before the 32-bit clock wraps */
     assert_int_equal(dht22_read(&d, 0x000003e7u, &r), DHT22_CACHED); /* 1.999 s later */
     assert_int_equal(dht22_read(&d, 0x000003e8u, &r), DHT22_OK);     /* 2 s later */
     assert_int_equal(bus.calls, 2);

@@ -14,11 +14,21 @@ static void test_format_tenths(void **state)
         int32_t tenths;
         const char *text;
     } cases[] = {
-        {0, "0.0"},          /* decided: zero is "0.0", never "-0.0" */
-        {5, "0.5"},         {-5, "-0.5"},     {9, "0.9"},       {10, "1.0"},
-        {-32, "-3.2"},      {215, "21.5"},    {-215, "-21.5"},  {453, "45.3"},
-        {1000, "100.0"},    {-400, "-40.0"},  {800, "80.0"},    {-1, "-0.1"},
-        {INT32_MAX, "214748364.7"},           {INT32_MIN, "-214748364.8"},
+        {0, "0.0"}, /* decided: zero is "0.0", never "-0.0" */
+        {5, "0.5"},
+        {-5, "-0.5"},
+        {9, "0.9"},
+        {10, "1.0"},
+        {-32, "-3.2"},
+        {215, "21.5"},
+        {-215, "-21.5"},
+        {453, "45.3"},
+        {1000, "100.0"},
+        {-400, "-40.0"},
+        {800, "80.0"},
+        {-1, "-0.1"},
+        {INT32_MAX, "214748364.7"},
+        {INT32_MIN, "-214748364.8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char buf[NODE_PAYLOAD_MAX];
@@ -177,10 +187,14 @@ static void test_chiptemp(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format_tenths),   cmocka_unit_test(test_format_small_buffer),
-        cmocka_unit_test(test_init),            cmocka_unit_test(test_readings_good),
-        cmocka_unit_test(test_readings_failed), cmocka_unit_test(test_status),
-        cmocka_unit_test(test_schedule),        cmocka_unit_test(test_chiptemp),
+        cmocka_unit_test(test_format_tenths),
+        cmocka_unit_test(test_format_small_buffer),
+        cmocka_unit_test(test_init),
+        cmocka_unit_test(test_readings_good),
+        cmocka_unit_test(test_readings_failed),
+        cmocka_unit_test(test_status),
+        cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_chiptemp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

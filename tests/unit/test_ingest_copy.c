@@ -1,4 +1,5 @@
-/* test_ingest_copy.c - COPY binary format byte for byte, and the text escaping of refused topics (sbuf_text_escaped). */
+/* test_ingest_copy.c - COPY binary format byte for byte, and the text escaping of refused topics (sbuf_text_escaped).
+ */
 #include "unit.h"
 
 #include "core/sbuf.h"
@@ -23,8 +24,9 @@ static void test_copy_header_and_trailer(void **state)
     struct sbuf b;
     sbuf_init(&b, 0, 1024);
     assert_true(copy_binary_header(&b));
-    static const unsigned char header[] = {'P', 'G', 'C', 'O', 'P', 'Y', 0x0a, 0xff, 0x0d, 0x0a, 0x00, /* signature */
-                                           0, 0, 0, 0, /* flags */ 0, 0, 0, 0 /* extension length */};
+    static const unsigned char header[] = {'P',  'G',  'C',  'O', 'P',           'Y', 0x0a, 0xff,
+                                           0x0d, 0x0a, 0x00, /* signature */
+                                           0,    0,    0,    0,   /* flags */ 0, 0,   0,    0 /* extension length */};
     assert_bytes(&b, header, sizeof header);
     sbuf_reset(&b);
     assert_true(copy_binary_trailer(&b));
@@ -41,12 +43,12 @@ static void test_copy_row_bytes(void **state)
     /* 2000-01-01T00:00:01.5Z: 1,500,000 us after the PostgreSQL epoch; 21.5 = 0x4035800000000000 */
     assert_true(copy_binary_row(&b, COPY_PG_EPOCH_US + 1500000, "a/b/c", 5, 21.5));
     static const unsigned char want[] = {
-        0x00, 0x03,                                     /* 3 fields */
-        0x00, 0x00, 0x00, 0x08,                         /* ts: 8 bytes */
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x16, 0xe3, 0x60, /* 1500000 */
+        0x00, 0x03,                                          /* 3 fields */
+        0x00, 0x00, 0x00, 0x08,                              /* ts: 8 bytes */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x16, 0xe3, 0x60,      /* 1500000 */
         0x00, 0x00, 0x00, 0x05, 'a',  '/',  'b',  '/',  'c', /* topic */
-        0x00, 0x00, 0x00, 0x08,                         /* value: 8 bytes */
-        0x40, 0x35, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, /* 21.5 */
+        0x00, 0x00, 0x00, 0x08,                              /* value: 8 bytes */
+        0x40, 0x35, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,      /* 21.5 */
     };
     assert_bytes(&b, want, sizeof want);
     sbuf_free(&b);
@@ -77,13 +79,13 @@ static void test_copy_row_values(void **state)
         int64_t want_ts;
         uint64_t want_bits;
     } cases[] = {
-        {0, 0.0, -COPY_PG_EPOCH_US, 0},                                       /* Unix epoch, +0 */
-        {COPY_PG_EPOCH_US, -0.0, 0, 0x8000000000000000ull},                   /* PostgreSQL epoch, -0 */
-        {-1, -1.0, -COPY_PG_EPOCH_US - 1, 0xbff0000000000000ull},             /* before 1970, negative */
+        {0, 0.0, -COPY_PG_EPOCH_US, 0},                           /* Unix epoch, +0 */
+        {COPY_PG_EPOCH_US, -0.0, 0, 0x8000000000000000ull},       /* PostgreSQL epoch, -0 */
+        {-1, -1.0, -COPY_PG_EPOCH_US - 1, 0xbff0000000000000ull}, /* before 1970, negative */
         {1795773600500001LL, 0.1, 1795773600500001LL - COPY_PG_EPOCH_US, 0x3fb999999999999aull},
         {-62135596800000000LL, 1e300, -62135596800000000LL - COPY_PG_EPOCH_US, 0x7e37e43c8800759cull}, /* 0001-01-01 */
         {253402300799999999LL, -273.15, 253402300799999999LL - COPY_PG_EPOCH_US, 0xc071126666666666ull}, /* 9999 */
-        {0, 5e-324, -COPY_PG_EPOCH_US, 1},                                    /* smallest subnormal */
+        {0, 5e-324, -COPY_PG_EPOCH_US, 1}, /* smallest subnormal */
         /* no timestamptz: a value PostgreSQL refuses, never its -infinity (INT64_MIN) */
         {INT64_MIN, 1, INT64_MIN + 1, 0x3ff0000000000000ull},
         {INT64_MIN + COPY_PG_EPOCH_US, 1, INT64_MIN + 1, 0x3ff0000000000000ull},
@@ -131,17 +133,17 @@ static void test_text_escaped(void **state)
         const char *want;
     } cases[] = {
         {"a/b/c", 5, "a/b/c"},
-        {"caf\xc3\xa9/x", 7, "caf\xc3\xa9/x"},          /* valid UTF-8 kept */
-        {"bad\xff/x", 6, "bad\\xff/x"},                 /* invalid byte */
-        {"\xc3", 1, "\\xc3"},                           /* truncated sequence */
-        {"\xc3(", 2, "\\xc3("},                         /* bad continuation */
-        {"\xc0\xaf", 2, "\\xc0\\xaf"},                  /* overlong */
-        {"\xed\xa0\x80", 3, "\\xed\\xa0\\x80"},         /* surrogate */
+        {"caf\xc3\xa9/x", 7, "caf\xc3\xa9/x"},           /* valid UTF-8 kept */
+        {"bad\xff/x", 6, "bad\\xff/x"},                  /* invalid byte */
+        {"\xc3", 1, "\\xc3"},                            /* truncated sequence */
+        {"\xc3(", 2, "\\xc3("},                          /* bad continuation */
+        {"\xc0\xaf", 2, "\\xc0\\xaf"},                   /* overlong */
+        {"\xed\xa0\x80", 3, "\\xed\\xa0\\x80"},          /* surrogate */
         {"\xf4\x90\x80\x80", 4, "\\xf4\\x90\\x80\\x80"}, /* beyond U+10FFFF */
-        {"a\nb\x7f", 4, "a\\x0ab\\x7f"},                /* controls */
+        {"a\nb\x7f", 4, "a\\x0ab\\x7f"},                 /* controls */
         {"nul\0x", 5, "nul\\x00x"},
-        {"back\\slash", 10, "back\\\\slash"},           /* so escapes read back unambiguously */
-        {"\xf0\x9f\x8c\xa1", 4, "\xf0\x9f\x8c\xa1"},     /* 4-byte sequence */
+        {"back\\slash", 10, "back\\\\slash"},        /* so escapes read back unambiguously */
+        {"\xf0\x9f\x8c\xa1", 4, "\xf0\x9f\x8c\xa1"}, /* 4-byte sequence */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct sbuf b;

@@ -118,7 +118,10 @@ static void test_payload_bounds(void **state)
     assert_int_equal(r.cls, REJECT_PAYLOAD);
     assert_string_equal(r.reason, "payload too large");
     /* embedded NUL and truncated JSON: read only len bytes */
-    msg_classify("a/b/c", 5, "12\0" "3", 4, false, NOW, &r);
+    msg_classify("a/b/c", 5,
+                 "12\0"
+                 "3",
+                 4, false, NOW, &r);
     assert_int_equal(r.kind, MSG_REJECT);
     msg_classify("a/b/c", 5, "{\"value\": 12}", 5, false, NOW, &r);
     assert_int_equal(r.kind, MSG_REJECT);
@@ -146,15 +149,14 @@ static void test_filters(void **state)
     assert_string_equal(f[1], "+/status");
     mqtt_filters_free(f, n);
 
-    assert_int_equal(mqtt_filters_parse(" $share/ingest/+/+/+ , $share/ingest/+/status,#", &f, &n, err, sizeof err),
-                     0);
+    assert_int_equal(mqtt_filters_parse(" $share/ingest/+/+/+ , $share/ingest/+/status,#", &f, &n, err, sizeof err), 0);
     assert_int_equal(n, 3);
     assert_string_equal(f[0], "$share/ingest/+/+/+");
     assert_string_equal(f[2], "#");
     mqtt_filters_free(f, n);
 
-    static const char *bad[] = {"", ",", "+/+/+,", "a/#/b", "a+/b", "$share/", "$share//a", "$share/g",
-                                "$share/g+/a", "$share/g/", "$share/g/a#"};
+    static const char *bad[] = {"",          ",",        "+/+/+,",      "a/#/b",     "a+/b",       "$share/",
+                                "$share//a", "$share/g", "$share/g+/a", "$share/g/", "$share/g/a#"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
         if (mqtt_filters_parse(bad[i], &f, &n, err, sizeof err) == 0)
@@ -171,7 +173,7 @@ static void test_filters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_readings),   cmocka_unit_test(test_presence), cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_readings),       cmocka_unit_test(test_presence), cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_payload_bounds), cmocka_unit_test(test_filters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
