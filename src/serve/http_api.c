@@ -118,10 +118,8 @@ static void api_error(struct api_req *r, int status, const char *msg)
 {
     sbuf_reset(&r->body);
     http_json_error(&r->body, msg);
-    if (status == HTTP_STATUS_BAD_REQUEST) {
-        r->sv->m.http_bad_requests++;
+    if (status == HTTP_STATUS_BAD_REQUEST)
         r->sv->m.http_refused[HTTP_REFUSE_BAD_REQUEST]++;
-    }
     api_reply(r, status, "application/json");
 }
 

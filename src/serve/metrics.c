@@ -70,7 +70,6 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
             sbuf_printf(b, "sensorpipe_http_requests_total{code=\"other\"} %llu\n",
                         (unsigned long long)m->http_by_code[i]);
     }
-    COUNTER("http_bad_requests_total", "API requests refused with 400 (bad parameters).", m->http_bad_requests);
     COUNTER("http_connections_total", "TCP connections accepted.", m->http_connections);
     by_reason(b, "sensorpipe_http_refused_total",
               "HTTP requests and connections refused, by reason (malformed and header_timeout: closed before a "

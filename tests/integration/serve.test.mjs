@@ -528,15 +528,15 @@ test('GET /metrics: Prometheus text with the serve counters and sensorpipe_rejec
   assert.match(text, /^# TYPE sensorpipe_ws_clients gauge$/m);
   for (const name of [
     'sensorpipe_ws_clients', 'sensorpipe_ws_messages_sent_total', 'sensorpipe_ws_rows_sent_total', 'sensorpipe_ws_gaps_total',
-    'sensorpipe_ws_rejected_total{reason="origin"}', 'sensorpipe_http_requests_total{code="200"}', 'sensorpipe_http_bad_requests_total',
+    'sensorpipe_ws_rejected_total{reason="origin"}', 'sensorpipe_http_requests_total{code="200"}', 'sensorpipe_http_refused_total{reason="bad_request"}',
     'sensorpipe_notifies_total{channel="new_reading"}', 'sensorpipe_rows_fetched_total', 'sensorpipe_db_reconnects_total{conn="listen"}',
     'sensorpipe_ring_size', 'sensorpipe_ring_last_id', 'sensorpipe_rejects_total',
   ]) assert.ok(name in values, `${name} missing from /metrics`);
   // each refusal is counted once, under its reason label (issue 9 removed the unlabelled copies)
-  assert.doesNotMatch(text, /sensorpipe_ws_origin_rejections_total|sensorpipe_ws_rx_oversized_total/);
+  assert.doesNotMatch(text, /sensorpipe_ws_origin_rejections_total|sensorpipe_ws_rx_oversized_total|sensorpipe_http_bad_requests_total/);
   assert.equal(values.sensorpipe_ring_size, RING);
   assert.equal(values.sensorpipe_rejects_total, 1);
-  assert.ok(values.sensorpipe_http_bad_requests_total >= 7);
+  assert.ok(values['sensorpipe_http_refused_total{reason="bad_request"}'] >= 7);
   assert.ok(values.sensorpipe_rows_fetched_total > 0);
   assert.equal(values.sensorpipe_ring_last_id, Number(await pipe.psql('SELECT max(id) FROM readings')));
 });
