@@ -58,7 +58,7 @@ struct serve_metrics {
     uint64_t ws_presence_dropped; /* presence messages a slow client lost (drop-oldest) */
     uint64_t ws_send_failed;      /* frames that could not be built or written (client closed) */
     uint64_t http_by_code[METRICS_HTTP_CODES + 1];
-    uint64_t http_connections;  /* TCP connections accepted on --listen */
+    uint64_t http_connections; /* TCP connections accepted on --listen */
     uint64_t http_refused[HTTP_REFUSE_COUNT];
     uint64_t notifies_reading;  /* NOTIFY new_reading received */
     uint64_t notifies_presence; /* NOTIFY device_presence received */
