@@ -123,8 +123,8 @@ build/fuzz/%: fuzz/%.c $(FUZZ_LIB)
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_SRCS); do grep -q 'fuzz-max-len: *[0-9]' $$f || { echo "fuzz: $$f names no fuzz-max-len"; exit 1; }; done
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n build/fuzz/crashes; \
-	  echo "== $$n ($(FUZZ_SECONDS) s, -max_len=$$len)"; \
 	  len=$$(sed -n 's/.*fuzz-max-len: *\([0-9][0-9]*\).*/\1/p' fuzz/$$n.c | head -n 1); \
+	  echo "== $$n ($(FUZZ_SECONDS) s, -max_len=$$len)"; \
 	  if $$f -max_total_time=$(FUZZ_SECONDS) -max_len=$$len -artifact_prefix=build/fuzz/crashes/$$n- \
 	        build/fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} >build/fuzz/$$n.log 2>&1; then tail -n 1 build/fuzz/$$n.log; \
 	  else tail -n 40 build/fuzz/$$n.log; echo "fuzz: $$n FAILED (input in build/fuzz/crashes/)"; exit 1; fi; done
