@@ -13,7 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { ROOT, createDatabase, dsnFor, psql, spawnSensorpipe, waitFor } from '../lib/harness.mjs';
 
-const MIGRATIONS = 4; // db/NNN_*.sql
+const MIGRATIONS = 5; // db/NNN_*.sql
 
 // Rows of readings_hourly and readings_minutely that differ from the rollups recomputed from
 // readings (0 = both consistent). Test values are multiples of 1/4, so sums are exact in any order.
