@@ -133,7 +133,9 @@ int migrate_main(int argc, char **argv)
     const struct cfg_opt opts[] = {
         {"db", CFG_STR, &db, "", 0, 0, "DATABASE_URL", "libpq connection string or URI (PG* variables apply)", false},
         {"retention-days", CFG_INT, &retention, "-1", -1, 36500, NULL,
-         "drop readings older than this many days (0 = keep; -1 = leave the stored setting)", false},
+         "drop readings, rejects, readings_default rows and offline devices older than this many days (0 = keep; -1 = "
+         "leave the stored setting)",
+         false},
         {"log-level", CFG_STR, &log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
         {0},
     };

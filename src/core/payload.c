@@ -65,6 +65,20 @@ static int parse_ascii_number(const char *s, size_t len, double *out, const char
     return 0;
 }
 
+/* Within +-PAYLOAD_VALUE_MAX (so finite too). 0, or -1 with *reason. */
+static int check_value(double v, const char **reason)
+{
+    if (!isfinite(v)) {
+        *reason = "value is not finite";
+        return -1;
+    }
+    if (!(fabs(v) <= PAYLOAD_VALUE_MAX)) {
+        *reason = "value out of range: more than 1e15 in magnitude";
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_json(const char *buf, size_t len, struct payload_reading *out, const char **reason)
 {
     cJSON *root = cJSON_ParseWithLength(buf, len);
@@ -82,10 +96,8 @@ static int parse_json(const char *buf, size_t len, struct payload_reading *out, 
         *reason = "JSON payload needs a numeric \"value\"";
         goto done;
     }
-    if (!isfinite(value->valuedouble)) {
-        *reason = "value is not finite";
+    if (check_value(value->valuedouble, reason) != 0)
         goto done;
-    }
     out->value = value->valuedouble;
     out->has_ts = false;
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "ts");
@@ -136,7 +148,23 @@ int payload_parse(const char *buf, size_t len, struct payload_reading *out, cons
     if (buf[0] == '{')
         return parse_json(buf, len, out, reason);
     out->has_ts = false;
-    return parse_ascii_number(buf, len, &out->value, reason);
+    if (parse_ascii_number(buf, len, &out->value, reason) != 0)
+        return -1;
+    return check_value(out->value, reason);
+}
+
+int payload_check_ts(int64_t ts_us, int64_t now_us, int64_t past_us, int64_t future_us, const char **reason)
+{
+    /* compare differences, not sums: now_us - past_us could wrap for absurd windows */
+    if (ts_us < now_us && (uint64_t)now_us - (uint64_t)ts_us > (uint64_t)past_us) {
+        *reason = "\"ts\" too far in the past (more than --ts-past-days before the receive time)";
+        return -1;
+    }
+    if (ts_us > now_us && (uint64_t)ts_us - (uint64_t)now_us > (uint64_t)future_us) {
+        *reason = "\"ts\" too far in the future (more than --ts-future-minutes after the receive time)";
+        return -1;
+    }
+    return 0;
 }
 
 int payload_parse_status(const char *buf, size_t len)

@@ -56,6 +56,7 @@
 struct ingest_options {
     char *db, *mqtt_host, *client_id, *subscribe, *log_level, *mqtt_username, *mqtt_password_file; /* cfg_free */
     long mqtt_port, qos, queue_max, batch_max, retention_days, stats_interval, mqtt_max_packet;
+    long ts_past_days, ts_future_minutes, max_devices, max_topics_per_device;
     bool clean_session, migrate, qos0_async_commit;
 };
 
@@ -68,9 +69,11 @@ struct ingest {
     struct mqtt_tcp tcp;     /* the broker connection's transport */
     struct mqtt_client mqtt; /* the subscriber; owns the ack tracker */
     struct writer writer;
-    long max_packet;         /* --mqtt-max-packet, for reject reasons */
-    bool paused;             /* reading MQTT is held back (a queue is full) */
-    int64_t pause_logged_ms; /* when a pause was last logged at warn */
+    struct known known;       /* the stored and admitted topics and devices, and their bounds */
+    struct msg_bounds bounds; /* --ts-past-days, --ts-future-minutes */
+    long max_packet;          /* --mqtt-max-packet, for reject reasons */
+    bool paused;              /* reading MQTT is held back (a queue is full) */
+    int64_t pause_logged_ms;  /* when a pause was last logged at warn */
     int64_t stats_every_ms;
     bool stopping;      /* a stop signal came: flushing */
     bool disconnecting; /* flushed: the MQTT DISCONNECT is on its way */
@@ -203,16 +206,21 @@ static void ingest_message(void *ctx, const struct mqtt_message *msg, struct ack
         return;
     }
 
-    msg_classify(msg->topic, msg->topic_len, msg->payload, msg->payload_len, msg->retain, now_us, &r);
+    msg_classify(msg->topic, msg->topic_len, msg->payload, msg->payload_len, msg->retain, now_us, &in->bounds, &r);
     struct ack_ref superseded;
+    const char *why;
     switch (r.kind) {
     case MSG_READING:
         r.reading.ack = ref;
-        if (!batchq_push(&in->readings, &r.reading))
+        if (known_admit_reading(&in->known, r.reading.topic, msg->topic_len, &why) != 0)
+            ingest_reject(in, REJECT_LIMIT, msg, why, now_us, ref);
+        else if (!batchq_push(&in->readings, &r.reading))
             ingest_reject(in, REJECT_OVERFLOW, msg, "ingest readings queue full", now_us, ref);
         break;
     case MSG_PRESENCE:
-        if (presenceq_push(&in->presence, r.device, r.online, now_us, ref, &superseded) != 0)
+        if (known_admit_device(&in->known, r.device, strlen(r.device), &why) != 0)
+            ingest_reject(in, REJECT_LIMIT, msg, why, now_us, ref);
+        else if (presenceq_push(&in->presence, r.device, r.online, now_us, ref, &superseded) != 0)
             ingest_reject(in, REJECT_OVERFLOW, msg, "ingest presence queue full", now_us, ref);
         else
             ingest_settle(in, superseded); /* the queued update it replaced needs no row of its own */
@@ -422,7 +430,17 @@ int ingest_main(int argc, char **argv)
          "readings held in memory at most; reading MQTT pauses when full", false},
         {"batch-max", CFG_INT, &o.batch_max, "10000", 1, 1000000, NULL, "readings per COPY statement at most", false},
         {"retention-days", CFG_INT, &o.retention_days, "-1", -1, 36500, NULL,
-         "drop readings older than this many days (0 = keep; -1 = leave the stored setting)", false},
+         "drop readings, rejects, readings_default rows and offline devices older than this many days (0 = keep; "
+         "-1 = leave the stored setting)",
+         false},
+        {"ts-past-days", CFG_INT, &o.ts_past_days, "30", 0, 36500, NULL,
+         "a payload \"ts\" more than this many days before the receive time goes to rejects", false},
+        {"ts-future-minutes", CFG_INT, &o.ts_future_minutes, "10", 0, 1440, NULL,
+         "a payload \"ts\" more than this many minutes after the receive time goes to rejects", false},
+        {"max-devices", CFG_INT, &o.max_devices, "10000", 1, 1000000, NULL,
+         "devices (stored and new) at most; a reading or presence of one more goes to rejects", false},
+        {"max-topics-per-device", CFG_INT, &o.max_topics_per_device, "64", 1, 100000, NULL,
+         "reading topics of one device at most; a reading on one more goes to rejects", false},
         {"migrate", CFG_BOOL, &o.migrate, "true", 0, 0, NULL,
          "create or upgrade the schema at the first database connection", false},
         {"log-level", CFG_STR, &o.log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
@@ -465,6 +483,9 @@ int ingest_main(int argc, char **argv)
     }
     in->stats_every_ms = o.stats_interval * 1000;
     in->max_packet = o.mqtt_max_packet;
+    in->bounds.ts_past_us = (int64_t)o.ts_past_days * 86400 * 1000000;
+    in->bounds.ts_future_us = (int64_t)o.ts_future_minutes * 60 * 1000000;
+    known_init(&in->known, (size_t)o.max_devices, (size_t)o.max_topics_per_device);
     batchq_init(&in->readings, (size_t)o.queue_max, (size_t)o.batch_max);
     rejectq_init(&in->rejects, INGEST_REJECTS_MAX);
     presenceq_init(&in->presence, INGEST_PRESENCE_MAX);
@@ -474,6 +495,7 @@ int ingest_main(int argc, char **argv)
                                  .qos0_async_commit = o.qos0_async_commit};
     writer_init(&in->writer, &wcfg, &in->readings, &in->rejects, &in->presence, &in->stats);
     writer_set_settle(&in->writer, ingest_settle, in);
+    writer_set_known(&in->writer, &in->known);
 
     struct mqtt_io io;
     mqtt_io_tcp(&io, &in->tcp);
@@ -512,6 +534,7 @@ done:
         batchq_free(&in->readings);
         rejectq_free(&in->rejects);
         presenceq_free(&in->presence);
+        known_free(&in->known);
     }
     free(in);
     signals_close();

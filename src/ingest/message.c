@@ -8,7 +8,7 @@
 #include <string.h>
 
 void msg_classify(const char *topic, size_t topic_len, const void *payload, size_t len, bool retained, int64_t now_us,
-                  struct msg_result *out)
+                  const struct msg_bounds *bounds, struct msg_result *out)
 {
     memset(out, 0, sizeof *out);
     const char *body = payload ? payload : "";
@@ -36,7 +36,8 @@ void msg_classify(const char *topic, size_t topic_len, const void *payload, size
     }
     struct payload_reading pr;
     const char *reason = "bad payload";
-    if (payload_parse(body, len, &pr, &reason) != 0) {
+    if (payload_parse(body, len, &pr, &reason) != 0 ||
+        (pr.has_ts && payload_check_ts(pr.ts_us, now_us, bounds->ts_past_us, bounds->ts_future_us, &reason) != 0)) {
         out->kind = MSG_REJECT;
         out->cls = REJECT_PAYLOAD;
         out->reason = reason;

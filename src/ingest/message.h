@@ -28,6 +28,12 @@ enum msg_kind {
     MSG_RETAINED,
 };
 
+/* What a reading may say beyond its syntax (--ts-past-days, --ts-future-minutes). */
+struct msg_bounds {
+    int64_t ts_past_us;   /* a payload ts at most this long before the receive time */
+    int64_t ts_future_us; /* ... and at most this long after it */
+};
+
 struct msg_result {
     enum msg_kind kind;
     struct reading reading;
@@ -40,9 +46,11 @@ struct msg_result {
 /*
  * Classify one message. topic[0..topic_len) and payload[0..len) are raw bytes
  * (payload may be NULL when len is 0); retained is the MQTT retain flag as
- * delivered; now_us is the receive time, used when the payload has no ts.
+ * delivered; now_us is the receive time, used when the payload has no ts. A
+ * payload ts outside bounds' window around now_us, like a value over
+ * PAYLOAD_VALUE_MAX, is a REJECT_PAYLOAD.
  */
 void msg_classify(const char *topic, size_t topic_len, const void *payload, size_t len, bool retained, int64_t now_us,
-                  struct msg_result *out);
+                  const struct msg_bounds *bounds, struct msg_result *out);
 
 #endif

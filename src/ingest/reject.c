@@ -9,7 +9,8 @@
 
 const char *reject_class_name(enum reject_class c)
 {
-    static const char *names[REJECT_CLASSES] = {"topic", "payload", "status", "overflow", "database", "too_large"};
+    static const char *names[REJECT_CLASSES] = {"topic",    "payload",   "status", "overflow",
+                                                "database", "too_large", "limit"};
     return (unsigned)c < REJECT_CLASSES ? names[c] : "?";
 }
 

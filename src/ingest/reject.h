@@ -28,15 +28,16 @@
 /* Why a message was refused; one counter each. */
 enum reject_class {
     REJECT_TOPIC = 0, /* not <device>/<metric>/<sensor> nor <device>/status */
-    REJECT_PAYLOAD,   /* reading payload is not a finite number or a valid JSON object */
+    REJECT_PAYLOAD,   /* not a number or valid JSON reading; value past 1e15; ts outside the window */
     REJECT_STATUS,    /* presence payload is not online/offline */
     REJECT_OVERFLOW,  /* a queue of the ingest was full */
     REJECT_DATABASE,  /* the database refused the row */
     REJECT_TOO_LARGE, /* the MQTT packet was over the client's limit (--mqtt-max-packet); only its head is kept */
+    REJECT_LIMIT,     /* a new topic or device past --max-topics-per-device or --max-devices (known.h) */
     REJECT_CLASSES
 };
 
-/* "topic", "payload", "status", "overflow", "database", "too_large". */
+/* "topic", "payload", "status", "overflow", "database", "too_large", "limit". */
 const char *reject_class_name(enum reject_class c);
 
 struct reject {

@@ -2,11 +2,10 @@
  * stats.h - counters of the ingest and their one-line summary.
  *
  * The summary is logged every --stats-interval seconds when a counter moved, and at exit:
- *   stats received=.. written=.. rejected=.. (topic=.. payload=.. status=.. overflow=.. database=.. too_large=..)
- *         rejects_written=.. rejects_lost=.. presence=.. retained_skipped=.. duplicates_skipped=..
- *         batches=.. max_batch=.. queue_paused=.. db_reconnects=.. mqtt_reconnects=..
- *         held_acks=.. max_held_acks=.. acks_sent=.. acks_discarded=.. queued=.. max_queued=..
- *         protocol_errors=..
+ *   stats received=.. written=.. rejected=.. (topic=.. payload=.. status=.. overflow=.. database=.. too_large=..
+ * limit=..) rejects_written=.. rejects_lost=.. presence=.. retained_skipped=.. duplicates_skipped=.. batches=..
+ * max_batch=.. queue_paused=.. db_reconnects=.. mqtt_reconnects=.. held_acks=.. max_held_acks=.. acks_sent=..
+ * acks_discarded=.. queued=.. max_queued=.. protocol_errors=..
  */
 #ifndef SP_INGEST_STATS_H
 #define SP_INGEST_STATS_H

@@ -60,6 +60,11 @@ static void writer_settle(struct writer *w, struct ack_ref ack)
         w->settle(w->settle_ctx, ack);
 }
 
+void writer_set_known(struct writer *w, struct known *k)
+{
+    w->known = k;
+}
+
 void writer_free(struct writer *w)
 {
     pgconn_close(&w->pc);

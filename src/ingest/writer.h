@@ -26,13 +26,15 @@
  * backoff; the same rows are written after the reconnect. A data error
  * (SQLSTATE class 22 or 23) narrows the batch down to the row at fault, which
  * goes to rejects. At the first connection only, migrations (--migrate) and
- * migrate_maintain() run in blocking mode before anything else.
+ * migrate_maintain() run in blocking mode before anything else; then, once,
+ * the stored topics and devices are loaded into the known table (known.h).
  */
 #ifndef SP_INGEST_WRITER_H
 #define SP_INGEST_WRITER_H
 
 #include "batch.h"
 #include "core/pgconn.h"
+#include "known.h"
 #include "core/sbuf.h"
 #include "presence.h"
 #include "reject.h"
@@ -92,6 +94,7 @@ struct writer {
     struct ingest_stats *stats;
     writer_settle_fn settle; /* may be NULL */
     void *settle_ctx;
+    struct known *known; /* borrowed, may be NULL: filled with what is stored at the first connection */
 
     struct pgconn pc; /* owned: the connection (pc.conn) and its reconnects */
     enum writer_state state;
@@ -122,6 +125,8 @@ void writer_init(struct writer *w, const struct writer_config *cfg, struct batch
                  struct presenceq *presence, struct ingest_stats *stats);
 /* Tell fn (with ctx) about every row that is durable or given up (see writer_settle_fn). */
 void writer_set_settle(struct writer *w, writer_settle_fn fn, void *ctx);
+/* Load the stored topics and devices into k (borrowed) once a connection is up (see known.h). */
+void writer_set_known(struct writer *w, struct known *k);
 /* Close the connection and free the writer's buffers (not the queues). */
 void writer_free(struct writer *w);
 

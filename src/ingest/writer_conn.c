@@ -50,6 +50,56 @@ static int writer_setup(struct writer *w)
     return 0;
 }
 
+/*
+ * Every distinct topic of readings (a skip scan of readings_topic_ts_idx: one index probe per
+ * topic, as /api/topics does) and every device of devices.
+ */
+static const char KNOWN_SQL[] =
+    "WITH RECURSIVE t(topic) AS ("
+    " SELECT min(topic) FROM readings"
+    " UNION ALL"
+    " SELECT (SELECT min(r.topic) FROM readings r WHERE r.topic > t.topic) FROM t WHERE t.topic IS NOT NULL)"
+    " SELECT false, topic FROM t WHERE topic IS NOT NULL"
+    " UNION ALL SELECT true, device FROM devices";
+
+/* Fill the known table from the store, a row at a time (blocking, like the setup). 0, or -1 (logged). */
+static int writer_load_known(struct writer *w)
+{
+    PGconn *c = w->pc.conn;
+    size_t topics = 0, devices = 0;
+    int rc = 0;
+    if (!PQsendQuery(c, KNOWN_SQL) || !PQsetSingleRowMode(c)) {
+        char msg[512];
+        pgconn_flatten(msg, sizeof msg, PQerrorMessage(c));
+        log_warn("cannot read the stored topics and devices: %s", msg);
+        return -1;
+    }
+    PGresult *r;
+    while ((r = PQgetResult(c))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE && rc == 0) {
+            bool dev = PQgetvalue(r, 0, 0)[0] == 't';
+            if (known_add_stored(w->known, PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), dev) != 0) {
+                log_warn("out of memory loading the stored topics and devices");
+                rc = -1;
+            }
+            dev ? devices++ : topics++;
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == 0) {
+            char msg[512];
+            pgconn_flatten(msg, sizeof msg, PQresultErrorMessage(r));
+            log_warn("cannot read the stored topics and devices: %s", msg);
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    if (rc == 0) {
+        w->known->loaded = true;
+        log_info("known: %zu stored topics, %zu devices with presence; bounds: %zu devices, %zu topics a device",
+                 topics, devices, w->known->max_devices, w->known->max_topics);
+    }
+    return rc;
+}
+
 /* pc is UP (non-blocking; the setup's PQexec blocks all the same). */
 static void writer_connected_ok(struct writer *w, int64_t now_ms)
 {
@@ -62,6 +112,13 @@ static void writer_connected_ok(struct writer *w, int64_t now_ms)
         w->setup_done = true;
         now_ms = time_mono_ms(); /* the setup blocked */
         w->maintain_at_ms = now_ms + WRITER_MAINTAIN_EVERY_MS;
+    }
+    if (w->known && !w->known->loaded && writer_load_known(w) != 0) {
+        /* the bounds hold for what this process admits; the next connection tries the load again */
+        if (PQstatus(w->pc.conn) == CONNECTION_BAD) {
+            pgconn_lost(&w->pc, now_ms, "connection lost while loading the known topics");
+            return;
+        }
     }
     w->state = WR_IDLE;
     w->session_set = false; /* JOB_SESSION runs first on this connection */

@@ -133,6 +133,8 @@ const WEIRD = 'odd/"q\\x"/é温🌡';
 test('odd rows any writer can store (infinite ts, NaN, quotes and unicode in topics) flow through', async () => {
   const c = await connect('?history=0');
   await c.next((m) => m.type === 'history');
+  // NaN is refused by db/005's CHECK; a database whose bound was dropped by hand can still hold one
+  await pipe.psql('ALTER TABLE readings DROP CONSTRAINT IF EXISTS readings_value_bounded');
   const odd = await insertIds(`INSERT INTO readings (ts, topic, value) VALUES
       ('infinity', 'odd/ts/inf', 1), ('-infinity', 'odd/ts/neginf', 2), (now(), 'odd/value/nan', 'NaN'),
       (now(), '${WEIRD}', 3) RETURNING id`);

@@ -182,6 +182,8 @@ test('sub-hour and non-hour-multiple buckets still read raw rows', async () => {
 });
 
 test('NaN and infinite values come out of either source as null (JSON) or empty (CSV)', async () => {
+  // refused by db/005's CHECK; a database whose bound was dropped by hand can still hold them
+  await pipe.psql('ALTER TABLE readings DROP CONSTRAINT IF EXISTS readings_value_bounded');
   await pipe.psql(`INSERT INTO readings (ts, topic, value) VALUES
     ('2026-03-03T00:10:00Z', 'rz/value/nan', 'NaN'), ('2026-03-03T00:20:00Z', 'rz/value/nan', 2),
     ('2026-03-03T00:10:00Z', 'rz/value/inf', 'Infinity'), ('2026-03-03T00:20:00Z', 'rz/value/inf', -1.5e-7)`);

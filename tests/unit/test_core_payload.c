@@ -103,6 +103,49 @@ static void test_binary_and_size(void **state)
     assert_int_equal(payload_parse("\xff\xfe", 2, &r, &reason), -1);
 }
 
+/* +-PAYLOAD_VALUE_MAX is in, in both forms; the next double past it, or anything larger, is out. */
+static void test_value_bound(void **state)
+{
+    (void)state;
+    static const char *ok[] = {"1e15", "-1e15", "1000000000000000", "{\"value\": -1e15}", "999999999999999.9"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        struct payload_reading r;
+        const char *reason = NULL;
+        if (parse(ok[i], &r, &reason) != 0)
+            fail_msg("'%s' refused: %s", ok[i], reason);
+        assert_true(r.value >= -PAYLOAD_VALUE_MAX && r.value <= PAYLOAD_VALUE_MAX);
+    }
+    static const char *bad[] = {
+        "1.0000000000000002e15", "-1e16", "1e160", "{\"value\": 1e300}", "{\"value\": -1.7976931348623157e308}",
+        "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct payload_reading r;
+        const char *reason = NULL;
+        if (parse(bad[i], &r, &reason) == 0)
+            fail_msg("'%s' accepted as %g", bad[i], r.value);
+        assert_string_equal(reason, "value out of range: more than 1e15 in magnitude");
+    }
+}
+
+static void test_ts_window(void **state)
+{
+    (void)state;
+    const int64_t now = 1795773600000000LL, past = 30LL * 86400 * 1000000, future = 600LL * 1000000;
+    const char *reason = NULL;
+    assert_int_equal(payload_check_ts(now, now, past, future, &reason), 0);
+    assert_int_equal(payload_check_ts(now - past, now, past, future, &reason), 0);
+    assert_int_equal(payload_check_ts(now + future, now, past, future, &reason), 0);
+    assert_int_equal(payload_check_ts(now - past - 1, now, past, future, &reason), -1);
+    assert_non_null(strstr(reason, "past"));
+    assert_int_equal(payload_check_ts(now + future + 1, now, past, future, &reason), -1);
+    assert_non_null(strstr(reason, "future"));
+    /* the ends of the range: no overflow in the comparison */
+    assert_int_equal(payload_check_ts(INT64_MIN, now, past, future, &reason), -1);
+    assert_int_equal(payload_check_ts(INT64_MAX, now, past, future, &reason), -1);
+    assert_int_equal(payload_check_ts(INT64_MIN, INT64_MAX, INT64_MAX, 0, &reason), -1);
+    assert_int_equal(payload_check_ts(0, 0, 0, 0, &reason), 0);
+}
+
 static void test_status(void **state)
 {
     (void)state;
@@ -117,7 +160,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ascii),           cmocka_unit_test(test_json),   cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_binary_and_size), cmocka_unit_test(test_status),
+        cmocka_unit_test(test_binary_and_size), cmocka_unit_test(test_status), cmocka_unit_test(test_value_bound),
+        cmocka_unit_test(test_ts_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,10 +7,15 @@
 #include <string.h>
 
 #define NOW 1795773600000000LL /* 2026-11-27T10:00:00Z */
+#define DAY_US (86400LL * 1000000)
+#define MIN_US (60LL * 1000000)
+
+/* the ingest's defaults: --ts-past-days 30, --ts-future-minutes 10 */
+static const struct msg_bounds BOUNDS = {.ts_past_us = 30 * DAY_US, .ts_future_us = 10 * MIN_US};
 
 static void classify(const char *topic, const char *payload, bool retained, struct msg_result *r)
 {
-    msg_classify(topic, strlen(topic), payload, payload ? strlen(payload) : 0, retained, NOW, r);
+    msg_classify(topic, strlen(topic), payload, payload ? strlen(payload) : 0, retained, NOW, &BOUNDS, r);
 }
 
 static void test_readings(void **state)
@@ -113,7 +118,7 @@ static void test_payload_bounds(void **state)
     struct msg_result r;
     static char big[2048];
     memset(big, '1', sizeof big);
-    msg_classify("a/b/c", 5, big, sizeof big, false, NOW, &r);
+    msg_classify("a/b/c", 5, big, sizeof big, false, NOW, &BOUNDS, &r);
     assert_int_equal(r.kind, MSG_REJECT);
     assert_int_equal(r.cls, REJECT_PAYLOAD);
     assert_string_equal(r.reason, "payload too large");
@@ -121,20 +126,78 @@ static void test_payload_bounds(void **state)
     msg_classify("a/b/c", 5,
                  "12\0"
                  "3",
-                 4, false, NOW, &r);
+                 4, false, NOW, &BOUNDS, &r);
     assert_int_equal(r.kind, MSG_REJECT);
-    msg_classify("a/b/c", 5, "{\"value\": 12}", 5, false, NOW, &r);
+    msg_classify("a/b/c", 5, "{\"value\": 12}", 5, false, NOW, &BOUNDS, &r);
     assert_int_equal(r.kind, MSG_REJECT);
-    msg_classify("a/b/c", 5, "21.5garbage", 4, false, NOW, &r);
+    msg_classify("a/b/c", 5, "21.5garbage", 4, false, NOW, &BOUNDS, &r);
     assert_int_equal(r.kind, MSG_READING);
     assert_true(r.reading.value == 21.5);
     /* a topic given with a length shorter than the string */
-    msg_classify("a/b/c/d", 5, "1", 1, false, NOW, &r);
+    msg_classify("a/b/c/d", 5, "1", 1, false, NOW, &BOUNDS, &r);
     assert_int_equal(r.kind, MSG_READING);
     assert_string_equal(r.reading.topic, "a/b/c");
     /* huge status payload */
-    msg_classify("pico/status", 11, big, sizeof big, false, NOW, &r);
+    msg_classify("pico/status", 11, big, sizeof big, false, NOW, &BOUNDS, &r);
     assert_int_equal(r.cls, REJECT_STATUS);
+}
+
+/* The value bound and the ts window: the refusal and the success at each edge. */
+static void test_value_and_ts_bounds(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *payload;
+        bool ok;
+        double value;
+        int64_t ts_us;
+        const char *reason_has;
+    } cases[] = {
+        {"1e15", true, 1e15, NOW, NULL},
+        {"-1e15", true, -1e15, NOW, NULL},
+        {"{\"value\": 1e15}", true, 1e15, NOW, NULL},
+        {"1000000000000000.1", false, 0, 0, "out of range"}, /* rounds to the next double above 1e15 */
+        {"1.0000000000000002e15", false, 0, 0, "out of range"},
+        {"-1e16", false, 0, 0, "out of range"},
+        {"1e160", false, 0, 0, "out of range"},
+        {"{\"value\": 1e160}", false, 0, 0, "out of range"},
+        {"{\"value\": -1.7976931348623157e308}", false, 0, 0, "out of range"},
+        /* 30 days back: the edge is in; a microsecond more is out */
+        {"{\"value\": 1, \"ts\": \"2026-10-28T10:00:00Z\"}", true, 1, NOW - 30 * DAY_US, NULL},
+        {"{\"value\": 1, \"ts\": \"2026-10-28T09:59:59.999999Z\"}", false, 0, 0, "too far in the past"},
+        {"{\"value\": 1, \"ts\": \"0001-01-01T00:00:00Z\"}", false, 0, 0, "too far in the past"},
+        {"{\"value\": 1, \"ts\": 0}", false, 0, 0, "too far in the past"},
+        /* 10 minutes ahead: in; a microsecond more, eight days or the year 9999: out */
+        {"{\"value\": 1, \"ts\": \"2026-11-27T10:10:00Z\"}", true, 1, NOW + 10 * MIN_US, NULL},
+        {"{\"value\": 1, \"ts\": 1795774200.000001}", false, 0, 0, "too far in the future"},
+        {"{\"value\": 1, \"ts\": \"2026-12-05T10:00:00Z\"}", false, 0, 0, "too far in the future"},
+        {"{\"value\": 1, \"ts\": \"9999-12-31T23:59:59.999999Z\"}", false, 0, 0, "too far in the future"},
+        {"{\"value\": 1, \"ts\": 253402300799}", false, 0, 0, "too far in the future"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct msg_result r;
+        classify("a/b/c", cases[i].payload, false, &r);
+        if (cases[i].ok) {
+            if (r.kind != MSG_READING)
+                fail_msg("case %zu (%s) refused: %s", i, cases[i].payload, r.reason);
+            assert_true(r.reading.value == cases[i].value);
+            assert_int_equal(r.reading.ts_us, cases[i].ts_us);
+        } else {
+            if (r.kind != MSG_REJECT || r.cls != REJECT_PAYLOAD)
+                fail_msg("case %zu (%s): kind %d class %d", i, cases[i].payload, r.kind, r.cls);
+            if (!strstr(r.reason, cases[i].reason_has))
+                fail_msg("case %zu: reason '%s' lacks '%s'", i, r.reason, cases[i].reason_has);
+        }
+    }
+    /* other windows: none at all ahead, a day back */
+    const struct msg_bounds tight = {.ts_past_us = DAY_US, .ts_future_us = 0};
+    struct msg_result r;
+    const char *p = "{\"value\": 1, \"ts\": \"2026-11-27T10:00:00.000001Z\"}";
+    msg_classify("a/b/c", 5, p, strlen(p), false, NOW, &tight, &r);
+    assert_int_equal(r.kind, MSG_REJECT);
+    p = "{\"value\": 1, \"ts\": \"2026-11-26T10:00:00Z\"}";
+    msg_classify("a/b/c", 5, p, strlen(p), false, NOW, &tight, &r);
+    assert_int_equal(r.kind, MSG_READING);
 }
 
 static void test_filters(void **state)
@@ -173,8 +236,12 @@ static void test_filters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_readings),       cmocka_unit_test(test_presence), cmocka_unit_test(test_rejects),
-        cmocka_unit_test(test_payload_bounds), cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_readings),
+        cmocka_unit_test(test_presence),
+        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_payload_bounds),
+        cmocka_unit_test(test_value_and_ts_bounds),
+        cmocka_unit_test(test_filters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -206,7 +206,7 @@ static void test_stats(void **state)
     char line[1024];
     stats_format(&a, 4, line, sizeof line);
     assert_non_null(strstr(line, "received=10 written=7 rejected=3 (topic=1 payload=2 status=0 overflow=0 "
-                                 "database=0 too_large=0)"));
+                                 "database=0 too_large=0 limit=0)"));
     assert_non_null(strstr(line, "batches=3 max_batch=5"));
     assert_non_null(strstr(line, "queued=4"));
     a.duplicates_skipped = 6;
@@ -224,6 +224,7 @@ static void test_stats(void **state)
     assert_true(strlen(small) < sizeof small);
     assert_string_equal(reject_class_name(REJECT_DATABASE), "database");
     assert_string_equal(reject_class_name(REJECT_TOO_LARGE), "too_large");
+    assert_string_equal(reject_class_name(REJECT_LIMIT), "limit");
     assert_string_equal(reject_class_name((enum reject_class)99), "?");
 }
 
