@@ -4,9 +4,9 @@
  * Each file runs once, in order, in its own transaction, under an advisory
  * lock so several processes may migrate at start without racing. Applied
  * versions are recorded in schema_migrations. After each file, in its
- * transaction, sensorpipe_secure() (db/006) runs when it exists: it puts back
- * the roles' privileges and the SECURITY DEFINER settings that a replaced
- * function loses.
+ * transaction (or once when none was applied), sensorpipe_secure() (db/006)
+ * runs when it exists: it puts back the roles' privileges and the SECURITY
+ * DEFINER settings that a function replaced since loses.
  *
  * Only the schema's owner migrates (docs/SECURITY.md, "PostgreSQL: least
  * privilege"): a daemon connected as another role (sensorpipe_ingest,
