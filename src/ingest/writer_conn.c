@@ -37,12 +37,12 @@ static int writer_setup(struct writer *w)
         if (n < 0) {
             char msg[1024];
             pgconn_flatten(msg, sizeof msg, err);
-            log_error("database migration failed: %s", msg);
+            log_error("%s: %s", owner ? "database migration failed" : "database schema check failed", msg);
             return -1;
         }
         if (owner)
             log_info("schema up to date (%d migration%s applied)", n, n == 1 ? "" : "s");
-    } else if (migrate_is_owner(w->pc.conn, NULL, NULL, 0, err, sizeof err) == 1)
+    } else if (w->cfg.retention_days >= 0 && migrate_is_owner(w->pc.conn, NULL, NULL, 0, err, sizeof err) == 1)
         owner = true;
     long retention = w->cfg.retention_days;
     if (retention >= 0 && !owner) {

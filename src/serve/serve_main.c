@@ -74,7 +74,7 @@ static int serve_migrate(const char *db, const char *password)
         log_error("cannot connect to the database to migrate: %s", msg);
     } else if ((rc = migrate_at_start(conn, &owner, err, sizeof err)) < 0) {
         pgconn_flatten(msg, sizeof msg, err);
-        log_error("migration failed: %s", msg);
+        log_error("%s: %s", owner ? "migration failed" : "schema check failed", msg);
     } else {
         if (owner)
             log_info("schema up to date (%d migration%s applied)", rc, rc == 1 ? "" : "s");
