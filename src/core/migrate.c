@@ -3,6 +3,8 @@
 
 #include "config.h"
 #include "log.h"
+#include "pgconn.h"
+#include "secret.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,6 +12,11 @@
 #include <string.h>
 
 #define MIGRATE_LOCK_KEY 7346120000LL
+
+/* After each migration, in its transaction: the privileges of db/006, when that file has run. */
+#define MIGRATE_SECURE_SQL                                                                                             \
+    "DO $$ BEGIN IF to_regprocedure('sensorpipe_secure()') IS NOT NULL THEN PERFORM sensorpipe_secure(); END IF; "     \
+    "END $$"
 
 /* Run one command; on failure write the server's message into err. */
 static int exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
@@ -61,7 +68,7 @@ int migrate_run(PGconn *conn, char *err, size_t errlen)
             continue;
         if (exec_ok(conn, "BEGIN", err, errlen))
             goto fail;
-        if (exec_ok(conn, m->sql, err, errlen)) {
+        if (exec_ok(conn, m->sql, err, errlen) || exec_ok(conn, MIGRATE_SECURE_SQL, err, errlen)) {
             char reason[512];
             snprintf(reason, sizeof reason, "%s", err);
             snprintf(err, errlen, "migration %s failed: %s", m->name, reason);
@@ -86,6 +93,9 @@ int migrate_run(PGconn *conn, char *err, size_t errlen)
         log_info("applied migration %s", m->name);
         applied++;
     }
+    /* nothing applied: the privileges all the same, for a function replaced by hand since */
+    if (!applied && exec_ok(conn, MIGRATE_SECURE_SQL, err, errlen))
+        goto fail;
     snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", MIGRATE_LOCK_KEY);
     PQclear(PQexec(conn, sql));
     return applied;
@@ -93,6 +103,77 @@ fail:
     snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", MIGRATE_LOCK_KEY);
     PQclear(PQexec(conn, sql));
     return -1;
+}
+
+int migrate_is_owner(PGconn *conn, char *user, char *owner, size_t namelen, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(conn, "SELECT current_user,"
+                               " coalesce((SELECT pg_get_userbyid(c.relowner) FROM pg_class c"
+                               "           WHERE c.oid = to_regclass('schema_migrations')),"
+                               "          (SELECT pg_get_userbyid(datdba) FROM pg_database"
+                               "           WHERE datname = current_database())),"
+                               " (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        snprintf(err, errlen, "cannot tell the schema's owner: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    const char *cur = PQgetvalue(r, 0, 0), *own = PQgetvalue(r, 0, 1);
+    int yes = !strcmp(cur, own) || !strcmp(PQgetvalue(r, 0, 2), "t");
+    if (user && namelen)
+        snprintf(user, namelen, "%s", cur);
+    if (owner && namelen)
+        snprintf(owner, namelen, "%s", own);
+    PQclear(r);
+    return yes;
+}
+
+int migrate_check_version(PGconn *conn, char *err, size_t errlen)
+{
+    int want = migrations_count ? migrations[migrations_count - 1].version : 0;
+    PGresult *r = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    bool exists = !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    if (!exists) {
+        snprintf(err, errlen,
+                 "the database has no sensorpipe schema (no table schema_migrations): run `sensorpipe migrate` "
+                 "as its owner first");
+        return -1;
+    }
+    char why[512];
+    int have = applied_version(conn, why, sizeof why);
+    if (have < 0) {
+        snprintf(err, errlen, "cannot read the schema's version: %s", why);
+        return -1;
+    }
+    if (have < want) {
+        snprintf(err, errlen,
+                 "the schema is at version %d and this binary needs %d: run `sensorpipe migrate` as the schema's "
+                 "owner",
+                 have, want);
+        return -1;
+    }
+    return 0;
+}
+
+int migrate_at_start(PGconn *conn, bool *owner, char *err, size_t errlen)
+{
+    char user[128], own[128];
+    int yes = migrate_is_owner(conn, user, own, sizeof user, err, errlen);
+    *owner = yes == 1;
+    if (yes < 0)
+        return -1;
+    if (yes)
+        return migrate_run(conn, err, errlen);
+    log_info("connected as %s, not as the schema's owner %s: migrations skipped (`sensorpipe migrate` as the owner "
+             "applies them)",
+             user, own);
+    return migrate_check_version(conn, err, errlen) == 0 ? 0 : -1;
 }
 
 /* Store the retention in sensorpipe_settings; 0 or -1 with err. */
@@ -128,10 +209,13 @@ int migrate_maintain(PGconn *conn, long retention_days, char *err, size_t errlen
 
 int migrate_main(int argc, char **argv)
 {
-    char *db = NULL, *log_level = NULL;
+    char *db = NULL, *log_level = NULL, *password_file = NULL;
     long retention = 0;
     const struct cfg_opt opts[] = {
         {"db", CFG_STR, &db, "", 0, 0, "DATABASE_URL", "libpq connection string or URI (PG* variables apply)", false},
+        {"db-password-file", CFG_STR, &password_file, "", 0, 0, NULL,
+         "file whose first line is the database password (readable by this user only; never on the command line)",
+         false},
         {"retention-days", CFG_INT, &retention, "-1", -1, 36500, NULL,
          "drop readings, rejects, readings_default rows and offline devices older than this many days (0 = keep; -1 = "
          "leave the stored setting)",
@@ -152,12 +236,33 @@ int migrate_main(int argc, char **argv)
         cfg_free(opts);
         return 2;
     }
+    char password[SECRET_MAX + 1] = "";
+    size_t password_len = 0;
+    if (*password_file && secret_read_file(password_file, password, &password_len, err, sizeof err)) {
+        fprintf(stderr, "sensorpipe migrate: %s\n", err);
+        cfg_free(opts);
+        return 2;
+    }
     int level = log_level_parse(log_level);
     log_init("migrate", level < 0 ? LOG_INFO : (enum log_level)level);
-    PGconn *conn = PQconnectdb(db);
+    const struct pgconn_config pcfg = {
+        .conninfo = db, .app_name = "sensorpipe-migrate", .password = *password_file ? password : NULL};
+    PGconn *conn = pgconn_connect_blocking(&pcfg);
     int status = 1;
+    char user[128], owner[128];
     if (PQstatus(conn) != CONNECTION_OK) {
-        log_error("cannot connect to the database: %s", PQerrorMessage(conn));
+        char msg[512];
+        pgconn_flatten(msg, sizeof msg, PQerrorMessage(conn));
+        log_error("cannot connect to the database: %s", msg);
+        goto done;
+    }
+    int may = migrate_is_owner(conn, user, owner, sizeof user, err, sizeof err);
+    if (may < 0) {
+        log_error("%s", err);
+        goto done;
+    }
+    if (!may) {
+        log_error("connected as %s: only the schema's owner (%s) or a superuser migrates", user, owner);
         goto done;
     }
     int n = migrate_run(conn, err, sizeof err);
@@ -173,6 +278,7 @@ int migrate_main(int argc, char **argv)
     status = 0;
 done:
     PQfinish(conn);
+    secret_wipe(password, sizeof password);
     cfg_free(opts);
     return status;
 }

@@ -48,10 +48,15 @@ size_t pgconn_flatten(char *out, size_t outlen, const char *msg)
 int pgconn_params(const struct pgconn_config *cfg, const char **keys, const char **vals, size_t n)
 {
     const char *kv[][2] = {
-        {"fallback_application_name", cfg->app_name},        {"keepalives_idle", PGCONN_KEEPALIVES_IDLE},
-        {"keepalives_interval", PGCONN_KEEPALIVES_INTERVAL}, {"keepalives_count", PGCONN_KEEPALIVES_COUNT},
-        {"tcp_user_timeout", PGCONN_TCP_USER_TIMEOUT},       {"options", cfg->options},
-        {"dbname", cfg->conninfo ? cfg->conninfo : ""},      {"client_encoding", cfg->client_encoding},
+        {"fallback_application_name", cfg->app_name},
+        {"keepalives_idle", PGCONN_KEEPALIVES_IDLE},
+        {"keepalives_interval", PGCONN_KEEPALIVES_INTERVAL},
+        {"keepalives_count", PGCONN_KEEPALIVES_COUNT},
+        {"tcp_user_timeout", PGCONN_TCP_USER_TIMEOUT},
+        {"options", cfg->options},
+        {"dbname", cfg->conninfo ? cfg->conninfo : ""},
+        {"client_encoding", cfg->client_encoding},
+        {"password", cfg->password},
     };
     size_t k = 0;
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
@@ -67,6 +72,13 @@ int pgconn_params(const struct pgconn_config *cfg, const char **keys, const char
         return -1;
     keys[k] = vals[k] = NULL;
     return (int)k;
+}
+
+PGconn *pgconn_connect_blocking(const struct pgconn_config *cfg)
+{
+    const char *keys[PGCONN_PARAMS_MAX], *vals[PGCONN_PARAMS_MAX];
+    pgconn_params(cfg, keys, vals, PGCONN_PARAMS_MAX); /* cannot fail: the arrays are big enough */
+    return PQconnectdbParams(keys, vals, 1);
 }
 
 void pgconn_init(struct pgconn *pc, const struct pgconn_config *cfg, uint32_t seed)

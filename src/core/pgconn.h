@@ -33,13 +33,14 @@
 #include <stdint.h>
 
 #define PGCONN_CONNECT_TIMEOUT_MS 10000
-#define PGCONN_PARAMS_MAX 10 /* keys (and values) pgconn_params() writes at most, with the NULL */
+#define PGCONN_PARAMS_MAX 11 /* keys (and values) pgconn_params() writes at most, with the NULL */
 
 struct pgconn_config {
     const char *conninfo;        /* libpq string or URI, expanded as "dbname"; "" = PG* variables; borrowed */
     const char *app_name;        /* fallback_application_name; borrowed */
     const char *options;         /* libpq "options" (e.g. "-c statement_timeout=30000"), or NULL; borrowed */
     const char *client_encoding; /* set after the conninfo, so it cannot be overridden; or NULL; borrowed */
+    const char *password; /* from a --db-password-file, set after the conninfo; or NULL; borrowed, never logged */
     uint32_t backoff_base_ms;
     uint32_t backoff_max_ms;
     int64_t stable_ms; /* a connection lost after this long UP restarts the back-off from its base */
@@ -90,11 +91,19 @@ size_t pgconn_flatten(char *out, size_t outlen, const char *msg);
  * The keys and values for PQconnectStartParams (expand_dbname = 1), NULL-
  * terminated, at most PGCONN_PARAMS_MAX of each: application name,
  * keepalives, tcp_user_timeout and options before the conninfo (so the user's
- * conninfo may override them), client_encoding after it. The values are
- * borrowed from cfg and static strings. Returns the count without the NULL,
- * or -1 when n is too small.
+ * conninfo may override them), client_encoding and password after it (the
+ * password of --db-password-file wins over one in the conninfo). The values
+ * are borrowed from cfg and static strings. Returns the count without the
+ * NULL, or -1 when n is too small.
  */
 int pgconn_params(const struct pgconn_config *cfg, const char **keys, const char **vals, size_t n);
+
+/*
+ * A blocking connection with the same parameters (PQconnectdbParams), for the
+ * start-up work done before an event loop runs (migrations). Never NULL
+ * unless out of memory; check PQstatus().
+ */
+PGconn *pgconn_connect_blocking(const struct pgconn_config *cfg);
 
 /* DOWN, first attempt due at once. Copies cfg (not its strings); seed drives the back-off's jitter (not 0). */
 void pgconn_init(struct pgconn *pc, const struct pgconn_config *cfg, uint32_t seed);

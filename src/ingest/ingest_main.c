@@ -54,7 +54,8 @@
 #endif
 
 struct ingest_options {
-    char *db, *mqtt_host, *client_id, *subscribe, *log_level, *mqtt_username, *mqtt_password_file; /* cfg_free */
+    char *db, *db_password_file, *mqtt_host, *client_id, *subscribe, *log_level, *mqtt_username,
+        *mqtt_password_file; /* cfg_free */
     long mqtt_port, qos, queue_max, batch_max, retention_days, stats_interval, mqtt_max_packet;
     long ts_past_days, ts_future_minutes, max_devices, max_topics_per_device;
     bool clean_session, migrate, qos0_async_commit;
@@ -399,6 +400,9 @@ int ingest_main(int argc, char **argv)
     const struct cfg_opt opts[] = {
         {"db", CFG_STR, &o.db, "", 0, 0, "DATABASE_URL",
          "libpq connection string or URI (empty: PG* variables and libpq defaults)", false},
+        {"db-password-file", CFG_STR, &o.db_password_file, "", 0, 0, NULL,
+         "file whose first line is the database password (readable by this service only; never on the command line)",
+         false},
         {"mqtt-host", CFG_STR, &o.mqtt_host, "127.0.0.1", 0, 0, NULL, "MQTT broker host", false},
         {"mqtt-port", CFG_INT, &o.mqtt_port, "1883", 1, 65535, NULL, "MQTT broker port", false},
         {"mqtt-username", CFG_STR, &o.mqtt_username, "", 0, 0, NULL, "MQTT user name (empty: none)", false},
@@ -451,8 +455,8 @@ int ingest_main(int argc, char **argv)
     char err[512];
     char **filters = NULL;
     int nfilters = 0;
-    char password[SECRET_MAX + 1] = "";
-    size_t password_len = 0;
+    char password[SECRET_MAX + 1] = "", db_password[SECRET_MAX + 1] = "";
+    size_t password_len = 0, db_password_len = 0;
     struct ingest *in = NULL; /* owned here, freed at done */
     bool started = false;     /* everything in *in was initialised */
     int status = 2;           /* usage errors until the options are read */
@@ -465,7 +469,8 @@ int ingest_main(int argc, char **argv)
     }
     if (rc != CFG_OK || ingest_check_options(&o, err, sizeof err) != 0 ||
         mqtt_filters_parse(o.subscribe, &filters, &nfilters, err, sizeof err) != 0 ||
-        (*o.mqtt_password_file && secret_read_file(o.mqtt_password_file, password, &password_len, err, sizeof err))) {
+        (*o.mqtt_password_file && secret_read_file(o.mqtt_password_file, password, &password_len, err, sizeof err)) ||
+        (*o.db_password_file && secret_read_file(o.db_password_file, db_password, &db_password_len, err, sizeof err))) {
         fprintf(stderr, "sensorpipe ingest: %s\n", err);
         goto done;
     }
@@ -490,6 +495,7 @@ int ingest_main(int argc, char **argv)
     rejectq_init(&in->rejects, INGEST_REJECTS_MAX);
     presenceq_init(&in->presence, INGEST_PRESENCE_MAX);
     struct writer_config wcfg = {.dsn = o.db,
+                                 .db_password = *o.db_password_file ? db_password : NULL,
                                  .migrate = o.migrate,
                                  .retention_days = o.retention_days,
                                  .qos0_async_commit = o.qos0_async_commit};
@@ -539,6 +545,7 @@ done:
     free(in);
     signals_close();
     secret_wipe(password, sizeof password);
+    secret_wipe(db_password, sizeof db_password);
     mqtt_filters_free(filters, nfilters);
     cfg_free(opts);
     return status;

@@ -42,6 +42,7 @@ void writer_init(struct writer *w, const struct writer_config *cfg, struct batch
     const struct pgconn_config pcfg = {.conninfo = cfg->dsn,
                                        .app_name = "sensorpipe-ingest",
                                        .client_encoding = "UTF8",
+                                       .password = cfg->db_password,
                                        .backoff_base_ms = WRITER_BACKOFF_BASE_MS,
                                        .backoff_max_ms = WRITER_BACKOFF_MAX_MS,
                                        .stable_ms = WRITER_STABLE_MS};

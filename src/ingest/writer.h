@@ -25,9 +25,12 @@
  * keeps the job's rows queued, closes the connection and reconnects with
  * backoff; the same rows are written after the reconnect. A data error
  * (SQLSTATE class 22 or 23) narrows the batch down to the row at fault, which
- * goes to rejects. At the first connection only, migrations (--migrate) and
- * migrate_maintain() run in blocking mode before anything else; then, once,
- * the stored topics and devices are loaded into the known table (known.h).
+ * goes to rejects. At the first connection only, migrations (--migrate: as
+ * the schema's owner; as another role, such as sensorpipe_ingest, only the
+ * schema's version is checked) and migrate_maintain() run in blocking mode
+ * before anything else; then, once, the stored topics and devices are loaded
+ * into the known table (known.h). The upkeep, sensorpipe_maintain(), is
+ * SECURITY DEFINER: it runs as the owner whoever calls it (db/006).
  */
 #ifndef SP_INGEST_WRITER_H
 #define SP_INGEST_WRITER_H
@@ -46,9 +49,10 @@
 #include <stdint.h>
 
 struct writer_config {
-    const char *dsn;     /* borrowed; "" = libpq defaults and PG* variables */
-    bool migrate;        /* run migrate_run() at the first connection */
-    long retention_days; /* given to migrate_maintain() at the first connection */
+    const char *dsn;         /* borrowed; "" = libpq defaults and PG* variables */
+    const char *db_password; /* borrowed, from --db-password-file; NULL: none (libpq's own ways apply) */
+    bool migrate;            /* migrate_at_start() at the first connection (migrates as the schema's owner only) */
+    long retention_days;     /* given to migrate_maintain() at the first connection (as the owner only) */
     /*
      * Commit a COPY whose rows are all untracked (QoS 0, or QoS 1 without held
      * PUBACKs) with synchronous_commit off: no acknowledgement waits for it, so

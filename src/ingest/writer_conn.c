@@ -31,17 +31,27 @@ void writer__connect_start(struct writer *w, int64_t now_ms)
 static int writer_setup(struct writer *w)
 {
     char err[1024];
+    bool owner = false;
     if (w->cfg.migrate) {
-        int n = migrate_run(w->pc.conn, err, sizeof err);
+        int n = migrate_at_start(w->pc.conn, &owner, err, sizeof err);
         if (n < 0) {
             char msg[1024];
             pgconn_flatten(msg, sizeof msg, err);
-            log_error("database migration failed: %s", msg);
+            log_error("%s: %s", owner ? "database migration failed" : "database schema check failed", msg);
             return -1;
         }
-        log_info("schema up to date (%d migration%s applied)", n, n == 1 ? "" : "s");
+        if (owner)
+            log_info("schema up to date (%d migration%s applied)", n, n == 1 ? "" : "s");
+    } else if (w->cfg.retention_days >= 0 && migrate_is_owner(w->pc.conn, NULL, NULL, 0, err, sizeof err) == 1)
+        owner = true;
+    long retention = w->cfg.retention_days;
+    if (retention >= 0 && !owner) {
+        log_warn("--retention-days %ld not stored: only the schema's owner changes the settings "
+                 "(`sensorpipe migrate --retention-days %ld` as the owner); the stored retention applies",
+                 retention, retention);
+        retention = -1;
     }
-    if (migrate_maintain(w->pc.conn, w->cfg.retention_days, err, sizeof err) != 0) {
+    if (migrate_maintain(w->pc.conn, retention, err, sizeof err) != 0) {
         char msg[1024];
         pgconn_flatten(msg, sizeof msg, err);
         /* not fatal: the readings table may still take rows; upkeep runs again within the hour */

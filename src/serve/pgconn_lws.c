@@ -31,8 +31,9 @@ static void pgc_want_writable(struct pgc *c)
         lws_callback_on_writable(c->wsi);
 }
 
-void pgc_init(struct pgc *c, const char *name, const char *conninfo, const char *app_name, const char *options,
-              struct lws_context *ctx, struct lws_vhost *vh, const struct pgc_hooks *hooks, void *arg)
+void pgc_init(struct pgc *c, const char *name, const char *conninfo, const char *password, const char *app_name,
+              const char *options, struct lws_context *ctx, struct lws_vhost *vh, const struct pgc_hooks *hooks,
+              void *arg)
 {
     memset(c, 0, sizeof *c);
     c->name = name;
@@ -42,6 +43,7 @@ void pgc_init(struct pgc *c, const char *name, const char *conninfo, const char 
     c->arg = arg;
     c->sock = -1;
     const struct pgconn_config cfg = {.conninfo = conninfo,
+                                      .password = password,
                                       .app_name = app_name,
                                       .options = options,
                                       .backoff_base_ms = PGC_BACKOFF_BASE_MS,

@@ -55,11 +55,13 @@ struct pgc {
 
 /*
  * Set up (nothing connects until pgc_start). conninfo (libpq string or URI),
- * app_name (fallback_application_name) and options (libpq "options", e.g.
+ * password (from --db-password-file, or NULL), app_name
+ * (fallback_application_name) and options (libpq "options", e.g.
  * "-c statement_timeout=30000", or NULL) are borrowed and outlive the pgc.
  */
-void pgc_init(struct pgc *c, const char *name, const char *conninfo, const char *app_name, const char *options,
-              struct lws_context *ctx, struct lws_vhost *vh, const struct pgc_hooks *hooks, void *arg);
+void pgc_init(struct pgc *c, const char *name, const char *conninfo, const char *password, const char *app_name,
+              const char *options, struct lws_context *ctx, struct lws_vhost *vh, const struct pgc_hooks *hooks,
+              void *arg);
 /* Connect now (and reconnect forever after failures). */
 void pgc_start(struct pgc *c);
 /* True when queries may be sent (pc.state UP). */

@@ -1,8 +1,10 @@
 /*
  * serve_main.c - `sensorpipe serve`: options, start-up, the one lws event loop, clean stop.
  *
- * Start-up: parse options (flags, SENSORPIPE_* environment, defaults), migrate
- * the schema (blocking, before the loop, unless --no-migrate), make the ring,
+ * Start-up: parse options (flags, SENSORPIPE_* environment, defaults), read
+ * --db-password-file, migrate the schema (blocking, before the loop, unless
+ * --no-migrate; as the schema's owner only: connected as another role, such
+ * as sensorpipe_serve, it checks the schema's version instead), make the ring,
  * the lws context, and the two database connections (LISTEN + query), which
  * connect asynchronously inside the loop. SIGTERM/SIGINT stop the loop;
  * everything is freed and the exit status is 0.
@@ -12,6 +14,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/migrate.h"
+#include "core/secret.h"
 #include "hub_feed.h"
 #include "serve_lws.h"
 #include "serve_state.h"
@@ -58,18 +61,23 @@ static void query_down(struct pgc *c, void *arg, const char *why)
     dbq_on_down(&sv->query_q, why);
 }
 
-/* Blocking migration before the loop starts. 0 or -1. */
-static int serve_migrate(const char *db)
+/* Blocking migration (as the schema's owner) or version check (as another role) before the loop starts. 0 or -1. */
+static int serve_migrate(const char *db, const char *password)
 {
-    PGconn *conn = PQconnectdb(db);
+    const struct pgconn_config pcfg = {.conninfo = db, .app_name = "sensorpipe-serve", .password = password};
+    PGconn *conn = pgconn_connect_blocking(&pcfg);
     int rc = -1;
-    char err[512];
-    if (PQstatus(conn) != CONNECTION_OK)
-        log_error("cannot connect to the database to migrate: %s", PQerrorMessage(conn));
-    else if ((rc = migrate_run(conn, err, sizeof err)) < 0)
-        log_error("migration failed: %s", err);
-    else {
-        log_info("schema up to date (%d migration%s applied)", rc, rc == 1 ? "" : "s");
+    bool owner = false;
+    char err[512], msg[512];
+    if (PQstatus(conn) != CONNECTION_OK) {
+        pgconn_flatten(msg, sizeof msg, PQerrorMessage(conn));
+        log_error("cannot connect to the database to migrate: %s", msg);
+    } else if ((rc = migrate_at_start(conn, &owner, err, sizeof err)) < 0) {
+        pgconn_flatten(msg, sizeof msg, err);
+        log_error("%s: %s", owner ? "migration failed" : "schema check failed", msg);
+    } else {
+        if (owner)
+            log_info("schema up to date (%d migration%s applied)", rc, rc == 1 ? "" : "s");
         rc = 0;
     }
     PQfinish(conn);
@@ -97,6 +105,9 @@ int serve_main(int argc, char **argv)
         {"listen", CFG_STR, &cfg->listen, "127.0.0.1:8000", 0, 0, NULL, "HTTP address host:port", false},
         {"db", CFG_STR, &cfg->db, "", 0, 0, "DATABASE_URL", "libpq connection string or URI (PG* variables apply)",
          false},
+        {"db-password-file", CFG_STR, &cfg->db_password_file, "", 0, 0, NULL,
+         "file whose first line is the database password (readable by this service only; never on the command line)",
+         false},
         {"web-root", CFG_STR, &cfg->web_root, "web", 0, 0, NULL, "directory of the dashboard files", false},
         {"allow-origin", CFG_STR, &cfg->allow_origin, "", 0, 0, NULL,
          "extra WebSocket origins allowed (comma list, or *); same host:port is always allowed", false},
@@ -120,6 +131,8 @@ int serve_main(int argc, char **argv)
         {0},
     };
     char err[512], host[256], options[64];
+    char password[SECRET_MAX + 1] = "";
+    size_t password_len = 0;
     int port, status = 1;
     int rc = cfg_parse(opts, argc, argv, NULL, err, sizeof err);
     if (rc == CFG_HELP) {
@@ -144,12 +157,18 @@ int serve_main(int argc, char **argv)
         status = 2;
         goto out_cfg;
     }
+    if (*cfg->db_password_file && secret_read_file(cfg->db_password_file, password, &password_len, err, sizeof err)) {
+        fprintf(stderr, "sensorpipe serve: %s\n", err);
+        status = 2;
+        goto out_cfg;
+    }
+    const char *db_password = *cfg->db_password_file ? password : NULL;
     log_init("serve", (enum log_level)level);
     serve_lws_log_init(level);
     cfg_log_effective(opts);
     serve_check_web_root(cfg->web_root);
 
-    if (cfg->migrate && serve_migrate(cfg->db))
+    if (cfg->migrate && serve_migrate(cfg->db, db_password))
         goto out_cfg;
 
     if (hub_ring_init(&sv->ring, (size_t)cfg->ring_size)) {
@@ -175,8 +194,10 @@ int serve_main(int argc, char **argv)
     static const struct pgc_hooks listen_hooks = {hub_feed_up, hub_feed_input, hub_feed_down};
     static const struct pgc_hooks query_hooks = {query_up, query_input, query_down};
     snprintf(options, sizeof options, "-c statement_timeout=%ld", cfg->query_timeout_ms);
-    pgc_init(&sv->listen_conn, "listen", cfg->db, "sensorpipe-serve-listen", NULL, sv->ctx, sv->vh, &listen_hooks, sv);
-    pgc_init(&sv->query_conn, "query", cfg->db, "sensorpipe-serve", options, sv->ctx, sv->vh, &query_hooks, sv);
+    pgc_init(&sv->listen_conn, "listen", cfg->db, db_password, "sensorpipe-serve-listen", NULL, sv->ctx, sv->vh,
+             &listen_hooks, sv);
+    pgc_init(&sv->query_conn, "query", cfg->db, db_password, "sensorpipe-serve", options, sv->ctx, sv->vh, &query_hooks,
+             sv);
     dbq_init(&sv->listen_q, &sv->listen_conn, LISTEN_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full);
     dbq_init(&sv->query_q, &sv->query_conn, QUERY_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full);
     pgc_start(&sv->listen_conn);
@@ -206,6 +227,7 @@ out_hub:
     hub_presence_free(&sv->presence);
     hub_ring_free(&sv->ring);
 out_cfg:
+    secret_wipe(password, sizeof password);
     cfg_free(opts);
     free(sv);
     return status;

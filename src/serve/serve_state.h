@@ -22,10 +22,11 @@
 #include <stdint.h>
 
 struct serve_config {
-    char *listen;       /* host:port */
-    char *db;           /* libpq conninfo / URI ("" = PG* environment) */
-    char *web_root;     /* directory of the dashboard */
-    char *allow_origin; /* extra WebSocket origins, comma list or "*" */
+    char *listen;           /* host:port */
+    char *db;               /* libpq conninfo / URI ("" = PG* environment) */
+    char *db_password_file; /* "" = none */
+    char *web_root;         /* directory of the dashboard */
+    char *allow_origin;     /* extra WebSocket origins, comma list or "*" */
     char *log_level;
     long ring_size;
     long client_max_lag;

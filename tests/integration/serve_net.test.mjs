@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createDatabase, freePort, psql, spawnSensorpipe, startPipeline, waitFor, wsConnect } from '../lib/harness.mjs';
+import { PG_PASSWORD_FILE, createDatabase, freePort, psql, spawnSensorpipe, startPipeline, waitFor, wsConnect } from '../lib/harness.mjs';
 
 // Local addresses of listening TCP sockets on `port`, from /proc/net/tcp{,6}.
 function listeners(port) {
@@ -35,7 +35,9 @@ test('serve reaches PostgreSQL over TCP (host=127.0.0.1), not only a unix socket
   const db = await createDatabase('tcp');
   const tcpDsn = `host=127.0.0.1 port=${process.env.PGPORT} user=${process.env.PGUSER || 'postgres'} dbname=${db.name}`;
   const port = await freePort();
-  const serve = spawnSensorpipe(['serve', '--db', tcpDsn, '--listen', `127.0.0.1:${port}`], { name: 'serve-tcp' });
+  // TCP asks for a password (scram-sha-256): the superuser's, from the file scripts/pg.sh keeps
+  const serve = spawnSensorpipe(['serve', '--db', tcpDsn, '--db-password-file', PG_PASSWORD_FILE, '--listen', `127.0.0.1:${port}`],
+    { name: 'serve-tcp' });
   try {
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, {
       message: `serve on a TCP database connection to answer /healthz 200\n${serve.output()}`,

@@ -16,6 +16,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const BIN = process.env.SENSORPIPE_BIN || path.join(ROOT, 'build/asan/sensorpipe');
 export const MQTT_PORT = Number(process.env.SENSORPIPE_MQTT_PORT || 1883);
 const PG = { host: process.env.PGHOST || '127.0.0.1', port: process.env.PGPORT || '5432', user: process.env.PGUSER || 'postgres' };
+/** The superuser's password file that scripts/pg.sh keeps in the cluster directory (PGHOST), for TCP logins. */
+export const PG_PASSWORD_FILE = process.env.SENSORPIPE_PG_PASSWORD_FILE || path.join(PG.host, 'postgres.password');
 
 /** A TCP port nobody listens on right now. */
 export function freePort() {

@@ -111,6 +111,28 @@ static void test_params_ingest(void **state)
     assert_int_equal(pgconn_params(&cfg, keys, vals, 0), -1);
 }
 
+/* --db-password-file: the password after the conninfo, so it wins over one written there */
+static void test_params_password(void **state)
+{
+    (void)state;
+    struct pgconn_config cfg = {.conninfo = "host=127.0.0.1 user=sensorpipe_ingest password=old",
+                                .app_name = "sensorpipe-ingest",
+                                .options = "-c statement_timeout=1000",
+                                .client_encoding = "UTF8",
+                                .password = "s3cret"};
+    const char *keys[PGCONN_PARAMS_MAX], *vals[PGCONN_PARAMS_MAX];
+    int n = pgconn_params(&cfg, keys, vals, PGCONN_PARAMS_MAX);
+    assert_int_equal(n, 9); /* every key at once */
+    assert_null(keys[n]);
+    int at, db;
+    find(keys, vals, "dbname", &db);
+    assert_string_equal(find(keys, vals, "password", &at), "s3cret");
+    assert_true(at > db);
+    cfg.password = NULL;
+    assert_int_equal(pgconn_params(&cfg, keys, vals, PGCONN_PARAMS_MAX), 8);
+    assert_null(find(keys, vals, "password", &at));
+}
+
 /* ---- the state machine ---- */
 
 static const struct pgconn_config test_cfg = {
@@ -307,13 +329,10 @@ static void test_lost_and_backoff(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_flatten),
-        cmocka_unit_test(test_params_serve),
-        cmocka_unit_test(test_params_ingest),
-        cmocka_unit_test(test_refused_at_once),
-        cmocka_unit_test(test_timeout_with_keepalives),
-        cmocka_unit_test(test_peer_hangs_up),
-        cmocka_unit_test(test_lost_and_backoff),
+        cmocka_unit_test(test_flatten),         cmocka_unit_test(test_params_serve),
+        cmocka_unit_test(test_params_ingest),   cmocka_unit_test(test_params_password),
+        cmocka_unit_test(test_refused_at_once), cmocka_unit_test(test_timeout_with_keepalives),
+        cmocka_unit_test(test_peer_hangs_up),   cmocka_unit_test(test_lost_and_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
