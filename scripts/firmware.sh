@@ -7,9 +7,13 @@
 #    functions: no SDK, no OS, no floating point.
 # 2. When PICO_SDK_PATH points at a pico-sdk (with lib/cyw43-driver and lib/lwip), also
 #    configures and builds the whole port, firmware/pico, for PICO_BOARD=pico_w into
-#    build/firmware/pico and prints the .elf size. The port needs WIFI_SSID, WIFI_PASSWORD
-#    and MQTT_BROKER (environment); without them this step is skipped with a note.
-#    Without picotool on PATH it is configured with PICO_NO_PICOTOOL=1: .elf/.bin/.hex, no .uf2.
+#    build/firmware/pico and prints the .elf size. The port needs WIFI_SSID, WIFI_PASSWORD,
+#    MQTT_BROKER, DEVICE_ID and MQTT_PASSWORD or MQTT_PASSWORD_FILE (environment); without them
+#    this step is skipped with a note. TLS is on unless SENSORPIPE_TLS=OFF: the CA is
+#    SENSORPIPE_CA_FILE, default var/tls/ca.crt. MQTT_PASSWORD reaches CMake through the
+#    environment only, so it is not written to CMakeCache.txt.
+#    Without picotool on PATH it is configured with PICO_NO_PICOTOOL=1: .elf/.bin/.hex, and the
+#    .uf2 made from the .bin by firmware/pico/bin2uf2.py.
 #
 # Installs gcc-arm-none-eabi and libnewlib-arm-none-eabi when missing (as scripts/install-deps.sh), and for
 # the port also libstdc++-arm-none-eabi-newlib and cmake.
@@ -66,9 +70,10 @@ if [ -z "${PICO_SDK_PATH:-}" ]; then
     echo "firmware: PICO_SDK_PATH not set: the Pico W port (firmware/pico) is not built; see docs/FIRMWARE.md"
     exit 0
 fi
-if [ -z "${WIFI_SSID:-}" ] || [ -z "${MQTT_BROKER:-}" ] || [ -z "${WIFI_PASSWORD+set}" ]; then
-    echo "firmware: PICO_SDK_PATH is set but WIFI_SSID, WIFI_PASSWORD and MQTT_BROKER are not all: port not built" \
-         "(export them, WIFI_PASSWORD= for an open network)"
+if [ -z "${WIFI_SSID:-}" ] || [ -z "${MQTT_BROKER:-}" ] || [ -z "${WIFI_PASSWORD+set}" ] || [ -z "${DEVICE_ID:-}" ] ||
+    { [ -z "${MQTT_PASSWORD:-}" ] && [ -z "${MQTT_PASSWORD_FILE:-}" ]; }; then
+    echo "firmware: PICO_SDK_PATH is set but WIFI_SSID, WIFI_PASSWORD, MQTT_BROKER, DEVICE_ID and MQTT_PASSWORD" \
+         "(or MQTT_PASSWORD_FILE) are not all: port not built (export them, WIFI_PASSWORD= for an open network)"
     exit 0
 fi
 command -v cmake >/dev/null || install_missing cmake
@@ -77,7 +82,9 @@ install_missing libstdc++-arm-none-eabi-newlib # the SDK links the port with g++
 PORT="$OUT/pico"
 args=(-S firmware/pico -B "$PORT" -DPICO_SDK_PATH="$PICO_SDK_PATH" -DPICO_BOARD="${PICO_BOARD:-pico_w}"
       -DWIFI_SSID="$WIFI_SSID" -DWIFI_PASSWORD="$WIFI_PASSWORD" -DMQTT_BROKER="$MQTT_BROKER")
-for v in MQTT_PORT DEVICE_ID MQTT_QOS PUBLISH_INTERVAL_MS STUCK_MINUTES DHT22_GPIO WIFI_POWERSAVE; do
+# MQTT_PASSWORD is not passed with -D: CMake reads it from the environment and does not cache it
+for v in MQTT_PORT DEVICE_ID MQTT_QOS PUBLISH_INTERVAL_MS STUCK_MINUTES DHT22_GPIO WIFI_POWERSAVE MQTT_PASSWORD_FILE \
+    SENSORPIPE_TLS SENSORPIPE_CA_FILE MQTT_TLS_NAME; do
     [ -n "${!v+set}" ] && args+=("-D$v=${!v}")
 done
 { command -v picotool >/dev/null || [ -n "${picotool_DIR:-}" ]; } || args+=(-DPICO_NO_PICOTOOL=1)

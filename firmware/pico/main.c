@@ -34,6 +34,10 @@
 #include "pico/stdlib.h"
 #include "pico/unique_id.h"
 
+#if SP_TLS
+#include "sensorpipe_ca.h" /* sp_ca_pem: the CA certificate, from SENSORPIPE_CA_FILE at build time */
+#endif
+
 #include <stdio.h>
 #include <string.h>
 
@@ -60,21 +64,6 @@ static struct fw fw; /* one state struct, static */
 static uint32_t fw_now_ms(void)
 {
     return to_ms_since_boot(get_absolute_time());
-}
-
-/* "pico-" and the flash chip's 64-bit unique id in lowercase hex, unless DEVICE_ID was given. */
-static void fw_device_id(char *out, size_t outlen)
-{
-    if (SP_DEVICE_ID[0]) {
-        snprintf(out, outlen, "%s", SP_DEVICE_ID);
-        return;
-    }
-    char hex[2 * PICO_UNIQUE_BOARD_ID_SIZE_BYTES + 1];
-    pico_get_unique_board_id_string(hex, sizeof hex);
-    for (char *p = hex; *p; p++)
-        if (*p >= 'A' && *p <= 'F')
-            *p = (char)(*p - 'A' + 'a');
-    snprintf(out, outlen, "pico-%s", hex);
 }
 
 /* FNV-1a of the unique id: a per-board seed, so boards behind one access point do not retry in step. */
@@ -234,7 +223,7 @@ static void fw_start(struct fw *f)
     dht22_init(&f->dht, dht22_gpio_bus, &f->bus);
     f->last_dht_status = DHT22_OK;
 
-    fw_device_id(f->device, sizeof f->device);
+    snprintf(f->device, sizeof f->device, "%s", SP_DEVICE_ID); /* also the MQTT user name */
     if (node_init(&f->node, f->device, SP_PUBLISH_INTERVAL_MS, SP_MQTT_QOS, fw_now_ms()) != 0)
         fw_restart("device id or interval refused"); /* CMake checks both; not reached */
 
@@ -251,12 +240,27 @@ static void fw_start(struct fw *f)
     struct node_msg will;
     conn_will(&f->conn, &will);
     static const struct mqtt_link_events ev = {fw_on_broker_up, fw_on_broker_down, fw_on_published};
-    if (mqtt_link_init(&f->link, SP_MQTT_BROKER, SP_MQTT_PORT, f->device, &will, FW_KEEPALIVE_S, &ev, f) != 0)
-        fw_restart("mqtt: no memory for the client");
+    /* the login: user name = the device name, the password compiled in (never printed) */
+    struct mqtt_link_auth auth = {.user = f->device, .pass = SP_MQTT_PASSWORD};
+#if SP_TLS
+    auth.ca = sp_ca_pem;
+    auth.ca_len = sizeof sp_ca_pem; /* the NUL included, as mbedTLS wants for PEM */
+    auth.tls_name = SP_MQTT_TLS_NAME;
+#endif
+    const char *why = NULL;
+    if (mqtt_link_init(&f->link, SP_MQTT_BROKER, SP_MQTT_PORT, f->device, &auth, &will, FW_KEEPALIVE_S, &ev, f, &why) !=
+        0)
+        fw_restart(why);
 
     printf("device %s, DHT22 on GPIO %d, broker %s:%d, every %d ms, QoS %d, reset after %d min without progress\n",
            f->device, SP_DHT22_GPIO, SP_MQTT_BROKER, SP_MQTT_PORT, SP_PUBLISH_INTERVAL_MS, SP_MQTT_QOS,
            SP_STUCK_MINUTES);
+#if SP_TLS
+    printf("mqtt: TLS, the broker's certificate must chain to the CA compiled in and name '%s'; user %s\n",
+           SP_MQTT_TLS_NAME, f->device);
+#else
+    printf("mqtt: plain TCP, no TLS (a trusted network only); user %s\n", f->device);
+#endif
     f->wifi_status = CYW43_LINK_DOWN;
     f->logged = f->conn.state;
 }
