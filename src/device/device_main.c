@@ -42,8 +42,8 @@ static int check_results(const cJSON *cmds, const struct dynsec_result *res, siz
         if (!res[i].error[0] || account_error_ignorable(cmds, i, res[i].error))
             continue;
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cmds, (int)i), "command");
-        snprintf(err, errlen, "the broker refused %s: %s", cJSON_IsString(name) ? name->valuestring : "a command",
-                 res[i].error);
+        snprintf(err, errlen, "the broker refused %.64s: %.127s",
+                 cJSON_IsString(name) ? name->valuestring : "a command", res[i].error);
         return -1;
     }
     return 0;
