@@ -61,9 +61,8 @@ static const char *const sim_names[] = {
 static const char *const migrate_names[] = {"db", "retention-days", "log-level", NULL};
 
 static const char *const device_names[] = {
-    "mqtt-host", "mqtt-port", "mqtt-username", "mqtt-password-file", "rotate",
-    "json",      "ingest",    "load-prefix",   "load-devices",       "timeout",
-    NULL,
+    "mqtt-host", "mqtt-port",   "mqtt-username", "mqtt-password-file", "rotate",  "json",
+    "ingest",    "load-prefix", "load-devices",  "password-out",       "timeout", NULL,
 };
 
 const struct cfg_section cfg_sections[] = {
