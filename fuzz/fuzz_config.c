@@ -8,6 +8,9 @@
  * cfg_split_hostport (a host:port it accepts must print and parse back the same) and
  * cfg_mask_dsn with small output buffers.
  *
+ * The whole input is also a config file (cfg_file_apply) for `serve`, for `ingest` and for a
+ * command no section names: what it accepts must be in bounds, and an error says why.
+ *
  * Then the input drives a generator of libpq connection strings, key=value and URI forms,
  * with a sentinel as the password (spaces around '=', quoted values, several password
  * keys, password as a URI query parameter, percent-encoded keys): the masked string must
@@ -65,6 +68,38 @@ static void run_parse(int argc, char **argv, size_t errlen)
     cfg_free(opts);
     if (listen || db || token)
         abort(); /* cfg_free clears what it frees */
+    free(err);
+}
+
+/* The input as a config file for section. */
+static void run_file(const char *text, size_t len, const char *section, size_t errlen)
+{
+    char *listen = NULL, *db = NULL, *token = NULL;
+    long ring = 0;
+    bool migrate = false;
+    double ratio = 0;
+    const struct cfg_opt opts[] = {
+        {"listen", CFG_STR, &listen, "127.0.0.1:8000", 0, 0, NULL, "address", false},
+        {"db", CFG_STR, &db, "", 0, 0, "DATABASE_URL", "connection string", false},
+        {"token", CFG_STR, &token, NULL, 0, 0, NULL, "a secret", true},
+        {"ring-size", CFG_INT, &ring, "16384", 16, 10000000, NULL, "rows", false},
+        {"migrate", CFG_BOOL, &migrate, "true", 0, 0, NULL, "flag", false},
+        {"ratio", CFG_DOUBLE, &ratio, "0.5", -1e6, 1e6, NULL, "double", false},
+        {0},
+    };
+    char *err = malloc(errlen ? errlen : 1);
+    char *argv[] = {(char *)section, NULL};
+    if (cfg_parse(opts, 1, argv, fake_getenv, err, errlen) ==
+        CFG_OK) { /* defaults (no SENSORPIPE_CONFIG: env_count 0) */
+        int rc = cfg_file_apply(opts, section, text, len, "fuzz.conf", err, errlen);
+        if (rc == CFG_OK) {
+            if (!listen || !db || !token || ring < 16 || ring > 10000000 || !isfinite(ratio) || ratio < -1e6 ||
+                ratio > 1e6)
+                abort();
+        } else if (rc != CFG_ERROR || (errlen && (!memchr(err, '\0', errlen) || (errlen > 1 && !err[0]))))
+            abort();
+    }
+    cfg_free(opts);
     free(err);
 }
 
@@ -275,6 +310,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     argv[argc] = NULL;
     size_t small = size ? data[0] % 16 : 0;
+    size_t saved_env = env_count;
+    env_count = 0; /* the file's own run: defaults only */
+    run_file((const char *)data, size, "serve", 512);
+    run_file((const char *)data, size, "ingest", small);
+    run_file((const char *)data, size, "nosuch", 256);
+    env_count = saved_env;
     run_parse(argc, argv, 512);
     run_parse(argc, argv, small);
     for (int i = 1; i < argc; i++) {

@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # run.sh - the whole pipeline on this machine (`make run`): private PostgreSQL and mosquitto
-# under var/, then sensorpipe migrate, ingest, serve and sim. Ctrl-C stops all it started;
-# the data in var/ stays for the next run.
+# under var/, then sensorpipe migrate, ingest, serve and two simulated devices. Ctrl-C stops
+# all it started; the data in var/ stays for the next run.
 #
 # Ports (override with the environment): PostgreSQL SENSORPIPE_PG_PORT (54320),
 # MQTT SENSORPIPE_MQTT_PORT (1883), HTTP SENSORPIPE_LISTEN (127.0.0.1:8000).
+#
+# The broker is always this script's own, with no anonymous access: the dynamic-security
+# plugin holds the accounts (var/mosquitto/dynsec.json), `sensorpipe device` changes them
+# while it runs. Passwords are files in var/mqtt/ (mode 0600), rotated at every start:
+#   admin.password                  the plugin's admin (what `sensorpipe device` logs in as)
+#   sensorpipe-ingest-run.password  the ingest (client id sensorpipe-ingest-run)
+#   pico.password, greenhouse.password  the simulated devices pico and greenhouse
+#   sim-load.password               sim's load mode: devices simload0001 ... simload0100
+# var/sensorpipe.conf tells every subcommand where all this is:
+#   SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe device add kitchen --json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,8 +23,13 @@ mqtt_port=${SENSORPIPE_MQTT_PORT:-1883}
 listen=${SENSORPIPE_LISTEN:-127.0.0.1:8000}
 var=$PWD/var
 bin=$PWD/build/sensorpipe
-mkdir -p "$var"
+mqtt_dir=$var/mosquitto
+secrets=$var/mqtt
+conf=$var/sensorpipe.conf
+dynsec=$mqtt_dir/dynsec.json
+mkdir -p "$var" "$mqtt_dir" "$secrets"
 chmod 755 "$var"
+chmod 700 "$secrets"
 
 pids=()
 started_pg=0
@@ -25,19 +40,37 @@ stop_all() {
     echo "run: stopping"
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    [ $started_mqtt = 1 ] && scripts/mosquitto.sh stop "$var/mosquitto"
+    [ $started_mqtt = 1 ] && scripts/mosquitto.sh stop "$mqtt_dir"
     [ $started_pg = 1 ] && scripts/pg.sh stop "$var/pg"
     echo "run: stopped; data kept in var/"
 }
 trap stop_all EXIT
 trap 'stop_all; exit 0' INT TERM
 
-if ! (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null; then
-    scripts/mosquitto.sh start "$var/mosquitto" "$mqtt_port"
-    started_mqtt=1
-else
-    echo "run: something already listens on MQTT port $mqtt_port; using it as the broker"
+# --- the broker: always our own (a leftover of an earlier run is restarted with this config)
+scripts/mosquitto.sh stop "$mqtt_dir"
+if (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null; then
+    echo "run: another program listens on MQTT port $mqtt_port; stop it or set SENSORPIPE_MQTT_PORT" >&2
+    exit 1
 fi
+if [ ! -f "$dynsec" ]; then
+    # a new broker: its admin account, the password only in a 0600 file (never on a command line)
+    (
+        umask 077
+        head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$secrets/admin.password"
+        { cat "$secrets/admin.password"; cat "$secrets/admin.password"; } |
+            mosquitto_ctrl dynsec init "$dynsec" admin >/dev/null
+    )
+elif [ ! -s "$secrets/admin.password" ]; then
+    echo "run: $dynsec exists but $secrets/admin.password does not; remove $dynsec to start the accounts afresh" >&2
+    exit 1
+fi
+chmod 600 "$dynsec" "$secrets/admin.password"
+# TLS: the TLS listener (SENSORPIPE_MQTTS_PORT, certificates in var/tls/) is scripts/mosquitto.sh's;
+# when it is there, add mqtt-tls and mqtt-cafile = $var/tls/ca.crt to var/sensorpipe.conf below.
+SENSORPIPE_MQTT_DYNSEC=$dynsec scripts/mosquitto.sh start "$mqtt_dir" "$mqtt_port"
+started_mqtt=1
+
 scripts/pg.sh start "$var/pg" "$pg_port"
 started_pg=1
 
@@ -45,23 +78,69 @@ export PGHOST="$var/pg" PGPORT="$pg_port" PGUSER=postgres
 if ! psql -X -q -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'sensorpipe'" | grep -q 1; then
     psql -X -q -d postgres -c "CREATE DATABASE sensorpipe"
 fi
-export DATABASE_URL="host=$var/pg port=$pg_port user=postgres dbname=sensorpipe"
-export SENSORPIPE_MQTT_PORT=$mqtt_port
+db="host=$var/pg port=$pg_port user=postgres dbname=sensorpipe"
+
+# --- the settings of every subcommand (no secret in it: only the paths of the password files)
+cat >"$conf.tmp" <<CONF
+# var/sensorpipe.conf - written by scripts/run.sh (make run) at every start; edits are lost.
+# Every subcommand reads it with --config var/sensorpipe.conf or SENSORPIPE_CONFIG=var/sensorpipe.conf.
+db = $db
+mqtt-host = 127.0.0.1
+mqtt-port = $mqtt_port
+
+[ingest]
+mqtt-username = sensorpipe-ingest-run
+mqtt-password-file = $secrets/sensorpipe-ingest-run.password
+mqtt-client-id = sensorpipe-ingest-run
+clean-session = false
+
+[serve]
+listen = $listen
+
+[sim]
+mqtt-username = pico
+mqtt-password-file = $secrets/pico.password
+
+[device]
+mqtt-username = admin
+mqtt-password-file = $secrets/admin.password
+CONF
+chmod 644 "$conf.tmp"
+mv "$conf.tmp" "$conf"
+export SENSORPIPE_CONFIG=$conf
+export DATABASE_URL=$db
+
+# --- accounts: created, or given a new password, at every start
+account() { # name [device add options...]
+    local name=$1
+    shift
+    "$bin" device add "$name" --rotate --password-out "$secrets/$name.password" "$@" >/dev/null
+}
+account sensorpipe-ingest-run --ingest
+account pico
+account greenhouse
+account sim-load --load-prefix simload --load-devices 100
 
 "$bin" migrate
-"$bin" ingest --mqtt-client-id sensorpipe-ingest-run --no-clean-session > >(sed -u 's/^/[ingest] /') 2>&1 &
+"$bin" ingest > >(sed -u 's/^/[ingest] /') 2>&1 &
 pids+=($!)
-"$bin" serve --listen "$listen" > >(sed -u 's/^/[serve]  /') 2>&1 &
+"$bin" serve > >(sed -u 's/^/[serve]  /') 2>&1 &
 pids+=($!)
-"$bin" sim --devices 1 --interval 5 > >(sed -u 's/^/[sim]    /') 2>&1 &
+"$bin" sim --interval 5 > >(sed -u 's/^/[sim]    /') 2>&1 &
+pids+=($!)
+"$bin" sim --interval 5 --mqtt-username greenhouse --mqtt-password-file "$secrets/greenhouse.password" \
+    > >(sed -u 's/^/[sim]    /') 2>&1 &
 pids+=($!)
 
 cat <<MSG
 
   sensorpipe is running.
     dashboard   http://$listen/
-    MQTT        127.0.0.1:$mqtt_port   (try: mosquitto_pub -p $mqtt_port -t pico/temperature/dht22 -m 21.5)
-    PostgreSQL  psql "$DATABASE_URL"
+    MQTT        127.0.0.1:$mqtt_port, no anonymous access; devices pico and greenhouse simulated
+    settings    $conf (SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe <command> ...)
+    a device    SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe device add kitchen --json
+                mosquitto_pub -h 127.0.0.1 -p $mqtt_port -u kitchen -P '<password>' -i kitchen -t kitchen/temperature/dht22 -m 21.5
+    PostgreSQL  psql "$db"
   Ctrl-C stops everything; data stays in var/.
 
 MSG

@@ -1,5 +1,6 @@
 /* main.c - the one `sensorpipe` binary: dispatch to a subcommand. */
 #include "core/migrate.h"
+#include "device/device.h"
 #include "ingest/ingest.h"
 #include "serve/serve.h"
 #include "sim/sim.h"
@@ -22,6 +23,7 @@ static const struct subcommand subcommands[] = {
     {"serve", serve_main, "dashboard, WebSocket and REST API over HTTP"},
     {"sim", sim_main, "virtual sensor devices / load generator publishing over MQTT"},
     {"migrate", migrate_main, "create or upgrade the database schema"},
+    {"device", device_main, "broker accounts of devices: add NAME, remove NAME, list"},
 };
 
 static void usage(FILE *out)

@@ -1,14 +1,17 @@
-/* config.c - option tables: defaults, environment, flags (see config.h). */
+/* config.c - option tables: defaults, config file, environment, flags (see config.h). */
 #include "config.h"
 
 #include "log.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *cfg_default_getenv(const char *name)
 {
@@ -83,6 +86,231 @@ static const struct cfg_opt *cfg_find(const struct cfg_opt *opts, const char *na
     return NULL;
 }
 
+/* ---- the config file ---- */
+
+static bool cfg_names_have(const char *const *names, const char *name, size_t len)
+{
+    for (; *names; names++)
+        if (strlen(*names) == len && !strncmp(*names, name, len))
+            return true;
+    return false;
+}
+
+static const struct cfg_section *cfg_section_find(const char *name, size_t len)
+{
+    for (const struct cfg_section *s = cfg_sections; s->name; s++)
+        if (strlen(s->name) == len && !strncmp(s->name, name, len))
+            return s;
+    return NULL;
+}
+
+static bool cfg_known_anywhere(const char *name, size_t len)
+{
+    for (const struct cfg_section *s = cfg_sections; s->name; s++)
+        if (cfg_names_have(s->options, name, len))
+            return true;
+    return false;
+}
+
+static void cfg_trim(const char **b, const char **e)
+{
+    while (*b < *e && (**b == ' ' || **b == '\t'))
+        (*b)++;
+    while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r'))
+        (*e)--;
+}
+
+#define CFG_SEEN_ALL 1u  /* set before any header */
+#define CFG_SEEN_MINE 2u /* set under this subcommand's header */
+
+int cfg_file_apply(const struct cfg_opt *opts, const char *section, const char *text, size_t len, const char *source,
+                   char *err, size_t errlen)
+{
+    enum { PART_ALL, PART_MINE, PART_OTHER } part = PART_ALL;
+    const struct cfg_section *other = NULL;
+    size_t nopts = 0;
+    while (opts[nopts].name)
+        nopts++;
+    unsigned char *seen = calloc(nopts + 1, 1);
+    if (!seen) {
+        snprintf(err, errlen, "out of memory");
+        return CFG_ERROR;
+    }
+    int rc = CFG_OK;
+    unsigned lineno = 0;
+    for (size_t pos = 0; pos < len && rc == CFG_OK;) {
+        const char *line = text + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - line) : len - pos;
+        pos += ll + (nl ? 1 : 0);
+        lineno++;
+        if (memchr(line, '\0', ll)) {
+            snprintf(err, errlen, "%s:%u: a NUL byte", source, lineno);
+            rc = CFG_ERROR;
+            break;
+        }
+        const char *b = line, *e = line + ll;
+        cfg_trim(&b, &e);
+        if (b == e || *b == '#' || *b == ';')
+            continue;
+        if (*b == '[') {
+            const char *nb = b + 1, *ne = e - 1;
+            if (e - b < 2 || *ne != ']') {
+                snprintf(err, errlen, "%s:%u: a header is [command]", source, lineno);
+                rc = CFG_ERROR;
+                break;
+            }
+            cfg_trim(&nb, &ne);
+            size_t hl = (size_t)(ne - nb);
+            if (hl == strlen(section) && !strncmp(nb, section, hl))
+                part = PART_MINE;
+            else if ((other = cfg_section_find(nb, hl)) != NULL)
+                part = PART_OTHER;
+            else {
+                snprintf(err, errlen, "%s:%u: [%.*s] names no command", source, lineno, (int)(hl > 64 ? 64 : hl), nb);
+                rc = CFG_ERROR;
+            }
+            continue;
+        }
+        const char *eq = memchr(b, '=', (size_t)(e - b));
+        if (!eq) {
+            snprintf(err, errlen, "%s:%u: expected name = value", source, lineno);
+            rc = CFG_ERROR;
+            break;
+        }
+        const char *n = b, *ne = eq, *v = eq + 1, *ve = e;
+        cfg_trim(&n, &ne);
+        cfg_trim(&v, &ve);
+        size_t nlen = (size_t)(ne - n);
+        int shown = (int)(nlen > 64 ? 64 : nlen);
+        if (nlen == 0) {
+            snprintf(err, errlen, "%s:%u: no name before '='", source, lineno);
+            rc = CFG_ERROR;
+            break;
+        }
+        if (nlen == 6 && !strncmp(n, "config", 6)) {
+            snprintf(err, errlen, "%s:%u: a config file cannot name another (config =)", source, lineno);
+            rc = CFG_ERROR;
+            break;
+        }
+        if (part == PART_OTHER) {
+            if (!cfg_names_have(other->options, n, nlen)) {
+                snprintf(err, errlen, "%s:%u: sensorpipe %s has no setting '%.*s'", source, lineno, other->name, shown,
+                         n);
+                rc = CFG_ERROR;
+            }
+            continue;
+        }
+        const struct cfg_opt *o = cfg_find(opts, n, nlen);
+        if (!o) {
+            if (part == PART_ALL && cfg_known_anywhere(n, nlen))
+                continue; /* another subcommand's */
+            if (part == PART_MINE)
+                snprintf(err, errlen, "%s:%u: sensorpipe %s has no setting '%.*s'", source, lineno, section, shown, n);
+            else
+                snprintf(err, errlen, "%s:%u: no command has a setting '%.*s'", source, lineno, shown, n);
+            rc = CFG_ERROR;
+            break;
+        }
+        unsigned bit = part == PART_MINE ? CFG_SEEN_MINE : CFG_SEEN_ALL;
+        if (seen[o - opts] & bit) {
+            snprintf(err, errlen, "%s:%u: '%s' is set twice", source, lineno, o->name);
+            rc = CFG_ERROR;
+            break;
+        }
+        seen[o - opts] |= (unsigned char)bit;
+        size_t vlen = (size_t)(ve - v);
+        char *value = malloc(vlen + 1);
+        if (!value) {
+            snprintf(err, errlen, "out of memory");
+            rc = CFG_ERROR;
+            break;
+        }
+        memcpy(value, v, vlen);
+        value[vlen] = '\0';
+        char where[128];
+        snprintf(where, sizeof where, "%.100s:%u", source, lineno);
+        rc = cfg_set(o, value, where, err, errlen);
+        free(value);
+    }
+    free(seen);
+    return rc;
+}
+
+/* Read a whole config file (at most CFG_FILE_MAX bytes) into *out (malloc'd; the caller frees it). */
+static int cfg_file_read(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "config file %.200s: %s", path, strerror(errno));
+        return CFG_ERROR;
+    }
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CFG_FILE_MAX) {
+        snprintf(err, errlen, "config file %.200s: not a regular file of at most %d bytes", path, CFG_FILE_MAX);
+        goto fail;
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0; /* one byte more: a file that grew is seen */
+    if (!(buf = malloc(cap))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, errlen, "config file %.200s: %s", path, strerror(errno));
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == cap) {
+            snprintf(err, errlen, "config file %.200s changed while it was read", path);
+            goto fail;
+        }
+    }
+    close(fd);
+    *out = buf;
+    *len = n;
+    return CFG_OK;
+fail:
+    free(buf);
+    close(fd);
+    return CFG_ERROR;
+}
+
+/* The --config of argv (walking it as the flag loop does), else SENSORPIPE_CONFIG; NULL when none. */
+static const char *cfg_config_path(const struct cfg_opt *opts, int argc, char **argv, cfg_getenv_fn env, char *err,
+                                   size_t errlen, int *rc)
+{
+    *rc = CFG_OK;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--config")) {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "option --config needs a value");
+                *rc = CFG_ERROR;
+                return NULL;
+            }
+            return argv[i + 1];
+        }
+        if (!strncmp(a, "--config=", 9))
+            return a + 9;
+        if (strncmp(a, "--", 2) != 0 || strchr(a, '='))
+            continue;
+        const struct cfg_opt *o = cfg_find(opts, a + 2, strlen(a + 2));
+        if (o && o->type != CFG_BOOL)
+            i++; /* its value */
+    }
+    const char *v = env("SENSORPIPE_CONFIG");
+    return v && *v ? v : NULL;
+}
+
 int cfg_parse(const struct cfg_opt *opts, int argc, char **argv, cfg_getenv_fn env, char *err, size_t errlen)
 {
     if (!env)
@@ -92,6 +320,20 @@ int cfg_parse(const struct cfg_opt *opts, int argc, char **argv, cfg_getenv_fn e
             *(char **)o->dest = NULL;
         if (cfg_set(o, o->def ? o->def : (o->type == CFG_STR ? "" : "0"), "default", err, errlen))
             return CFG_ERROR;
+    }
+    int rc;
+    const char *path = cfg_config_path(opts, argc, argv, env, err, errlen, &rc);
+    if (rc != CFG_OK)
+        return rc;
+    if (path) {
+        char *text;
+        size_t len;
+        if (cfg_file_read(path, &text, &len, err, errlen) != CFG_OK)
+            return CFG_ERROR;
+        rc = cfg_file_apply(opts, argc > 0 && argv[0] ? argv[0] : "", text, len, path, err, errlen);
+        free(text);
+        if (rc != CFG_OK)
+            return rc;
     }
     for (const struct cfg_opt *o = opts; o->name; o++) {
         char name[96];
@@ -110,6 +352,12 @@ int cfg_parse(const struct cfg_opt *opts, int argc, char **argv, cfg_getenv_fn e
             snprintf(err, errlen, "unexpected argument '%.64s' (options start with --)", a);
             return CFG_ERROR;
         }
+        if (!strcmp(a, "--config")) {
+            i++; /* read before the environment */
+            continue;
+        }
+        if (!strncmp(a, "--config=", 9))
+            continue;
         a += 2;
         const char *eq = strchr(a, '=');
         size_t len = eq ? (size_t)(eq - a) : strlen(a);
@@ -152,6 +400,9 @@ void cfg_usage(FILE *out, const char *cmd, const char *summary, const struct cfg
         fprintf(out, "  --%-20s %s\n  %22s env %s%s%s, default '%s'\n", o->name, o->help, "", env,
                 o->env_alias ? " or " : "", o->env_alias ? o->env_alias : "", o->def ? o->def : "");
     }
+    fprintf(out, "  --%-20s settings file: name = value lines; those under [%s] for this command only\n", "config",
+            cmd);
+    fprintf(out, "  %22s env SENSORPIPE_CONFIG; the environment and flags override it\n", "");
     fprintf(out, "  --%-20s %s\n", "help", "show this help");
 }
 

@@ -40,6 +40,8 @@ static struct mosquitto *link__client_new(struct link *l)
     struct node_msg will;
     conn_will(&l->dev->conn, &will);
     int rc = mosquitto_will_set(mosq, will.topic, (int)will.len, will.payload, will.qos, will.retain);
+    if (rc == MOSQ_ERR_SUCCESS && l->username)
+        rc = mosquitto_username_pw_set(mosq, l->username, l->password);
     if (rc == MOSQ_ERR_SUCCESS && l->max_inflight)
         rc = mosquitto_max_inflight_messages_set(mosq, l->max_inflight);
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -67,6 +69,18 @@ int link_init(struct link *l, const char *client_id, struct sim_device *dev, con
     l->kick = true; /* conn's first step: connect at once */
     l->mosq = link__client_new(l);
     return l->mosq ? 0 : -1;
+}
+
+int link_login(struct link *l, const char *username, const char *password)
+{
+    l->username = username;
+    l->password = password;
+    int rc = l->mosq ? mosquitto_username_pw_set(l->mosq, username, password) : MOSQ_ERR_SUCCESS;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_error("%s: cannot set the MQTT login: %s", l->dev->node.device, mosquitto_strerror(rc));
+        return -1;
+    }
+    return 0;
 }
 
 void link_destroy(struct link *l)

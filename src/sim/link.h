@@ -68,8 +68,9 @@ struct link {
     char client_id[LINK_CLIENT_ID_MAX + 1];
     const char *host; /* borrowed */
     int port;
-    uint8_t qos;           /* QoS of readings */
-    uint32_t max_inflight; /* 0 = libmosquitto's default */
+    const char *username, *password; /* borrowed (link_login()); NULL = anonymous */
+    uint8_t qos;                     /* QoS of readings */
+    uint32_t max_inflight;           /* 0 = libmosquitto's default */
     enum link_phase phase;
     bool open;               /* a connect or session on the socket: poll it */
     bool kick;               /* an event came: link_step() at once */
@@ -99,6 +100,12 @@ struct link {
  */
 int link_init(struct link *l, const char *client_id, struct sim_device *dev, const char *host, int port, uint8_t qos,
               uint32_t max_inflight);
+/*
+ * Log in as username with password (both borrowed for the link's life; password NULL
+ * for none) on this and every later connect, resets included. Call it before the
+ * first link_step(). Returns 0, or -1 (logged) when libmosquitto refuses.
+ */
+int link_login(struct link *l, const char *username, const char *password);
 /* Free the client; no goodbye is sent (the broker publishes the will if it was connected). */
 void link_destroy(struct link *l);
 

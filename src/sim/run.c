@@ -83,6 +83,22 @@ uint64_t sim_window(long devices, long qos)
     return per < lo ? lo : per > hi ? hi : per;
 }
 
+/* A lone device without a prefix that logs in is the account's own device: named after it. */
+static bool run_lone_account(const struct sim_config *c)
+{
+    return c->mqtt_username && c->devices == 1 && (!c->device_prefix || !*c->device_prefix);
+}
+
+/* Device i's id: <prefix>NNNN, "pico", or the account's name (run_lone_account). */
+static int run_device_id(const struct sim_config *c, long i, char *id, size_t idlen)
+{
+    if (run_lone_account(c)) {
+        int n = snprintf(id, idlen, "%s", c->mqtt_username);
+        return n < 0 || (size_t)n >= idlen ? -1 : 0;
+    }
+    return sim_device_name(id, idlen, c->device_prefix, c->devices, i);
+}
+
 int sim_config_check(const struct sim_config *c, char *err, size_t errlen)
 {
     if (c->interval_s < DHT22_MIN_INTERVAL_MS / 1000.0) {
@@ -96,7 +112,7 @@ int sim_config_check(const struct sim_config *c, char *err, size_t errlen)
     }
     /* the last device has the longest id */
     char id[NODE_DEVICE_MAX + 2], topic[TOPIC_MAX + 1];
-    if (sim_device_name(id, sizeof id, c->device_prefix, c->devices, c->devices - 1) || strlen(id) > NODE_DEVICE_MAX) {
+    if (run_device_id(c, c->devices - 1, id, sizeof id) || strlen(id) > NODE_DEVICE_MAX) {
         snprintf(err, errlen, "--device-prefix '%.64s' makes device ids longer than %d bytes", c->device_prefix,
                  NODE_DEVICE_MAX);
         return -1;
@@ -194,7 +210,7 @@ static int run_init(struct run *r, const struct sim_config *c, int64_t now)
     cc.no_cycle = load; /* load mode publishes on its own clock (run_produce_load) */
     for (size_t i = 0; i < r->n; i++) {
         char id[NODE_DEVICE_MAX + 2], client_id[NODE_DEVICE_MAX + 32];
-        sim_device_name(id, sizeof id, c->device_prefix, c->devices, (long)i);
+        run_device_id(c, (long)i, id, sizeof id);
         /* stagger the devices over one interval so their cycles do not all fall together */
         uint32_t first = (uint32_t)now + (uint32_t)((uint64_t)interval_ms * i / r->n);
         if (sim_device_init(&r->devs[i], id, interval_ms, (uint8_t)c->qos, first, c->fail_rate, c->seed, i)) {
@@ -202,9 +218,14 @@ static int run_init(struct run *r, const struct sim_config *c, int64_t now)
             goto fail;
         }
         sim_device_boot(&r->devs[i], &cc, (uint32_t)now);
-        snprintf(client_id, sizeof client_id, "%s-%ld", id, (long)getpid());
+        /* the account's own device uses the client id the broker binds to it; others one of their own */
+        if (run_lone_account(c))
+            snprintf(client_id, sizeof client_id, "%s", id);
+        else
+            snprintf(client_id, sizeof client_id, "%s-%ld", id, (long)getpid());
         if (link_init(&r->links[i], client_id, &r->devs[i], c->mqtt_host, (int)c->mqtt_port, (uint8_t)c->qos,
-                      load ? (uint32_t)r->window : 0))
+                      load ? (uint32_t)r->window : 0) ||
+            (c->mqtt_username && link_login(&r->links[i], c->mqtt_username, c->mqtt_password)))
             goto fail;
     }
     return 0;

@@ -3,6 +3,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/secret.h"
 #include "core/timeutil.h"
 #include "numbered.h"
 #include "run.h"
@@ -14,13 +15,20 @@
 
 int sim_main(int argc, char **argv)
 {
-    char *host = NULL, *prefix = NULL, *level = NULL;
+    char *host = NULL, *prefix = NULL, *level = NULL, *username = NULL, *password_file = NULL;
+    char password[SECRET_MAX + 1] = "";
+    size_t password_len = 0;
     long port = 0, devices = 0, count = 0, qos = 0, seed = 0, start = 0;
     bool numbered = false;
     double interval = 0, rate = 0, fail_rate = 0, stuck = 0;
     const struct cfg_opt opts[] = {
         {"mqtt-host", CFG_STR, &host, "127.0.0.1", 0, 0, NULL, "MQTT broker host"},
         {"mqtt-port", CFG_INT, &port, "1883", 1, 65535, NULL, "MQTT broker port"},
+        {"mqtt-username", CFG_STR, &username, "", 0, 0, NULL,
+         "MQTT user name of every device (empty: anonymous); one device without --device-prefix is named after it "
+         "and uses it as client id"},
+        {"mqtt-password-file", CFG_STR, &password_file, "", 0, 0, NULL,
+         "a file whose first line is the MQTT password; needs --mqtt-username"},
         {"devices", CFG_INT, &devices, "1", 1, 100000, NULL, "number of simulated devices"},
         {"device-prefix", CFG_STR, &prefix, "", 0, 0, NULL,
          "device ids are <prefix>0001, ...; without it a single device is 'pico', more are sim0001, ..."},
@@ -64,6 +72,14 @@ int sim_main(int argc, char **argv)
         goto out;
     }
     log_init("sim", (enum log_level)lv);
+    if (*password_file && !*username) {
+        fprintf(stderr, "sensorpipe sim: --mqtt-password-file needs --mqtt-username\n");
+        goto out;
+    }
+    if (*password_file && secret_read_file(password_file, password, &password_len, err, sizeof err)) {
+        fprintf(stderr, "sensorpipe sim: %s\n", err);
+        goto out;
+    }
     struct sim_config c = {
         .mqtt_host = host,
         .mqtt_port = port,
@@ -77,6 +93,8 @@ int sim_main(int argc, char **argv)
         .numbered = numbered,
         .start = (uint64_t)start,
         .stuck_s = stuck,
+        .mqtt_username = *username ? username : NULL,
+        .mqtt_password = *password_file ? password : NULL,
         .seed = seed ? (uint64_t)seed : ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) & ((1ull << 53) - 1),
     };
     if (sim_config_check(&c, err, sizeof err)) {
@@ -91,6 +109,7 @@ int sim_main(int argc, char **argv)
     status = sim_run(&c);
     mosquitto_lib_cleanup();
 out:
+    secret_wipe(password, sizeof password);
     cfg_free(opts);
     return status;
 }

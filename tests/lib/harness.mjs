@@ -324,11 +324,87 @@ export async function startPrivateBroker(users) {
   };
 }
 
-/** mosquitto_pub with a user name and password. */
-export function publishAs(user, pass, topic, payload, { qos = 0, port = MQTT_PORT } = {}) {
+/**
+ * A private mosquitto with accounts kept by the dynamic-security plugin, as `make run` starts it
+ * (scripts/mosquitto.sh with SENSORPIPE_MQTT_DYNSEC): no anonymous client, an admin account whose
+ * password is in a 0600 file, and a config file (`conf`) with which `sensorpipe device` reaches it.
+ * Returns { port, dir, conf, device(args) -> { code, stdout, stderr }, addDevice(name, args) -> the
+ * --json object, log(), stop() }.
+ */
+export async function startDynsecBroker() {
+  const fs = await import('node:fs/promises');
+  const os = await import('node:os');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sensorpipe-dynsec-'));
+  const port = await freePort();
+  const adminFile = path.join(dir, 'admin.password');
+  const admin = (await import('node:crypto')).randomBytes(18).toString('base64url');
+  await fs.writeFile(adminFile, `${admin}\n`, { mode: 0o600 });
+  const dynsec = path.join(dir, 'dynsec.json');
+  await new Promise((resolve, reject) => {
+    const p = spawn('mosquitto_ctrl', ['dynsec', 'init', dynsec, 'admin'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let e = '';
+    p.stderr.on('data', (d) => (e += d));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_ctrl dynsec init: ${e}`))));
+    p.stdin.end(`${admin}\n${admin}\n`); // the password on stdin, never on a command line
+  });
+  const mdir = path.join(dir, 'mosquitto');
+  await execFileP(path.join(ROOT, 'scripts/mosquitto.sh'), ['start', mdir, String(port)], {
+    env: { ...process.env, SENSORPIPE_MQTT_DYNSEC: dynsec },
+  });
+  const conf = path.join(dir, 'sensorpipe.conf');
+  await fs.writeFile(conf, `mqtt-host = 127.0.0.1\nmqtt-port = ${port}\n[device]\nmqtt-username = admin\n` +
+    `mqtt-password-file = ${adminFile}\n`);
+  const b = {
+    port, dir, conf,
+    /** `sensorpipe device <args>` with SENSORPIPE_CONFIG = conf. */
+    device: (args) => new Promise((resolve) => {
+      // the run's SENSORPIPE_MQTT_PORT (the shared broker) would override the file: this broker's port instead
+      execFile(BIN, ['device', ...args], { env: { ...process.env, SENSORPIPE_CONFIG: conf, SENSORPIPE_MQTT_PORT: String(port) } }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+    }),
+    async addDevice(name, args = []) {
+      const r = await b.device(['add', name, '--json', ...args]);
+      if (r.code !== 0) throw new Error(`device add ${name} exited ${r.code}: ${r.stderr}`);
+      return JSON.parse(r.stdout);
+    },
+    log: () => fs.readFile(path.join(mdir, 'mosquitto.log'), 'utf8').catch(() => ''),
+    async stop() {
+      await execFileP(path.join(ROOT, 'scripts/mosquitto.sh'), ['stop', mdir]).catch(() => {});
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+  return b;
+}
+
+/**
+ * A device that stays connected: `mosquitto_pub -l` (one message per line written with send()).
+ * Returns { send(line), exited (promise of the exit code), output(), stop() }.
+ */
+export function connectAs(user, pass, topic, { port = MQTT_PORT, clientId, qos = 1, will } = {}) {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-u', user, '-P', pass, '-t', topic, '-q', String(qos), '-l'];
+  if (clientId) args.push('-i', clientId);
+  if (will) args.push('--will-topic', will.topic, '--will-payload', will.payload, '--will-qos', '1', '--will-retain');
+  const p = spawn('mosquitto_pub', args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  let out = '';
+  p.stderr.on('data', (d) => (out += d));
+  p.stdin.on('error', () => {});
+  const exited = new Promise((resolve) => p.on('exit', (code, sig) => resolve(code ?? sig)));
+  return {
+    child: p,
+    send: (line) => p.stdin.write(`${line}\n`),
+    exited,
+    output: () => out,
+    stop: (signal = 'SIGTERM') => { if (p.exitCode === null && p.signalCode === null) p.kill(signal); return exited; },
+  };
+}
+
+/** mosquitto_pub with a user name and password (and a client id: accounts bound to one need it). */
+export function publishAs(user, pass, topic, payload, { qos = 0, port = MQTT_PORT, clientId, retain = false } = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-u', user, '-P', pass, '-t', topic,
-      '-q', String(qos), '-s'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const args = ['-h', '127.0.0.1', '-p', String(port), '-u', user, '-P', pass, '-t', topic, '-q', String(qos), '-s'];
+    if (clientId) args.push('-i', clientId);
+    if (retain) args.push('-r');
+    const p = spawn('mosquitto_pub', args, { stdio: ['pipe', 'ignore', 'pipe'] });
     let e = '';
     p.stderr.on('data', (d) => (e += d));
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_pub ${topic} exited ${code}: ${e}`))));

@@ -1,0 +1,71 @@
+/*
+ * config_names.c - every subcommand's option names (cfg_sections, config.h), for the config
+ * file: a name before any [header] that this subcommand lacks but another has is ignored, one
+ * that none has is an error, and a header must name a subcommand here.
+ *
+ * Keep each list equal to the option table of its subcommand (ingest_main.c, serve_main.c,
+ * sim_main.c, migrate.c, device/device_main.c). tests/integration/config_file.test.mjs
+ * compares them with each command's --help.
+ */
+#include "config.h"
+
+#include <stddef.h>
+
+static const char *const ingest_names[] = {
+    "db",
+    "mqtt-host",
+    "mqtt-port",
+    "mqtt-username",
+    "mqtt-password-file",
+    "mqtt-client-id",
+    "mqtt-max-packet",
+    "subscribe",
+    "qos",
+    "clean-session",
+    "qos0-async-commit",
+    "queue-max",
+    "batch-max",
+    "retention-days",
+    "migrate",
+    "log-level",
+    "stats-interval",
+    NULL,
+};
+
+static const char *const serve_names[] = {
+    "listen",
+    "db",
+    "web-root",
+    "allow-origin",
+    "ring-size",
+    "client-max-lag",
+    "client-stall-ms",
+    "client-hold-ms",
+    "history-max",
+    "max-clients",
+    "query-timeout-ms",
+    "http-timeout-s",
+    "migrate",
+    "log-level",
+    NULL,
+};
+
+static const char *const sim_names[] = {
+    "mqtt-host", "mqtt-port",     "mqtt-username", "mqtt-password-file",
+    "devices",   "device-prefix", "interval",      "rate",
+    "count",     "qos",           "fail-rate",     "seed",
+    "numbered",  "start",         "stuck-seconds", "log-level",
+    NULL,
+};
+
+static const char *const migrate_names[] = {"db", "retention-days", "log-level", NULL};
+
+static const char *const device_names[] = {
+    "mqtt-host", "mqtt-port",   "mqtt-username", "mqtt-password-file", "rotate",  "json",
+    "ingest",    "load-prefix", "load-devices",  "password-out",       "timeout", NULL,
+};
+
+const struct cfg_section cfg_sections[] = {
+    {"ingest", ingest_names},   {"serve", serve_names},   {"sim", sim_names},
+    {"migrate", migrate_names}, {"device", device_names}, {NULL, NULL},
+};
