@@ -13,6 +13,7 @@
 
 static const char *const ingest_names[] = {
     "db",
+    "db-password-file",
     "mqtt-host",
     "mqtt-port",
     "mqtt-username",
@@ -26,6 +27,10 @@ static const char *const ingest_names[] = {
     "queue-max",
     "batch-max",
     "retention-days",
+    "ts-past-days",
+    "ts-future-minutes",
+    "max-devices",
+    "max-topics-per-device",
     "migrate",
     "log-level",
     "stats-interval",
@@ -33,21 +38,10 @@ static const char *const ingest_names[] = {
 };
 
 static const char *const serve_names[] = {
-    "listen",
-    "db",
-    "web-root",
-    "allow-origin",
-    "ring-size",
-    "client-max-lag",
-    "client-stall-ms",
-    "client-hold-ms",
-    "history-max",
-    "max-clients",
-    "query-timeout-ms",
-    "http-timeout-s",
-    "migrate",
-    "log-level",
-    NULL,
+    "listen",         "db",          "db-password-file", "web-root",
+    "allow-origin",   "ring-size",   "client-max-lag",   "client-stall-ms",
+    "client-hold-ms", "history-max", "max-clients",      "query-timeout-ms",
+    "http-timeout-s", "migrate",     "log-level",        NULL,
 };
 
 static const char *const sim_names[] = {
@@ -58,7 +52,7 @@ static const char *const sim_names[] = {
     NULL,
 };
 
-static const char *const migrate_names[] = {"db", "retention-days", "log-level", NULL};
+static const char *const migrate_names[] = {"db", "db-password-file", "retention-days", "log-level", NULL};
 
 static const char *const device_names[] = {
     "mqtt-host", "mqtt-port",   "mqtt-username", "mqtt-password-file", "rotate",  "json",
