@@ -33,7 +33,7 @@ persistence_location $dir/
 autosave_interval 1
 max_queued_messages 1000000
 max_inflight_messages 1000
-message_size_limit 8192
+message_size_limit 131072
 max_connections 10240
 # no Nagle delay on small messages (a reading is a few bytes)
 set_tcp_nodelay true

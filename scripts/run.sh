@@ -13,6 +13,8 @@
 #   sensorpipe-ingest-run.password  the ingest (client id sensorpipe-ingest-run)
 #   pico.password, greenhouse.password  the simulated devices pico and greenhouse
 #   sim-load.password               sim's load mode: devices simload0001 ... simload0100
+#   db-ingest.password, db-serve.password  PostgreSQL roles sensorpipe_ingest and sensorpipe_serve
+#                                   (migrate runs as the owner, postgres, over the unix socket)
 # var/sensorpipe.conf tells every subcommand where all this is:
 #   SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe device add kitchen --json
 set -euo pipefail
@@ -79,6 +81,9 @@ if ! psql -X -q -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'sen
     psql -X -q -d postgres -c "CREATE DATABASE sensorpipe"
 fi
 db="host=$var/pg port=$pg_port user=postgres dbname=sensorpipe"
+# the daemons log in as their own roles (db/006) over TCP with scram-sha-256, passwords in 0600 files
+db_ingest="host=127.0.0.1 port=$pg_port user=sensorpipe_ingest dbname=sensorpipe"
+db_serve="host=127.0.0.1 port=$pg_port user=sensorpipe_serve dbname=sensorpipe"
 
 # --- the settings of every subcommand (no secret in it: only the paths of the password files)
 cat >"$conf.tmp" <<CONF
@@ -89,12 +94,16 @@ mqtt-host = 127.0.0.1
 mqtt-port = $mqtt_port
 
 [ingest]
+db = $db_ingest
+db-password-file = $secrets/db-ingest.password
 mqtt-username = sensorpipe-ingest-run
 mqtt-password-file = $secrets/sensorpipe-ingest-run.password
 mqtt-client-id = sensorpipe-ingest-run
 clean-session = false
 
 [serve]
+db = $db_serve
+db-password-file = $secrets/db-serve.password
 listen = $listen
 
 [sim]
@@ -108,7 +117,7 @@ CONF
 chmod 644 "$conf.tmp"
 mv "$conf.tmp" "$conf"
 export SENSORPIPE_CONFIG=$conf
-export DATABASE_URL=$db
+# (no DATABASE_URL: the environment would beat each daemon's own db in the file)
 
 # --- accounts: created, or given a new password, at every start
 account() { # name [device add options...]
@@ -121,7 +130,9 @@ account pico
 account greenhouse
 account sim-load --load-prefix simload --load-devices 100
 
-"$bin" migrate
+"$bin" migrate # as the owner (postgres over the socket); creates the roles the daemons log in as
+scripts/pg.sh role-password "$var/pg" sensorpipe_ingest "$secrets/db-ingest.password"
+scripts/pg.sh role-password "$var/pg" sensorpipe_serve "$secrets/db-serve.password"
 "$bin" ingest > >(sed -u 's/^/[ingest] /') 2>&1 &
 pids+=($!)
 "$bin" serve > >(sed -u 's/^/[serve]  /') 2>&1 &
