@@ -46,8 +46,11 @@ async function startStack() {
         { message: `marker ${n} of ${dev.username}` });
     },
     async stop() {
-      assert.equal(await ingest.stop(), 0);
-      await broker.stop();
+      try {
+        assert.equal(await ingest.stop(), 0);
+      } finally {
+        await broker.stop(); // a broker left running would outlive the test run
+      }
     },
   };
   return s;
