@@ -68,8 +68,9 @@ struct link {
     char client_id[LINK_CLIENT_ID_MAX + 1];
     const char *host; /* borrowed */
     int port;
-    uint8_t qos;           /* QoS of readings */
-    uint32_t max_inflight; /* 0 = libmosquitto's default */
+    uint8_t qos;            /* QoS of readings */
+    uint32_t max_inflight;  /* 0 = libmosquitto's default */
+    const char *tls_cafile; /* borrowed; NULL: plain MQTT, else TLS verified against it (link_tls) */
     enum link_phase phase;
     bool open;               /* a connect or session on the socket: poll it */
     bool kick;               /* an event came: link_step() at once */
@@ -99,6 +100,13 @@ struct link {
  */
 int link_init(struct link *l, const char *client_id, struct sim_device *dev, const char *host, int port, uint8_t qos,
               uint32_t max_inflight);
+/*
+ * MQTT over TLS (1.2 or later) for this link and every client a reset makes:
+ * the broker's certificate must chain to cafile (borrowed for the link's life)
+ * and name the host. Call after link_init, before the first link_step().
+ * Returns 0, or -1 (logged) when libmosquitto refuses (e.g. cafile unreadable).
+ */
+int link_tls(struct link *l, const char *cafile);
 /* Free the client; no goodbye is sent (the broker publishes the will if it was connected). */
 void link_destroy(struct link *l);
 

@@ -50,6 +50,8 @@ struct sim_config {
     bool numbered;             /* load mode: readings carry the run's numbers (numbered.h) */
     uint64_t start;            /* with numbered: the first number, >= 1 */
     double stuck_s;            /* reset a device after this long without progress; 0 = never */
+    bool mqtt_tls;             /* MQTT over TLS, the broker verified against mqtt_cafile */
+    const char *mqtt_cafile;   /* "" or NULL = none */
 };
 
 /*
