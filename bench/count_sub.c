@@ -3,6 +3,7 @@
  * with a message but count it.
  *
  *   count_sub -p PORT [-h HOST] [-q QOS] [-t FILTER] [-n EXPECT] [-T IDLE_S] [-W WAIT_S] [-i CLIENT_ID] [-L] [-l]
+ *             [-c CAFILE]
  *
  * Subscribes (MQTT 3.1.1, clean session) to FILTER (default +/+/+) at QOS,
  * prints "ready" on stdout once the broker acknowledged the subscription, then
@@ -23,6 +24,10 @@
  *            the ingest is built on (three recv() calls per message, one send()
  *            per PUBACK).
  *
+ * -c CAFILE: MQTT over TLS (1.2+), the broker's certificate verified against
+ * CAFILE and the host name: the raw client through OpenSSL (SSL_read/SSL_write
+ * on the same 64 KiB buffers), -l through mosquitto_tls_set(). The TLS ceiling.
+ *
  * -L (latency reference): payloads are latency_pub's {"value": n, "ts": "<send
  * time>"}; adds percentiles of receive time - ts over every message
  * (lat_p50_us, lat_p90_us, lat_p99_us, lat_max_us): what the broker hop costs.
@@ -35,6 +40,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -47,7 +55,7 @@
 #include <unistd.h>
 
 struct opts {
-    const char *host, *filter, *client_id;
+    const char *host, *filter, *client_id, *cafile;
     int port, qos;
     uint64_t expect;
     double idle_s, wait_s;
@@ -138,12 +146,78 @@ static bool finished(int64_t now)
     return !received && now - start_us > (int64_t)(o.wait_s * 1e6);
 }
 
-/* ---- default: a minimal MQTT 3.1.1 subscriber on a plain socket ---- */
+/* ---- default: a minimal MQTT 3.1.1 subscriber on a plain socket (or TLS with -c) ---- */
+
+static SSL *ssl; /* -c: the TLS session over the socket */
+
+/* -c: TLS on the connected, blocking socket fd; the broker verified. Returns 0 or -1 (said why). */
+static int tls_start(int fd)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return -1;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY); /* a read timeout (SO_RCVTIMEO) ends SSL_read */
+    if (SSL_CTX_load_verify_locations(ctx, o.cafile, NULL) != 1) {
+        fprintf(stderr, "count_sub: cannot load %s\n", o.cafile);
+        return -1;
+    }
+    ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx); /* the SSL holds a reference */
+    unsigned char a[16];
+    if (inet_pton(AF_INET, o.host, a) == 1 || inet_pton(AF_INET6, o.host, a) == 1)
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), o.host);
+    else {
+        SSL_set1_host(ssl, o.host);
+        SSL_set_tlsext_host_name(ssl, o.host);
+    }
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) != 1) {
+        char e[256];
+        ERR_error_string_n(ERR_get_error(), e, sizeof e);
+        fprintf(stderr, "count_sub: TLS handshake failed: %s (verify: %s)\n", e,
+                X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+        return -1;
+    }
+    return 0;
+}
+
+/* read() or SSL_read(): bytes, 0 at EOF, -1 with errno (EAGAIN: nothing yet). */
+static ssize_t io_read(int fd, uint8_t *b, size_t n)
+{
+    if (!ssl)
+        return read(fd, b, n);
+    int r = SSL_read(ssl, b, (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE || (e == SSL_ERROR_SYSCALL && errno == EAGAIN)
+                ? EAGAIN
+                : EPROTO;
+    ERR_clear_error();
+    return -1;
+}
+
+static ssize_t io_write(int fd, const uint8_t *b, size_t n)
+{
+    if (!ssl)
+        return write(fd, b, n);
+    int w = SSL_write(ssl, b, (int)n);
+    if (w > 0)
+        return w;
+    int e = SSL_get_error(ssl, w);
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EPROTO;
+    ERR_clear_error();
+    return -1;
+}
 
 static int write_all(int fd, const uint8_t *b, size_t n)
 {
     while (n) {
-        ssize_t w = write(fd, b, n);
+        ssize_t w = io_write(fd, b, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && errno == EAGAIN) {
@@ -198,6 +272,12 @@ static int run_raw(void)
     freeaddrinfo(ai);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (o.cafile) {
+        struct timeval tv = {.tv_usec = 100000}; /* SSL_read returns within 100 ms, so finished() is checked */
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (tls_start(fd))
+            return 1;
+    }
 
     /* CONNECT (clean session, no keepalive) and SUBSCRIBE, sent together */
     char id[64];
@@ -235,12 +315,12 @@ static int run_raw(void)
         return 1;
     while (!finished(wall_us())) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        int rc = poll(&p, 1, 100);
+        int rc = ssl && SSL_pending(ssl) > 0 ? 1 : poll(&p, 1, 100); /* OpenSSL may hold the rest of a record */
         if (rc < 0 && errno != EINTR)
             break;
         if (rc <= 0)
             continue;
-        ssize_t r = read(fd, buf + have, cap - have);
+        ssize_t r = io_read(fd, buf + have, cap - have);
         if (r == 0) {
             fprintf(stderr, "count_sub: broker closed the connection\n");
             break;
@@ -313,6 +393,10 @@ static int run_raw(void)
     }
 out:
     write_all(fd, (const uint8_t *)"\xe0\x00", 2); /* DISCONNECT */
+    if (ssl) {
+        SSL_shutdown(ssl);
+        SSL_free(ssl);
+    }
     close(fd);
     free(buf);
     free(acks);
@@ -356,6 +440,11 @@ static int run_libmosquitto(void)
     mosquitto_connect_callback_set(m, on_connect);
     mosquitto_subscribe_callback_set(m, on_subscribe);
     mosquitto_message_callback_set(m, on_message);
+    if (o.cafile && (mosquitto_tls_set(m, o.cafile, NULL, NULL, NULL, NULL) != MOSQ_ERR_SUCCESS ||
+                     mosquitto_tls_opts_set(m, 1, "tlsv1.2", NULL) != MOSQ_ERR_SUCCESS)) {
+        fprintf(stderr, "count_sub: cannot set up TLS with %s\n", o.cafile);
+        return 1;
+    }
     if (mosquitto_connect(m, o.host, o.port, 60) != MOSQ_ERR_SUCCESS) {
         fprintf(stderr, "count_sub: cannot connect to %s:%d\n", o.host, o.port);
         return 1;
@@ -396,7 +485,7 @@ out:
 int main(int argc, char **argv)
 {
     int c;
-    while ((c = getopt(argc, argv, "h:p:q:t:n:T:W:i:Ll")) != -1) {
+    while ((c = getopt(argc, argv, "h:p:q:t:n:T:W:i:Llc:")) != -1) {
         switch (c) {
         case 'h':
             o.host = optarg;
@@ -428,9 +517,12 @@ int main(int argc, char **argv)
         case 'l':
             o.libmosq = true;
             break;
+        case 'c':
+            o.cafile = optarg;
+            break;
         default:
             fprintf(stderr, "usage: count_sub -p PORT [-h HOST] [-q QOS] [-t FILTER] [-n EXPECT] [-T IDLE_S] "
-                            "[-W WAIT_S] [-i CLIENT_ID] [-L] [-l]\n");
+                            "[-W WAIT_S] [-i CLIENT_ID] [-L] [-l] [-c CAFILE]\n");
             return 2;
         }
     }
@@ -444,11 +536,11 @@ int main(int argc, char **argv)
     start_us = wall_us();
     int rc = o.libmosq ? run_libmosquitto() : run_raw();
     lat_sort(&lat);
-    printf("{\"received\":%llu,\"first_us\":%lld,\"last_us\":%lld,\"subscribed\":%s,\"client\":\"%s\",\"lat_n\":%zu,"
+    printf("{\"received\":%llu,\"first_us\":%lld,\"last_us\":%lld,\"subscribed\":%s,\"client\":\"%s%s\",\"lat_n\":%zu,"
            "\"lat_p50_us\":%d,\"lat_p90_us\":%d,\"lat_p99_us\":%d,\"lat_max_us\":%d}\n",
            (unsigned long long)received, (long long)first_us, (long long)last_us, subscribed ? "true" : "false",
-           o.libmosq ? "libmosquitto" : "raw", lat.n, lat_pct(&lat, 50), lat_pct(&lat, 90), lat_pct(&lat, 99),
-           lat_max(&lat));
+           o.libmosq ? "libmosquitto" : "raw", o.cafile ? "+tls" : "", lat.n, lat_pct(&lat, 50), lat_pct(&lat, 90),
+           lat_pct(&lat, 99), lat_max(&lat));
     fflush(stdout);
     lat_free(&lat);
     return rc;

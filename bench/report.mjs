@@ -44,6 +44,10 @@ for (const m of measurements) {
     row(`broker-only ceiling, QoS ${m.qos} (subscriber that only counts)`, `${n0(m.value)} readings/s${best(m)}, ${m.lost} lost`, '', '', '', '');
   } else if (id.startsWith('ingest_q')) {
     row(`ingest throughput, QoS ${m.qos}`, `${n0(m.value)} readings/s landed${best(m)}, ${m.lost} lost, ${m.dups} duplicated`, `broker-only ${n0(m.reference)}/s`, x2(m.ratio), tgt(m), met(m));
+  } else if (id.startsWith('tls_broker_ceiling')) {
+    row(`TLS broker-only ceiling, QoS ${m.qos} (subscriber that only counts, over TLS)`, `${n0(m.value)} readings/s${best(m)}, ${m.lost} lost`, '', '', '', '');
+  } else if (id.startsWith('tls_ingest_q')) {
+    row(`ingest throughput over TLS, QoS ${m.qos}`, `${n0(m.value)} readings/s landed${best(m)}, ${m.lost} lost, ${m.dups} duplicated; ${(+m.cpu_us_per_reading).toFixed(2)} µs ingest CPU per reading${m.plain ? `; ${x2(m.value / m.plain)} the plain-MQTT ingest` : ''}`, `TLS broker-only ${n0(m.reference)}/s`, x2(m.ratio), tgt(m), met(m));
   } else if (id === 'pipeline_load1') {
     row('load 1 through the pipeline (ingest + serve + 1 WS client), QoS 0', `${n0(m.value)} readings/s landed${best(m)}, ${m.lost} lost; ${n0(m.ws_rows)} delivered over WebSocket`, m.reference ? `broker-only ${n0(m.reference)}/s` : '', x2(m.ratio), '', '');
   } else if (m.group === 'latency') {

@@ -5,8 +5,14 @@
 # Accounts (optional): with SENSORPIPE_MQTT_DYNSEC=<file> no client is anonymous, and the
 # dynamic-security plugin keeps the accounts and ACLs in <file> (`mosquitto_ctrl dynsec init`
 # makes it; `sensorpipe device` changes it at run time). Without it the broker is anonymous.
+# TLS (optional): a second listener, MQTT over TLS 1.2+, when a TLS port is given as the 4th argument
+# or in SENSORPIPE_MQTTS_PORT: bound to SENSORPIPE_MQTT_BIND (default 127.0.0.1; the plain listener
+# stays on loopback whatever it says), with ca.crt, server.crt and server.key from the 5th argument or
+# SENSORPIPE_TLS_DIR (default: tls/ beside <dir>, e.g. var/tls for var/mosquitto); scripts/tls.sh
+# makes them there when server.crt is missing.
+#   SENSORPIPE_MQTTS_PORT=8883 scripts/mosquitto.sh start var/mosquitto 1883
 set -euo pipefail
-cmd=${1:?usage: mosquitto.sh start|stop <dir> [port]}
+cmd=${1:?usage: mosquitto.sh start|stop <dir> [port [tls-port [tls-dir]]]}
 dir=$(realpath -m "${2:?dir}")
 port=${3:-1883}
 dynsec=${SENSORPIPE_MQTT_DYNSEC:-}
@@ -17,6 +23,9 @@ auth_conf() {
     [ -n "$so" ] || { echo "mosquitto.sh: mosquitto_dynamic_security.so not found" >&2; exit 1; }
     printf 'allow_anonymous false\nplugin %s\nplugin_opt_config_file %s\n' "$so" "$(realpath "$dynsec")"
 }
+tls_port=${4:-${SENSORPIPE_MQTTS_PORT:-}}
+tls_dir=$(realpath -m "${5:-${SENSORPIPE_TLS_DIR:-$(dirname "$dir")/tls}}")
+tls_bind=${SENSORPIPE_MQTT_BIND:-127.0.0.1}
 case "$cmd" in
 start)
     mkdir -p "$dir"
@@ -44,11 +53,28 @@ log_type notice
 pid_file $dir/mosquitto.pid
 user $(id -un)
 CONF
+    if [ -n "$tls_port" ]; then
+        [ -f "$tls_dir/server.crt" ] || "$(dirname "$0")/tls.sh" "$tls_dir"
+        cat >>"$dir/mosquitto.conf" <<CONF
+# MQTT over TLS (scripts/tls.sh made the CA and the certificate)
+listener $tls_port $tls_bind
+cafile $tls_dir/ca.crt
+certfile $tls_dir/server.crt
+keyfile $tls_dir/server.key
+tls_version tlsv1.2
+max_connections 10240
+CONF
+    fi
     mosquitto -c "$dir/mosquitto.conf" -d
     # wait until it accepts connections
     for _ in $(seq 1 100); do
         # a TCP connect: an anonymous ping would be refused when accounts are on
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then exit 0; fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            # the TLS listener takes connections too (a TCP connect: its handshake is the clients' to check)
+            tls_host=$tls_bind
+            case "$tls_host" in 0.0.0.0 | '' | '*') tls_host=127.0.0.1 ;; '::') tls_host=::1 ;; esac
+            if [ -z "$tls_port" ] || (exec 3<>"/dev/tcp/$tls_host/$tls_port") 2>/dev/null; then exit 0; fi
+        fi
         sleep 0.05
     done
     echo "mosquitto.sh: broker did not come up on port $port" >&2; tail -n 20 "$dir/mosquitto.log" >&2; exit 1

@@ -4,7 +4,8 @@
 # all it started; the data in var/ stays for the next run.
 #
 # Ports (override with the environment): PostgreSQL SENSORPIPE_PG_PORT (54320),
-# MQTT SENSORPIPE_MQTT_PORT (1883), HTTP SENSORPIPE_LISTEN (127.0.0.1:8000).
+# MQTT over TLS SENSORPIPE_MQTTS_PORT (8883, on SENSORPIPE_MQTT_BIND, default 127.0.0.1),
+# plain MQTT SENSORPIPE_MQTT_PORT (1883, loopback only), HTTP SENSORPIPE_LISTEN (127.0.0.1:8000).
 #
 # The broker is always this script's own, with no anonymous access: the dynamic-security
 # plugin holds the accounts (var/mosquitto/dynsec.json), `sensorpipe device` changes them
@@ -22,6 +23,7 @@ cd "$(dirname "$0")/.."
 
 pg_port=${SENSORPIPE_PG_PORT:-54320}
 mqtt_port=${SENSORPIPE_MQTT_PORT:-1883}
+mqtts_port=${SENSORPIPE_MQTTS_PORT:-8883}
 listen=${SENSORPIPE_LISTEN:-127.0.0.1:8000}
 var=$PWD/var
 bin=$PWD/build/sensorpipe
@@ -68,9 +70,17 @@ elif [ ! -s "$secrets/admin.password" ]; then
     exit 1
 fi
 chmod 600 "$dynsec" "$secrets/admin.password"
-# TLS: the TLS listener (SENSORPIPE_MQTTS_PORT, certificates in var/tls/) is scripts/mosquitto.sh's;
-# when it is there, add mqtt-tls and mqtt-cafile = $var/tls/ca.crt to var/sensorpipe.conf below.
-SENSORPIPE_MQTT_DYNSEC=$dynsec scripts/mosquitto.sh start "$mqtt_dir" "$mqtt_port"
+# TLS: the local CA and the broker's certificate in var/tls/ (kept across runs; names this host and
+# 127.0.0.1/localhost, plus SENSORPIPE_MQTT_BIND when it names an address a device dials); the TLS
+# listener on SENSORPIPE_MQTTS_PORT binds loopback unless SENSORPIPE_MQTT_BIND says otherwise.
+tls_names=()
+case "${SENSORPIPE_MQTT_BIND:-}" in '' | 127.0.0.1 | 0.0.0.0 | '::' | '*') ;; *) tls_names+=("$SENSORPIPE_MQTT_BIND") ;; esac
+scripts/tls.sh "$var/tls" "${tls_names[@]}"
+if (exec 3<>"/dev/tcp/127.0.0.1/$mqtts_port") 2>/dev/null; then
+    echo "run: another program listens on MQTT TLS port $mqtts_port; stop it or set SENSORPIPE_MQTTS_PORT" >&2
+    exit 1
+fi
+SENSORPIPE_MQTT_DYNSEC=$dynsec scripts/mosquitto.sh start "$mqtt_dir" "$mqtt_port" "$mqtts_port" "$var/tls"
 started_mqtt=1
 
 scripts/pg.sh start "$var/pg" "$pg_port"
@@ -94,6 +104,9 @@ mqtt-host = 127.0.0.1
 mqtt-port = $mqtt_port
 
 [ingest]
+mqtt-port = $mqtts_port
+mqtt-tls = true
+mqtt-cafile = $var/tls/ca.crt
 db = $db_ingest
 db-password-file = $secrets/db-ingest.password
 mqtt-username = sensorpipe-ingest-run
@@ -107,6 +120,9 @@ db-password-file = $secrets/db-serve.password
 listen = $listen
 
 [sim]
+mqtt-port = $mqtts_port
+mqtt-tls = true
+mqtt-cafile = $var/tls/ca.crt
 mqtt-username = pico
 mqtt-password-file = $secrets/pico.password
 
@@ -147,10 +163,11 @@ cat <<MSG
 
   sensorpipe is running.
     dashboard   http://$listen/
-    MQTT        127.0.0.1:$mqtt_port, no anonymous access; devices pico and greenhouse simulated
+    MQTT        TLS ${SENSORPIPE_MQTT_BIND:-127.0.0.1}:$mqtts_port (CA: var/tls/ca.crt), plain 127.0.0.1:$mqtt_port; no anonymous access;
+                devices pico and greenhouse simulated
     settings    $conf (SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe <command> ...)
     a device    SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe device add kitchen --json
-                mosquitto_pub -h 127.0.0.1 -p $mqtt_port -u kitchen -P '<password>' -i kitchen -t kitchen/temperature/dht22 -m 21.5
+                mosquitto_pub -h 127.0.0.1 -p $mqtts_port --cafile var/tls/ca.crt -u kitchen -P '<password>' -i kitchen -t kitchen/temperature/dht22 -m 21.5
     PostgreSQL  psql "$db"
   Ctrl-C stops everything; data stays in var/.
 

@@ -18,6 +18,8 @@ static const char *const ingest_names[] = {
     "mqtt-port",
     "mqtt-username",
     "mqtt-password-file",
+    "mqtt-tls",
+    "mqtt-cafile",
     "mqtt-client-id",
     "mqtt-max-packet",
     "subscribe",
@@ -45,10 +47,24 @@ static const char *const serve_names[] = {
 };
 
 static const char *const sim_names[] = {
-    "mqtt-host", "mqtt-port",     "mqtt-username", "mqtt-password-file",
-    "devices",   "device-prefix", "interval",      "rate",
-    "count",     "qos",           "fail-rate",     "seed",
-    "numbered",  "start",         "stuck-seconds", "log-level",
+    "mqtt-host",
+    "mqtt-port",
+    "mqtt-username",
+    "mqtt-password-file",
+    "mqtt-tls",
+    "mqtt-cafile",
+    "devices",
+    "device-prefix",
+    "interval",
+    "rate",
+    "count",
+    "qos",
+    "fail-rate",
+    "seed",
+    "numbered",
+    "start",
+    "stuck-seconds",
+    "log-level",
     NULL,
 };
 

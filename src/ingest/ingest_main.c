@@ -24,6 +24,7 @@
 #include "mqtt_client.h"
 #include "mqtt_filters.h"
 #include "mqtt_io.h"
+#include "mqtt_io_tls.h"
 #include "stats.h"
 #include "writer.h"
 
@@ -54,11 +55,11 @@
 #endif
 
 struct ingest_options {
-    char *db, *db_password_file, *mqtt_host, *client_id, *subscribe, *log_level, *mqtt_username,
-        *mqtt_password_file; /* cfg_free */
+    char *db, *db_password_file, *mqtt_host, *client_id, *subscribe, *log_level, *mqtt_username, *mqtt_password_file,
+        *mqtt_cafile; /* cfg_free */
     long mqtt_port, qos, queue_max, batch_max, retention_days, stats_interval, mqtt_max_packet;
     long ts_past_days, ts_future_minutes, max_devices, max_topics_per_device;
-    bool clean_session, migrate, qos0_async_commit;
+    bool clean_session, migrate, qos0_async_commit, mqtt_tls;
 };
 
 /* The daemon's one state struct, passed to every callback. */
@@ -67,7 +68,8 @@ struct ingest {
     struct rejectq rejects;
     struct presenceq presence;
     struct ingest_stats stats, stats_logged;
-    struct mqtt_tcp tcp;     /* the broker connection's transport */
+    struct mqtt_tcp tcp;     /* the broker connection's transport (plain) */
+    struct mqtt_tls tls;     /* the broker connection's transport (--mqtt-tls) */
     struct mqtt_client mqtt; /* the subscriber; owns the ack tracker */
     struct writer writer;
     struct known known;       /* the stored and admitted topics and devices, and their bounds */
@@ -386,6 +388,10 @@ static int ingest_check_options(const struct ingest_options *o, char *err, size_
     else if (*o->mqtt_password_file && !*o->mqtt_username)
         snprintf(err, errlen,
                  "--mqtt-password-file needs --mqtt-username (MQTT sends a password only with a user name)");
+    else if (o->mqtt_tls && !*o->mqtt_cafile)
+        snprintf(err, errlen, "--mqtt-tls needs --mqtt-cafile (the CA certificate that signed the broker's)");
+    else if (!o->mqtt_tls && *o->mqtt_cafile)
+        snprintf(err, errlen, "--mqtt-cafile is for --mqtt-tls, which is off");
     else if (log_level_parse(o->log_level) < 0)
         snprintf(err, errlen, "--log-level must be error, warn, info or debug");
     else
@@ -405,6 +411,14 @@ int ingest_main(int argc, char **argv)
          false},
         {"mqtt-host", CFG_STR, &o.mqtt_host, "127.0.0.1", 0, 0, NULL, "MQTT broker host", false},
         {"mqtt-port", CFG_INT, &o.mqtt_port, "1883", 1, 65535, NULL, "MQTT broker port", false},
+        {"mqtt-tls", CFG_BOOL, &o.mqtt_tls, "false", 0, 0, NULL,
+         "MQTT over TLS (1.2 or later): the broker's certificate must chain to --mqtt-cafile and name --mqtt-host "
+         "(use the broker's TLS port, e.g. --mqtt-port 8883)",
+         false},
+        {"mqtt-cafile", CFG_STR, &o.mqtt_cafile, "", 0, 0, NULL,
+         "PEM file of the CA certificate(s) trusted for the broker (e.g. var/tls/ca.crt); read again at each "
+         "connection",
+         false},
         {"mqtt-username", CFG_STR, &o.mqtt_username, "", 0, 0, NULL, "MQTT user name (empty: none)", false},
         {"mqtt-password-file", CFG_STR, &o.mqtt_password_file, "", 0, 0, NULL,
          "file whose first line is the MQTT password (readable by this service only; never on the command line)",
@@ -503,8 +517,17 @@ int ingest_main(int argc, char **argv)
     writer_set_settle(&in->writer, ingest_settle, in);
     writer_set_known(&in->writer, &in->known);
 
+    started = true; /* the queues and the writer are set up; the client frees itself when its init fails */
+
     struct mqtt_io io;
-    mqtt_io_tcp(&io, &in->tcp);
+    if (o.mqtt_tls) {
+        if (mqtt_io_tls(&io, &in->tls, o.mqtt_cafile, err, sizeof err) != 0) {
+            log_error("%s", err);
+            status = 2;
+            goto done;
+        }
+    } else
+        mqtt_io_tcp(&io, &in->tcp);
     struct mqtt_client_config mcfg = {
         .host = o.mqtt_host,
         .port = (int)o.mqtt_port,
@@ -522,7 +545,6 @@ int ingest_main(int argc, char **argv)
     };
     struct mqtt_client_hooks hooks = {.on_message = ingest_message, .can_read = ingest_can_read, .ctx = in};
     rc = mqtt_client_init(&in->mqtt, &mcfg, &io, &hooks, err, sizeof err);
-    started = true; /* the queues and the writer are set up; the client frees itself when its init fails */
     if (rc != 0) {
         log_error("%s", err);
         goto done;
@@ -535,6 +557,8 @@ int ingest_main(int argc, char **argv)
     mqtt_client_free(&in->mqtt);
 
 done:
+    if (in)
+        mqtt_tls_free(&in->tls);
     if (started) {
         writer_free(&in->writer);
         batchq_free(&in->readings);

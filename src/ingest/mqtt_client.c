@@ -93,6 +93,12 @@ static bool can_take(const struct mqtt_client *c)
     return !c->hooks.can_read || c->hooks.can_read(c->hooks.ctx);
 }
 
+/* The transport holds bytes for read() that poll() will not announce (TLS: the rest of a decrypted record). */
+static bool io_pending(const struct mqtt_client *c)
+{
+    return c->io.ops->pending && c->io.ops->pending(c->io.ctx);
+}
+
 /*
  * Forget the connection: socket, buffers, queued PUBACKs; the session ends in
  * the tracker. CLOSING ends in CLOSED, anything else waits for the next attempt.
@@ -531,7 +537,7 @@ static void client_read(struct mqtt_client *c, short revents, int64_t now_ms)
         c->in.len += (size_t)n;
         if (client_parse(c, now_ms) != 0)
             return;
-        if ((size_t)n < room)
+        if ((size_t)n < room && !io_pending(c))
             return; /* the socket is empty for now: poll says when more comes (saves a read that fails) */
     }
     if (broken && !buf_room(&c->in))
@@ -704,6 +710,8 @@ int mqtt_client_pollfd(const struct mqtt_client *c, short *events)
     }
     if (c->out.len)
         ev |= POLLOUT;
+    if (c->io.ops->events && c->state != MC_CONNECTING)
+        ev = c->io.ops->events(c->io.ctx, ev); /* TLS: a read may wait for POLLOUT, a write for POLLIN */
     *events = ev;
     return c->fd;
 }
@@ -715,12 +723,15 @@ int64_t mqtt_client_next_timer(const struct mqtt_client *c)
         /* no connection is made while reading is paused: a retry time in the past would only spin the loop */
         return can_take(c) ? c->retry_at_ms : INT64_MAX;
     case MC_CONNECTING:
+        return c->deadline_ms;
     case MC_CONNACK:
     case MC_CLOSING:
-        return c->deadline_ms;
+        return io_pending(c) ? 0 : c->deadline_ms;
     case MC_UP:
         if (c->stalled && can_take(c))
             return 0; /* backpressure is over: go on with what waits in the buffer */
+        if (!c->stalled && io_pending(c))
+            return 0; /* the transport holds bytes poll() will not announce */
         if (!c->cfg.keepalive_s)
             return INT64_MAX;
         if (c->ping_out) /* the PINGRESP check is suspended while stalled: no timer, or the loop would spin */
@@ -747,7 +758,9 @@ void mqtt_client_service(struct mqtt_client *c, short revents, int64_t now_ms)
     default:
         break;
     }
-    if ((revents & (POLLIN | POLLERR | POLLHUP)) || (c->stalled && can_take(c)))
+    /* a transport with its own events (TLS) may need any socket event to go on reading; held bytes need none */
+    bool readable = (revents & (POLLIN | POLLERR | POLLHUP)) || (revents && c->io.ops->events);
+    if (readable || (c->stalled ? can_take(c) : io_pending(c)))
         client_read(c, revents, now_ms);
     if (c->state == MC_WAIT || c->state == MC_CLOSED)
         return;

@@ -9,7 +9,8 @@
  * name and password when configured), SUBSCRIBE, PINGREQ, PUBACK and
  * DISCONNECT (mqtt_encode.h), and reads CONNACK, SUBACK, PINGRESP and PUBLISH
  * (mqtt_frame.h). Anything else from the broker is a protocol error. It owns
- * no socket code: it talks through struct mqtt_io (plain TCP now).
+ * no socket code: it talks through struct mqtt_io (plain TCP: mqtt_io.h; TLS:
+ * mqtt_io_tls.h).
  *
  * The connection's life, named after who holds the socket:
  *

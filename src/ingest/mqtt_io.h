@@ -4,8 +4,9 @@
  *
  * The client (mqtt_client.h) never touches a socket itself: it opens, finishes,
  * reads, writes and closes through these operations, so another transport
- * (TLS over the same socket, or the in-memory stream of the fuzz target) slots
- * in without a change to the protocol code. Every operation is non-blocking.
+ * (TLS over the same socket: mqtt_io_tls.h; or the in-memory stream of the fuzz
+ * target) slots in without a change to the protocol code. Every operation is
+ * non-blocking.
  *
  * Ownership: a struct mqtt_io is borrowed by the client; the transport state
  * behind ctx belongs to whoever made it (for TCP, struct mqtt_tcp).
@@ -13,6 +14,7 @@
 #ifndef SP_INGEST_MQTT_IO_H
 #define SP_INGEST_MQTT_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -37,6 +39,16 @@ struct mqtt_io_ops {
     ssize_t (*write)(void *ctx, const void *buf, size_t n);
     /* Close the connection; open may be called again after. */
     void (*close)(void *ctx);
+    /*
+     * Optional (NULL: the socket's readiness is the stream's, as for TCP). The
+     * socket events to poll for, given those the client waits for on the stream
+     * (POLLIN to read, POLLOUT to write): TLS may need the socket writable to go
+     * on reading, or readable to go on writing. With it set, any event on the
+     * socket makes the client try to read as well as to write.
+     */
+    short (*events)(void *ctx, short want);
+    /* Optional (NULL: never): bytes are already held for read(), which poll() on the socket will not announce. */
+    bool (*pending)(void *ctx);
 };
 
 struct mqtt_io {

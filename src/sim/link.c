@@ -29,6 +29,29 @@ static const char *link__strerror(int rc)
     return rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
 }
 
+/* libmosquitto's own errors (with TLS: why a handshake failed, e.g. "certificate verify failed") go to the log. */
+static void link_on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+    (void)mosq;
+    const struct link *l = obj;
+    if (level == MOSQ_LOG_ERR)
+        log_warn("%s: %s", l->dev->node.device, str);
+}
+
+/* TLS on mosq when the link has a CA file: verify the peer and its name, TLS 1.2+. Returns a MOSQ_ERR_*. */
+static int link__tls_set(const struct link *l, struct mosquitto *mosq)
+{
+    if (!l->tls_cafile)
+        return MOSQ_ERR_SUCCESS;
+    int rc = mosquitto_tls_set(mosq, l->tls_cafile, NULL, NULL, NULL, NULL);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_opts_set(mosq, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_insecure_set(mosq, false); /* the certificate must name the host */
+    mosquitto_log_callback_set(mosq, link_on_log);
+    return rc;
+}
+
 /* A new client with the will and the callbacks. Returns it (owned by the caller), or NULL (logged). */
 static struct mosquitto *link__client_new(struct link *l)
 {
@@ -44,6 +67,8 @@ static struct mosquitto *link__client_new(struct link *l)
         rc = mosquitto_username_pw_set(mosq, l->username, l->password);
     if (rc == MOSQ_ERR_SUCCESS && l->max_inflight)
         rc = mosquitto_max_inflight_messages_set(mosq, l->max_inflight);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = link__tls_set(l, mosq);
     if (rc != MOSQ_ERR_SUCCESS) {
         log_error("%s: cannot set up the MQTT client: %s", l->dev->node.device, mosquitto_strerror(rc));
         mosquitto_destroy(mosq);
@@ -78,6 +103,18 @@ int link_login(struct link *l, const char *username, const char *password)
     int rc = l->mosq ? mosquitto_username_pw_set(l->mosq, username, password) : MOSQ_ERR_SUCCESS;
     if (rc != MOSQ_ERR_SUCCESS) {
         log_error("%s: cannot set the MQTT login: %s", l->dev->node.device, mosquitto_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int link_tls(struct link *l, const char *cafile)
+{
+    l->tls_cafile = cafile;
+    int rc = l->mosq ? link__tls_set(l, l->mosq) : MOSQ_ERR_SUCCESS;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_error("%s: cannot set up TLS with --mqtt-cafile %s: %s", l->dev->node.device, cafile,
+                  rc == MOSQ_ERR_INVAL ? "unreadable file or bad setting" : mosquitto_strerror(rc));
         return -1;
     }
     return 0;

@@ -71,6 +71,7 @@ struct link {
     const char *username, *password; /* borrowed (link_login()); NULL = anonymous */
     uint8_t qos;                     /* QoS of readings */
     uint32_t max_inflight;           /* 0 = libmosquitto's default */
+    const char *tls_cafile;          /* borrowed; NULL: plain MQTT, else TLS verified against it (link_tls) */
     enum link_phase phase;
     bool open;               /* a connect or session on the socket: poll it */
     bool kick;               /* an event came: link_step() at once */
@@ -106,6 +107,14 @@ int link_init(struct link *l, const char *client_id, struct sim_device *dev, con
  * first link_step(). Returns 0, or -1 (logged) when libmosquitto refuses.
  */
 int link_login(struct link *l, const char *username, const char *password);
+
+/*
+ * MQTT over TLS (1.2 or later) for this link and every client a reset makes:
+ * the broker's certificate must chain to cafile (borrowed for the link's life)
+ * and name the host. Call after link_init, before the first link_step().
+ * Returns 0, or -1 (logged) when libmosquitto refuses (e.g. cafile unreadable).
+ */
+int link_tls(struct link *l, const char *cafile);
 /* Free the client; no goodbye is sent (the broker publishes the will if it was connected). */
 void link_destroy(struct link *l);
 

@@ -106,6 +106,13 @@ int sim_config_check(const struct sim_config *c, char *err, size_t errlen)
                  DHT22_MIN_INTERVAL_MS / 1000, c->interval_s);
         return -1;
     }
+    bool cafile = c->mqtt_cafile && *c->mqtt_cafile;
+    if (c->mqtt_tls != cafile) {
+        snprintf(err, errlen,
+                 c->mqtt_tls ? "--mqtt-tls needs --mqtt-cafile (the CA certificate that signed the broker's)"
+                             : "--mqtt-cafile is for --mqtt-tls, which is off");
+        return -1;
+    }
     if (c->devices < 1) {
         snprintf(err, errlen, "--devices must be at least 1");
         return -1;
@@ -226,6 +233,8 @@ static int run_init(struct run *r, const struct sim_config *c, int64_t now)
         if (link_init(&r->links[i], client_id, &r->devs[i], c->mqtt_host, (int)c->mqtt_port, (uint8_t)c->qos,
                       load ? (uint32_t)r->window : 0) ||
             (c->mqtt_username && link_login(&r->links[i], c->mqtt_username, c->mqtt_password)))
+            goto fail;
+        if (c->mqtt_tls && link_tls(&r->links[i], c->mqtt_cafile))
             goto fail;
     }
     return 0;

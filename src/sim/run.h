@@ -52,6 +52,8 @@ struct sim_config {
     double stuck_s;            /* reset a device after this long without progress; 0 = never */
     const char *mqtt_username; /* NULL = anonymous; with one device and no prefix, also its name and client id */
     const char *mqtt_password; /* NULL = none */
+    bool mqtt_tls;             /* MQTT over TLS, the broker verified against mqtt_cafile */
+    const char *mqtt_cafile;   /* "" or NULL = none */
 };
 
 /*

@@ -15,11 +15,11 @@
 
 int sim_main(int argc, char **argv)
 {
-    char *host = NULL, *prefix = NULL, *level = NULL, *username = NULL, *password_file = NULL;
+    char *host = NULL, *prefix = NULL, *level = NULL, *username = NULL, *password_file = NULL, *cafile = NULL;
     char password[SECRET_MAX + 1] = "";
     size_t password_len = 0;
     long port = 0, devices = 0, count = 0, qos = 0, seed = 0, start = 0;
-    bool numbered = false;
+    bool numbered = false, tls = false;
     double interval = 0, rate = 0, fail_rate = 0, stuck = 0;
     const struct cfg_opt opts[] = {
         {"mqtt-host", CFG_STR, &host, "127.0.0.1", 0, 0, NULL, "MQTT broker host"},
@@ -29,6 +29,11 @@ int sim_main(int argc, char **argv)
          "and uses it as client id"},
         {"mqtt-password-file", CFG_STR, &password_file, "", 0, 0, NULL,
          "a file whose first line is the MQTT password; needs --mqtt-username"},
+        {"mqtt-tls", CFG_BOOL, &tls, "false", 0, 0, NULL,
+         "MQTT over TLS (1.2 or later): the broker's certificate must chain to --mqtt-cafile and name --mqtt-host "
+         "(use the broker's TLS port, e.g. --mqtt-port 8883)"},
+        {"mqtt-cafile", CFG_STR, &cafile, "", 0, 0, NULL,
+         "PEM file of the CA certificate(s) trusted for the broker (e.g. var/tls/ca.crt)"},
         {"devices", CFG_INT, &devices, "1", 1, 100000, NULL, "number of simulated devices"},
         {"device-prefix", CFG_STR, &prefix, "", 0, 0, NULL,
          "device ids are <prefix>0001, ...; without it a single device is 'pico', more are sim0001, ..."},
@@ -95,6 +100,8 @@ int sim_main(int argc, char **argv)
         .stuck_s = stuck,
         .mqtt_username = *username ? username : NULL,
         .mqtt_password = *password_file ? password : NULL,
+        .mqtt_tls = tls,
+        .mqtt_cafile = cafile,
         .seed = seed ? (uint64_t)seed : ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) & ((1ull << 53) - 1),
     };
     if (sim_config_check(&c, err, sizeof err)) {

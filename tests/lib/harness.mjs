@@ -288,8 +288,10 @@ export async function wsConnect(url, { origin, headers = {} } = {}) {
  * A private mosquitto of the test's own on a free loopback port, with no anonymous access:
  * users = { name: password } go into a password file (mosquitto_passwd). Returns
  * { port, dir, stop() }. The shared broker of the run stays anonymous for the other tests.
+ * tls: a directory made by scripts/tls.sh (ca.crt, server.crt, server.key): a second listener,
+ * MQTT over TLS 1.2+ on another free loopback port, returned as tlsPort. conf: more config lines.
  */
-export async function startPrivateBroker(users) {
+export async function startPrivateBroker(users, { tls = null, conf: extra = [] } = {}) {
   const fs = await import('node:fs/promises');
   const os = await import('node:os');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sensorpipe-broker-'));
@@ -301,8 +303,13 @@ export async function startPrivateBroker(users) {
   const conf = path.join(dir, 'mosquitto.conf');
   await fs.writeFile(conf, [
     `listener ${port} 127.0.0.1`, 'allow_anonymous false', `password_file ${pwfile}`, 'persistence false',
-    'set_tcp_nodelay true', `log_dest file ${path.join(dir, 'mosquitto.log')}`, 'log_type all', '',
+    'set_tcp_nodelay true', `log_dest file ${path.join(dir, 'mosquitto.log')}`, 'log_type all', ...extra, '',
   ].join('\n'));
+  const tlsPort = tls ? await freePort() : null;
+  if (tls) {
+    await fs.appendFile(conf, [`listener ${tlsPort} 127.0.0.1`, `cafile ${path.join(tls, 'ca.crt')}`,
+      `certfile ${path.join(tls, 'server.crt')}`, `keyfile ${path.join(tls, 'server.key')}`, 'tls_version tlsv1.2', ''].join('\n'));
+  }
   // mosquitto drops root privileges to "mosquitto" unless told the user it runs as
   if (process.getuid && process.getuid() === 0) await fs.appendFile(conf, 'user root\n');
   const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -312,8 +319,15 @@ export async function startPrivateBroker(users) {
     const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
     s.on('error', () => resolve(false));
   }), { timeout: 10000, message: `private mosquitto on port ${port}: ${err}` });
+  if (tls) {
+    await waitFor(() => new Promise((resolve) => {
+      const s = net.connect(tlsPort, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    }), { timeout: 10000, message: `private mosquitto's TLS listener on port ${tlsPort}: ${err}` });
+  }
   return {
     port,
+    tlsPort,
     dir,
     log: () => fs.readFile(path.join(dir, 'mosquitto.log'), 'utf8').catch(() => ''),
     stop: () => new Promise((resolve) => {
@@ -398,12 +412,16 @@ export function connectAs(user, pass, topic, { port = MQTT_PORT, clientId, qos =
   };
 }
 
-/** mosquitto_pub with a user name and password (and a client id: accounts bound to one need it). */
-export function publishAs(user, pass, topic, payload, { qos = 0, port = MQTT_PORT, clientId, retain = false } = {}) {
+/**
+ * mosquitto_pub with a user name and password (and a client id: accounts bound to one need it;
+ * cafile: over TLS, the broker verified against it).
+ */
+export function publishAs(user, pass, topic, payload, { qos = 0, port = MQTT_PORT, clientId, retain = false, cafile = null } = {}) {
   return new Promise((resolve, reject) => {
     const args = ['-h', '127.0.0.1', '-p', String(port), '-u', user, '-P', pass, '-t', topic, '-q', String(qos), '-s'];
     if (clientId) args.push('-i', clientId);
     if (retain) args.push('-r');
+    if (cafile) args.push('--cafile', cafile);
     const p = spawn('mosquitto_pub', args, { stdio: ['pipe', 'ignore', 'pipe'] });
     let e = '';
     p.stderr.on('data', (d) => (e += d));
