@@ -25,6 +25,9 @@ pg_port=${SENSORPIPE_PG_PORT:-54320}
 mqtt_port=${SENSORPIPE_MQTT_PORT:-1883}
 mqtts_port=${SENSORPIPE_MQTTS_PORT:-8883}
 listen=${SENSORPIPE_LISTEN:-127.0.0.1:8000}
+mqtt_bind=${SENSORPIPE_MQTT_BIND:-}
+# these are this script's inputs; the daemons read var/sensorpipe.conf (the environment would override it)
+unset SENSORPIPE_PG_PORT SENSORPIPE_MQTT_PORT SENSORPIPE_MQTTS_PORT SENSORPIPE_LISTEN SENSORPIPE_MQTT_BIND
 var=$PWD/var
 bin=$PWD/build/sensorpipe
 mqtt_dir=$var/mosquitto
@@ -74,13 +77,14 @@ chmod 600 "$dynsec" "$secrets/admin.password"
 # 127.0.0.1/localhost, plus SENSORPIPE_MQTT_BIND when it names an address a device dials); the TLS
 # listener on SENSORPIPE_MQTTS_PORT binds loopback unless SENSORPIPE_MQTT_BIND says otherwise.
 tls_names=()
-case "${SENSORPIPE_MQTT_BIND:-}" in '' | 127.0.0.1 | 0.0.0.0 | '::' | '*') ;; *) tls_names+=("$SENSORPIPE_MQTT_BIND") ;; esac
+case "$mqtt_bind" in '' | 127.0.0.1 | 0.0.0.0 | '::' | '*') ;; *) tls_names+=("$mqtt_bind") ;; esac
 scripts/tls.sh "$var/tls" "${tls_names[@]}"
 if (exec 3<>"/dev/tcp/127.0.0.1/$mqtts_port") 2>/dev/null; then
     echo "run: another program listens on MQTT TLS port $mqtts_port; stop it or set SENSORPIPE_MQTTS_PORT" >&2
     exit 1
 fi
-SENSORPIPE_MQTT_DYNSEC=$dynsec scripts/mosquitto.sh start "$mqtt_dir" "$mqtt_port" "$mqtts_port" "$var/tls"
+SENSORPIPE_MQTT_DYNSEC=$dynsec SENSORPIPE_MQTT_BIND=${mqtt_bind:-127.0.0.1} \
+    scripts/mosquitto.sh start "$mqtt_dir" "$mqtt_port" "$mqtts_port" "$var/tls"
 started_mqtt=1
 
 scripts/pg.sh start "$var/pg" "$pg_port"
@@ -163,7 +167,7 @@ cat <<MSG
 
   sensorpipe is running.
     dashboard   http://$listen/
-    MQTT        TLS ${SENSORPIPE_MQTT_BIND:-127.0.0.1}:$mqtts_port (CA: var/tls/ca.crt), plain 127.0.0.1:$mqtt_port; no anonymous access;
+    MQTT        TLS ${mqtt_bind:-127.0.0.1}:$mqtts_port (CA: var/tls/ca.crt), plain 127.0.0.1:$mqtt_port; no anonymous access;
                 devices pico and greenhouse simulated
     settings    $conf (SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe <command> ...)
     a device    SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe device add kitchen --json
