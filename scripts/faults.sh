@@ -4,11 +4,14 @@
 #   FAULTS_LONG=1 scripts/faults.sh          the documented figure: a 60 s PostgreSQL outage
 #   FAULTS_ONLY=a,e scripts/faults.sh        only some faults (keys 0, a..g)
 #   FAULTS_INGEST_ARGS='--qos 0' ...         extra ingest flags (see tests/faults/faults.test.mjs for all knobs)
+#   FAULTS_TLS=1 scripts/faults.sh           every fault over MQTT over TLS (scripts/tls.sh certificates per fault,
+#                                            the broker's TLS listener, ingest and sim with --mqtt-tls)
 # The test starts and stops its own PostgreSQL and mosquitto (scripts/pg.sh, scripts/mosquitto.sh) on
 # free ports under a temp dir; this script starts nothing itself. Results: build/faults/results.json
 # and process logs under build/faults/<fault>/. The "Fault-injection results" section of
 # docs/RELIABILITY.md is rewritten from a run of every fault with the default ingest flags (or always
-# with FAULTS_RENDER=1), whether the faults passed or not; exit status is the suite's.
+# with FAULTS_RENDER=1), whether the faults passed or not; a FAULTS_TLS=1 run writes its subsection
+# "Fault-injection results over TLS" instead, never the plain table. Exit status is the suite's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +20,7 @@ for b in build/asan/sensorpipe build/sensorpipe; do
 done
 
 cmd="make faults"
-for v in FAULTS_LONG FAULTS_COUNT FAULTS_RATE FAULTS_KILLS FAULTS_KILL_COUNT FAULTS_ONLY FAULTS_INGEST_ARGS; do
+for v in FAULTS_LONG FAULTS_COUNT FAULTS_RATE FAULTS_KILLS FAULTS_KILL_COUNT FAULTS_ONLY FAULTS_INGEST_ARGS FAULTS_TLS; do
     [ -n "${!v:-}" ] && cmd="$v=${!v} $cmd"
 done
 export FAULTS_COMMAND="$cmd"
@@ -31,6 +34,7 @@ if [ ! -f build/faults/results.json ]; then
     exit $(( status ? status : 1 ))
 fi
 if [ "${FAULTS_RENDER:-}" = 1 ] || { [ -z "${FAULTS_ONLY:-}" ] && [ -z "${FAULTS_INGEST_ARGS:-}" ]; }; then
+    # the section follows the run's transport (results.json "tls"): plain, or the subsection over TLS
     node tests/faults/render.mjs build/faults/results.json docs/RELIABILITY.md
 else
     echo "faults.sh: partial or non-default run: docs/RELIABILITY.md left as it is (FAULTS_RENDER=1 writes it)"

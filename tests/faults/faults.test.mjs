@@ -25,6 +25,10 @@
 //                          readings (8000: long enough for every kill to fall inside the run)
 //   FAULTS_ONLY=a,e        run only these faults (keys below)
 //   FAULTS_INGEST_ARGS     extra ingest flags, e.g. '--qos 0' to see what holding each PUBACK until commit prevents
+//   FAULTS_TLS=1           every fault over MQTT over TLS: scripts/tls.sh makes a CA and the broker's certificate
+//                          in the fault's temp dir, the broker gets its TLS listener (also after fault a's
+//                          restart) and the ingest and the sim connect to it with --mqtt-tls --mqtt-cafile
+//                          <ca.crt>; the table goes to its own section (tests/faults/render.mjs)
 //   SENSORPIPE_BIN         ingest/serve binary (build/asan/sensorpipe); SENSORPIPE_SIM_BIN (build/sensorpipe)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,6 +46,7 @@ const OUTAGE_S = LONG ? 60 : 20;
 const KILLS = Number(process.env.FAULTS_KILLS || 3);
 const KILL_COUNT = Number(process.env.FAULTS_KILL_COUNT || 8000);
 const ONLY = (process.env.FAULTS_ONLY || '').split(',').filter(Boolean);
+const TLS = process.env.FAULTS_TLS === '1';
 const INGEST_EXTRA = (process.env.FAULTS_INGEST_ARGS || '').split(/\s+/).filter(Boolean);
 const SIM_BIN = process.env.SENSORPIPE_SIM_BIN || path.join(ROOT, 'build/sensorpipe');
 const OUT_DIR = path.join(ROOT, 'build/faults');
@@ -64,6 +69,7 @@ const report = {
   qos: 1,
   outage_s: OUTAGE_S,
   long: LONG,
+  tls: TLS,
   ingest_args: INGEST_EXTRA,
   bin: path.relative(ROOT, BIN),
   sim_bin: path.relative(ROOT, SIM_BIN),
@@ -215,6 +221,12 @@ class Rig {
     rmSync(this.logDir, { recursive: true, force: true });
     mkdirSync(this.logDir, { recursive: true });
     this.mqttPort = await freePort();
+    if (TLS) {
+      // the CA and the broker's certificate of this fault (scripts/tls.sh), its TLS listener's port
+      this.tlsDir = path.join(this.dir, 'tls');
+      await script('tls.sh', [this.tlsDir]);
+      this.tlsPort = await freePort();
+    }
     await this.brokerStart();
     this.db = `faults_${this.key}_${process.pid}`;
     await psql(dsnFor('postgres'), `DROP DATABASE IF EXISTS ${this.db}`);
@@ -236,7 +248,15 @@ class Rig {
   }
 
   brokerStart() {
-    return script('mosquitto.sh', ['start', path.join(this.dir, 'mosquitto'), String(this.mqttPort)]);
+    const tls = TLS ? [String(this.tlsPort), this.tlsDir] : []; // the TLS listener, again after a restart
+    return script('mosquitto.sh', ['start', path.join(this.dir, 'mosquitto'), String(this.mqttPort), ...tls]);
+  }
+
+  /** How the ingest and the sim reach the broker: the plain listener, or with FAULTS_TLS=1 the TLS one. */
+  mqttArgs() {
+    return TLS
+      ? ['--mqtt-port', String(this.tlsPort), '--mqtt-tls', '--mqtt-cafile', path.join(this.tlsDir, 'ca.crt')]
+      : ['--mqtt-port', String(this.mqttPort)];
   }
 
   brokerStop() {
@@ -245,7 +265,7 @@ class Rig {
 
   async startIngest() {
     const n = this.procs.filter((p) => p.name.startsWith('ingest')).length + 1;
-    this.ingest = this.track(spawnSensorpipe(['ingest', '--db', this.dsn, '--mqtt-port', String(this.mqttPort),
+    this.ingest = this.track(spawnSensorpipe(['ingest', '--db', this.dsn, ...this.mqttArgs(),
       '--mqtt-client-id', `faults-ingest-${this.key}`, '--no-clean-session', '--qos', '1', '--stats-interval', '5',
       ...INGEST_EXTRA], { name: `ingest-${n}` }));
     await this.ingest.waitForOutput(/subscribed/i, { timeout: 20000 });
@@ -265,7 +285,7 @@ class Rig {
 
   startSim() {
     this.sim = this.track(spawnBin(SIM_BIN, ['sim', '--numbered', '--qos', '1', '--rate', String(RATE), '--count', String(this.count),
-      '--mqtt-port', String(this.mqttPort), '--device-prefix', `fault-${this.key}-`], 'sim'));
+      ...this.mqttArgs(), '--device-prefix', `fault-${this.key}-`], 'sim'));
   }
 
   /** Rows of this run in the table (any number, duplicates counted). Throws while the database is away. */
@@ -451,6 +471,9 @@ async function runFault(key, label, inject, count) {
   if (result.ws_connects > 1) rig.notes.push(`WebSocket client connected ${result.ws_connects} times`);
   const unacked = [...(rig.sim?.output() || '').matchAll(/(\d+) readings not acknowledged yet/g)].map((m) => m[1]);
   if (unacked.length) rig.notes.push(`sim resent ${unacked.join(' + ')} unacknowledged after reconnecting`);
+  // over TLS the ingest logs its handshake ("TLSv1.3 (...), certificate verified for 127.0.0.1")
+  if (TLS && rig.ingest && !/TLSv1\.[23] \([^)]+\), certificate verified/.test(rig.ingest.output()))
+    rig.notes.push('ingest: no verified TLS handshake in its output');
   if (result.ws_out_of_order) rig.notes.push(`${result.ws_out_of_order} ids out of order at the client`);
   if (result.lost > 0) rig.notes.push(`lost numbers: ${result.missing}`);
   if (result.ws_lost > 0) rig.notes.push(`ids missing at the client: ${result.ws_missing_ids}`);
@@ -489,7 +512,7 @@ before(async () => {
   pg = { dir: path.join(tmp, 'pg'), port: await freePort() };
   await pgStart();
   console.log(`faults: PostgreSQL on 127.0.0.1:${pg.port}, servers under ${tmp}; ${K} readings at ${RATE}/s per fault` +
-    (INGEST_EXTRA.length ? `; ingest ${INGEST_EXTRA.join(' ')}` : ''));
+    (TLS ? '; MQTT over TLS' : '') + (INGEST_EXTRA.length ? `; ingest ${INGEST_EXTRA.join(' ')}` : ''));
 });
 
 after(async () => {
