@@ -2,6 +2,7 @@
 #include "mqtt_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,42 +18,72 @@ static void tcp_close(void *ctx)
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
+    if (t->addrs)
+        freeaddrinfo(t->addrs);
+    t->addrs = t->next = NULL;
+}
+
+/*
+ * Start a non-blocking connect to the next address that takes one. The socket
+ * lands on t->fd's number when there is one already (dup2), so the descriptor
+ * the client polls stays the same from address to address. Returns 0, or -1
+ * with errno when no address is left.
+ */
+static int tcp_connect_next(struct mqtt_tcp *t)
+{
+    int saved = ECONNREFUSED;
+    while (t->next) {
+        struct addrinfo *ai = t->next;
+        t->next = ai->ai_next;
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+            saved = errno;
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (t->fd < 0)
+            t->fd = fd;
+        else {
+            /* dup2 keeps the number but not O_CLOEXEC: dup3 does */
+            if (dup3(fd, t->fd, O_CLOEXEC) < 0) {
+                saved = errno;
+                close(fd);
+                continue;
+            }
+            close(fd);
+        }
+        return 0;
+    }
+    errno = saved;
+    return -1;
 }
 
 static int tcp_open(void *ctx, const char *host, int port, char *err, size_t errlen)
 {
     struct mqtt_tcp *t = ctx;
     tcp_close(t);
-    struct addrinfo hints, *res = NULL;
+    struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     char service[16];
     snprintf(service, sizeof service, "%d", port);
-    int rc = getaddrinfo(host, service, &hints, &res);
+    int rc = getaddrinfo(host, service, &hints, &t->addrs);
     if (rc != 0) {
+        t->addrs = NULL;
         snprintf(err, errlen, "cannot resolve: %s", gai_strerror(rc));
         return -1;
     }
-    int saved = 0;
-    for (struct addrinfo *ai = res; ai && t->fd < 0; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
-            int one = 1;
-            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            t->fd = fd;
-            break;
-        }
-        saved = errno;
-        close(fd);
-    }
-    freeaddrinfo(res);
-    if (t->fd < 0) {
-        snprintf(err, errlen, "cannot connect: %s", strerror(saved));
+    t->next = t->addrs;
+    if (tcp_connect_next(t) != 0) {
+        snprintf(err, errlen, "cannot connect: %s", strerror(errno));
+        tcp_close(t);
         return -1;
     }
     return t->fd;
@@ -61,19 +92,26 @@ static int tcp_open(void *ctx, const char *host, int port, char *err, size_t err
 static int tcp_finish(void *ctx, short *events, char *err, size_t errlen)
 {
     struct mqtt_tcp *t = ctx;
-    struct pollfd p = {.fd = t->fd, .events = POLLOUT};
-    if (poll(&p, 1, 0) == 0) {
-        *events = POLLOUT;
-        return 0;
+    for (;;) {
+        struct pollfd p = {.fd = t->fd, .events = POLLOUT};
+        if (poll(&p, 1, 0) == 0) {
+            *events = POLLOUT;
+            return 0;
+        }
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+            soerr = errno;
+        if (!soerr)
+            break;
+        /* this address refused (say ::1 for "localhost" while the broker listens on 127.0.0.1): the next one */
+        if (tcp_connect_next(t) != 0) {
+            snprintf(err, errlen, "cannot connect: %s", strerror(soerr));
+            return -1;
+        }
     }
-    int soerr = 0;
-    socklen_t len = sizeof soerr;
-    if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
-        soerr = errno;
-    if (soerr) {
-        snprintf(err, errlen, "cannot connect: %s", strerror(soerr));
-        return -1;
-    }
+    freeaddrinfo(t->addrs); /* connected: the other addresses are not needed */
+    t->addrs = t->next = NULL;
     return 1;
 }
 
@@ -116,6 +154,7 @@ static const struct mqtt_io_ops tcp_ops = {
 void mqtt_io_tcp(struct mqtt_io *io, struct mqtt_tcp *t)
 {
     t->fd = -1;
+    t->addrs = t->next = NULL;
     io->ops = &tcp_ops;
     io->ctx = t;
 }

@@ -56,9 +56,15 @@ struct mqtt_io {
     void *ctx;                     /* borrowed: the transport's state */
 };
 
-/* Plain TCP: TCP_NODELAY (PUBACKs and PINGREQs are tiny and must not wait), non-blocking, close-on-exec. */
+/*
+ * Plain TCP: TCP_NODELAY (PUBACKs and PINGREQs are tiny and must not wait), non-blocking, close-on-exec.
+ * Every address the host name resolves to is tried in turn until one connects.
+ */
+struct addrinfo;
 struct mqtt_tcp {
-    int fd; /* owned, -1 when closed */
+    int fd;                 /* owned, -1 when closed; keeps its number while the addresses are tried */
+    struct addrinfo *addrs; /* owned: the resolved addresses while connecting, else NULL */
+    struct addrinfo *next;  /* the next one to try when this connect fails */
 };
 
 /* Point io at the plain TCP transport t (closed until open). */
