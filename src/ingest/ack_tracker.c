@@ -1,6 +1,8 @@
 /* ack_tracker.c - per packet id state machine for held PUBACKs and redelivered duplicates (see ack_tracker.h). */
 #include "ack_tracker.h"
 
+#include "core/hash.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,14 +53,8 @@ const char *ack_action_name(enum ack_action a)
 
 uint64_t ack_hash(const char *topic, size_t topic_len, const void *payload, size_t payload_len)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < topic_len; i++)
-        h = (h ^ (unsigned char)topic[i]) * 0x100000001b3ull;
-    h = (h ^ 0) * 0x100000001b3ull; /* separator: "a/b" + "1/2" differs from "a/b1" + "/2" */
-    const unsigned char *p = payload;
-    for (size_t i = 0; i < payload_len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
+    /* the topic's hash seeds the payload's: "a/b" + "1/2" differs from "a/b1" + "/2" */
+    return hash_bytes(hash_bytes(0, topic, topic_len), payload, payload_len);
 }
 
 int ack_tracker_init(struct ack_tracker *t)

@@ -100,7 +100,7 @@ const char *ack_state_name(enum ack_state s);
 const char *ack_event_name(enum ack_event e);
 const char *ack_action_name(enum ack_action a);
 
-/* FNV-1a 64 of topic, a NUL byte and payload: what "the same message" means. */
+/* The hash (core/hash.h) of topic, then payload: what "the same message" means. */
 uint64_t ack_hash(const char *topic, size_t topic_len, const void *payload, size_t payload_len);
 
 /* Allocate the slots (all idle, generation 0). Returns 0 or -1 when out of memory. */

@@ -1,6 +1,8 @@
 /* known.c - known devices and topics as seeded 64-bit hashes, and the bounds on new ones (see known.h). */
 #include "known.h"
 
+#include "core/hash.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -27,18 +29,10 @@ void known_free(struct known *k)
     k->devices = k->topics = (struct known_set){0};
 }
 
-/* FNV-1a from a seeded start, then a full avalanche; never 0 (the empty slot). */
+/* The table's hash of a device or topic name (core/hash.h), the kind in the seed; never 0 (the empty slot). */
 static uint64_t known_hash(uint64_t seed, uint8_t kind, const char *s, size_t len)
 {
-    uint64_t h = (0xcbf29ce484222325ull ^ seed) * 0x100000001b3ull ^ kind;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    h ^= seed >> 7;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
+    uint64_t h = hash_bytes(seed ^ ((uint64_t)kind << 56), s, len);
     return h ? h : 1;
 }
 

@@ -1,6 +1,8 @@
 /* topic_table.c - counted, shared topic strings in an open-addressing hash table (see topic_table.h). */
 #include "topic_table.h"
 
+#include "core/hash.h"
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,19 +30,10 @@ void topic_table_free(struct topic_table *t)
     t->cap = t->count = t->bytes = 0;
 }
 
-/* FNV-1a over the bytes from a seeded start, then a full avalanche so every bit feeds the low (index) bits. */
+/* The table's hash of a topic (core/hash.h). */
 static uint64_t topic_hash(uint64_t seed, const char *s, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ seed;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    h ^= seed >> 7;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
+    return hash_bytes(seed, s, len);
 }
 
 /* Move every entry into a new index of cap slots (a power of two >= 2 * count). -1 when out of memory. */
