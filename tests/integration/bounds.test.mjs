@@ -14,20 +14,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
   ROOT, startPipeline, createDatabase, spawnSensorpipe, psql, dsnFor, waitFor, publishLines, freePort, MQTT_PORT,
+  lastStats,
 } from '../lib/harness.mjs';
 
 let seq = 0;
 const prefix = () => `bd${process.pid}x${seq++}`;
 const num = async (dsn, sql) => Number(await psql(dsn, sql));
-
-/** The numbers of a process's last ingest stats line. */
-function lastStats(proc) {
-  const lines = proc.output().split('\n').filter((l) => l.includes(' stats received='));
-  assert.ok(lines.length > 0, `no stats line in the ingest output:\n${proc.output()}`);
-  const stats = {};
-  for (const m of lines.at(-1).matchAll(/(\w+)=(\d+)/g)) stats[m[1]] = Number(m[2]);
-  return stats;
-}
 
 /** Is this database on the TimescaleDB path (the test the migrations make)? */
 const onTimescale = async (dsn) => (await psql(dsn, "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")) === '1';

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import {
   startPipeline as startHarnessPipeline, spawnSensorpipe, publishLines, psql, dsnFor, waitFor, MQTT_PORT,
+  lastStats,
 } from '../lib/harness.mjs';
 
 // The advisory lock every writer of readings takes for its transaction (db/001_schema.sql).
@@ -56,15 +57,6 @@ async function startPipeline(opts) {
 /** Remove the retained message on topic (an empty retained publish). */
 const clearRetained = (topic) =>
   promisify(execFile)('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(MQTT_PORT), '-t', topic, '-r', '-n']);
-
-/** The numbers of the ingest's last stats line. */
-function lastStats(proc) {
-  const lines = proc.output().split('\n').filter((l) => l.includes(' stats received='));
-  assert.ok(lines.length > 0, `no stats line in the ingest output:\n${proc.output()}`);
-  const stats = {};
-  for (const m of lines.at(-1).matchAll(/(\w+)=(\d+)/g)) stats[m[1]] = Number(m[2]);
-  return stats;
-}
 
 /** A client of the test database (for LISTEN and for holding locks). */
 async function pgClient(dbName) {

@@ -18,6 +18,7 @@ import path from 'node:path';
 import pg from 'pg';
 import {
   ROOT, MQTT_PORT, createDatabase, freePort, psql, publishLines, spawnSensorpipe, waitFor,
+  allStats, lastStats,
 } from '../lib/harness.mjs';
 
 const execFileP = promisify(execFile);
@@ -61,21 +62,6 @@ async function waitAllPresent(dsn, topic, k, timeout = 60000) {
   assert.equal(t.min, 1);
   assert.equal(t.max, k);
   return t;
-}
-
-/** Every stats line of an ingest's output, as objects. */
-function allStats(proc) {
-  return proc.output().split('\n').filter((l) => l.includes(' stats received=')).map((l) => {
-    const s = {};
-    for (const m of l.matchAll(/(\w+)=(\d+)/g)) s[m[1]] = Number(m[2]);
-    return s;
-  });
-}
-
-function lastStats(proc) {
-  const all = allStats(proc);
-  assert.ok(all.length > 0, `no stats line in the ingest output:\n${proc.output()}`);
-  return all.at(-1);
 }
 
 /** An ingest with a fixed client id and a persistent session (the defaults spelled out). */

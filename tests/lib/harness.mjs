@@ -429,3 +429,19 @@ export function publishAs(user, pass, topic, payload, { qos = 0, port = MQTT_POR
     p.stdin.end(payload);
   });
 }
+
+/** The numbers of every stats line an ingest printed (`stats received=.. written=..`), oldest first. */
+export function allStats(proc) {
+  return proc.output().split('\n').filter((l) => l.includes(' stats received=')).map((l) => {
+    const s = {};
+    for (const m of l.matchAll(/(\w+)=(\d+)/g)) s[m[1]] = Number(m[2]);
+    return s;
+  });
+}
+
+/** The numbers of an ingest's last stats line; throws when it printed none. */
+export function lastStats(proc) {
+  const all = allStats(proc);
+  if (!all.length) throw new Error(`no stats line in the ingest output:\n${proc.output()}`);
+  return all.at(-1);
+}
