@@ -244,6 +244,8 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
         info.ssl_cert_filepath = sv->cfg.tls_cert;
         info.ssl_private_key_filepath = sv->cfg.tls_key;
         info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+        /* HTTP/1.1 only, as over plain HTTP: no h2 (the request checks and the WebSocket upgrade are HTTP/1.x) */
+        info.alpn = "http/1.1";
     }
     /*
      * Slow-loris: lws gives each connection a header table (ah) from a pool when
