@@ -1,15 +1,21 @@
 /*
- * fuzz_origin.c - libFuzzer target: WebSocket Origin against Host and --allow-origin (src/serve/ws_origin.c).
+ * fuzz_origin.c - libFuzzer target: WebSocket Origin against --allowed-hosts and --allow-origin, and
+ * the Host header against --allowed-hosts (src/serve/ws_origin.c).
  *
- * Input: "origin\nhost\nallow"; a missing part is an absent header (NULL). Beyond memory
- * safety the checks are the rules of ws_origin.h that hold for any input:
+ * Input: "origin\nhost\nallow"; a missing part is an absent header (NULL). "host" is used both
+ * as a Host header and as an --allowed-hosts list. Beyond memory safety the checks are the
+ * rules of ws_origin.h that hold for any input:
  *   - no Origin header is always allowed;
  *   - the allow list only widens: what passes with no list passes with any list, and adding
  *     an entry never refuses what passed before; "*" allows everything;
  *   - case does not matter (scheme and host compare case-insensitively);
  *   - a Host written as an allow-list entry admits the same origins as the Host check
  *     (an entry without "://" is host[:port] of any scheme, like Host; one with it is a
- *     whole origin, so such a Host is left out of this check).
+ *     whole origin, so such a Host is left out of this check);
+ *   - Host: an absent header is allowed; the list only widens; case does not matter; a Host
+ *     is allowed by a list exactly when the browser origin "http://" (port 80) or "https://"
+ *     (port 443) + that Host is, by the same list as allowed hosts (one parser, one rule);
+ *     ws_hosts_check accepts no list with "*" or "://".
  */
 /* fuzz-max-len: 4096 (Origin and Host values far past any real header) */
 #include "serve/ws_origin.h"
@@ -69,6 +75,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (allowed(upper, host, allow) != base)
             abort();
     }
+
+    /* the Host header against the list "allow" used as --allowed-hosts */
+    const char *h = host ? host : "";
+    bool hok = ws_host_allowed(h, allow, 80);
+    if (!ws_host_allowed(NULL, allow, 80) || hok != ws_host_allowed(h, allow, 80))
+        abort();
+    if (hok && !ws_host_allowed(h, more, 80))
+        abort();
+    if (strlen(h) < PART_MAX && !strchr(h, '/')) { /* an Origin may end in '/', a Host may not */
+        char built[PART_MAX + 16], hu[PART_MAX + 1];
+        snprintf(built, sizeof built, "http://%s", h);
+        if (hok != ws_origin_allowed(built, allow, NULL))
+            abort();
+        snprintf(built, sizeof built, "https://%s", h);
+        if (ws_host_allowed(h, allow, 443) != ws_origin_allowed(built, allow, NULL))
+            abort();
+        for (size_t i = 0, n = strlen(h); i <= n; i++)
+            hu[i] = (char)toupper((unsigned char)h[i]);
+        if (ws_host_allowed(hu, allow, 80) != hok)
+            abort();
+    }
+    if (allow && ws_hosts_check(allow) == 0 && (strchr(allow, '*') || strstr(allow, "://")))
+        abort();
 
     /* Host "h[:p]" versus the allow entry "h[:p]", for a browser origin built on it */
     if (host && *host && strlen(host) < PART_MAX && !strpbrk(host, ", \t\r\n\v\f") && !strstr(host, "://") &&

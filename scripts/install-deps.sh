@@ -13,6 +13,7 @@ APT_PACKAGES=(
     postgresql postgresql-contrib               # server (private clusters under var/ and for tests)
     nodejs npm                                  # web assets, integration and browser tests
     chromium                                    # headless browser for the dashboard test
+    libnss3-tools                               # certutil: the dashboard test trusts the test CA in its own NSS db
     valgrind                                    # optional leak checks
     gnuplot-nox                                 # make bench: the results plot
     gcc-arm-none-eabi libnewlib-arm-none-eabi   # make firmware: firmware/core cross-compiled for the Pico W (Cortex-M0+)

@@ -5,7 +5,9 @@
 #
 # Ports (override with the environment): PostgreSQL SENSORPIPE_PG_PORT (54320),
 # MQTT over TLS SENSORPIPE_MQTTS_PORT (8883, on SENSORPIPE_MQTT_BIND, default 127.0.0.1),
-# plain MQTT SENSORPIPE_MQTT_PORT (1883, loopback only), HTTP SENSORPIPE_LISTEN (127.0.0.1:8000).
+# plain MQTT SENSORPIPE_MQTT_PORT (1883, loopback only), HTTPS SENSORPIPE_LISTEN (127.0.0.1:8000;
+# serve's certificate is var/tls/server.crt, signed by the local CA var/tls/ca.crt: trust that CA in
+# the browser, or give curl --cacert var/tls/ca.crt).
 #
 # The broker is always this script's own, with no anonymous access: the dynamic-security
 # plugin holds the accounts (var/mosquitto/dynsec.json), `sensorpipe device` changes them
@@ -78,6 +80,11 @@ chmod 600 "$dynsec" "$secrets/admin.password"
 # listener on SENSORPIPE_MQTTS_PORT binds loopback unless SENSORPIPE_MQTT_BIND says otherwise.
 tls_names=()
 case "$mqtt_bind" in '' | 127.0.0.1 | 0.0.0.0 | '::' | '*') ;; *) tls_names+=("$mqtt_bind") ;; esac
+# serve's HTTPS uses the same certificate: the --listen host too when it names one
+listen_host=${listen%:*}
+listen_host=${listen_host#[}
+listen_host=${listen_host%]}
+case "$listen_host" in '' | 127.0.0.1 | localhost | ::1 | 0.0.0.0 | '::' | '*') ;; *) tls_names+=("$listen_host") ;; esac
 scripts/tls.sh "$var/tls" "${tls_names[@]}"
 if (exec 3<>"/dev/tcp/127.0.0.1/$mqtts_port") 2>/dev/null; then
     echo "run: another program listens on MQTT TLS port $mqtts_port; stop it or set SENSORPIPE_MQTTS_PORT" >&2
@@ -122,6 +129,8 @@ clean-session = false
 db = $db_serve
 db-password-file = $secrets/db-serve.password
 listen = $listen
+tls-cert = $var/tls/server.crt
+tls-key = $var/tls/server.key
 
 [sim]
 mqtt-port = $mqtts_port
@@ -166,7 +175,8 @@ pids+=($!)
 cat <<MSG
 
   sensorpipe is running.
-    dashboard   http://$listen/
+    dashboard   https://$listen/  (trust the local CA var/tls/ca.crt in the browser once;
+                curl --cacert var/tls/ca.crt https://$listen/api/topics)
     MQTT        TLS ${mqtt_bind:-127.0.0.1}:$mqtts_port (CA: var/tls/ca.crt), plain 127.0.0.1:$mqtt_port; no anonymous access;
                 devices pico and greenhouse simulated
     settings    $conf (SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe <command> ...)

@@ -43,7 +43,8 @@ static const char *const serve_names[] = {
     "listen",         "db",          "db-password-file", "web-root",
     "allow-origin",   "ring-size",   "client-max-lag",   "client-stall-ms",
     "client-hold-ms", "history-max", "max-clients",      "query-timeout-ms",
-    "http-timeout-s", "migrate",     "log-level",        NULL,
+    "http-timeout-s", "migrate",     "log-level",        "allowed-hosts",
+    "tls-cert",       "tls-key",     "trusted-proxy",    NULL,
 };
 
 static const char *const sim_names[] = {

@@ -227,9 +227,10 @@ bool sbuf_json_row(struct sbuf *b, int64_t id, int64_t ts_us, const char *topic,
 
 bool sbuf_csv_field(struct sbuf *b, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n"))
+    bool formula = *s && strchr("=+-@\t\r", *s);
+    if (!formula && !strpbrk(s, ",\"\r\n"))
         return sbuf_puts(b, s);
-    sbuf_append(b, "\"", 1);
+    sbuf_append(b, formula ? "\"'" : "\"", formula ? 2 : 1);
     for (const char *p = s; *p; p++) {
         if (*p == '"')
             sbuf_append(b, "\"", 1);

@@ -38,7 +38,11 @@ bool sbuf_json_row(struct sbuf *b, int64_t id, int64_t ts_us, const char *topic,
  * a refused MQTT topic.
  */
 bool sbuf_text_escaped(struct sbuf *b, const char *s, size_t n);
-/* A CSV field, quoted when it holds a comma, quote, CR or LF. */
+/*
+ * A CSV text field, quoted when it holds a comma, quote, CR or LF. One that a spreadsheet
+ * would read as a formula (first byte =, +, -, @, TAB or CR) is neutralised: a single quote
+ * put before it and the field quoted ("'=cmd()"). Numbers are not written through this.
+ */
 bool sbuf_csv_field(struct sbuf *b, const char *s);
 
 #endif

@@ -1,12 +1,12 @@
 /* metrics.c - Prometheus text rendering of the serve counters (see metrics.h). */
 #include "metrics.h"
 
-const int metrics_http_codes[METRICS_HTTP_CODES] = {200, 304, 400, 403, 404, 405, 413, 415, 500, 503, 505};
+const int metrics_http_codes[METRICS_HTTP_CODES] = {200, 304, 400, 403, 404, 405, 413, 415, 421, 500, 503, 505};
 
-static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin", "bad_request", "path",
-                                                             "full",   "upgrade",     "handshake"};
-static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {"malformed", "header_timeout", "version",
-                                                                  "body",      "method",         "bad_request"};
+static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin",  "bad_request", "path", "full",
+                                                             "upgrade", "handshake",   "host"};
+static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {"malformed", "header_timeout", "version", "body",
+                                                                  "method",    "bad_request",    "host"};
 static const char *const ws_rx_refusal_names[WS_RX_REFUSE_COUNT] = {"too_large", "binary", "bad_utf8"};
 static const char *const conn_names[2] = {"listen", "query"};
 

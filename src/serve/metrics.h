@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* HTTP status codes counted one by one; anything else lands in "other". */
-#define METRICS_HTTP_CODES 11
+#define METRICS_HTTP_CODES 12
 extern const int metrics_http_codes[METRICS_HTTP_CODES];
 
 enum ws_reject {
@@ -24,6 +24,7 @@ enum ws_reject {
     WS_REJECT_FULL,        /* --max-clients reached (503) */
     WS_REJECT_UPGRADE,     /* an upgrade to something else than websocket (400) */
     WS_REJECT_HANDSHAKE,   /* not HTTP/1.1, no Sec-WebSocket-Key, Sec-WebSocket-Version not 13 (400) */
+    WS_REJECT_HOST,        /* Host not in --allowed-hosts (421) */
     WS_REJECT_COUNT
 };
 
@@ -35,6 +36,7 @@ enum http_refusal {
     HTTP_REFUSE_BODY,      /* GET/HEAD with a body, bad Content-Length, Transfer-Encoding (413 / 400) */
     HTTP_REFUSE_METHOD,    /* a method other than GET and HEAD (405) */
     HTTP_REFUSE_BAD_REQUEST, /* bad API query parameters (400) */
+    HTTP_REFUSE_HOST,        /* Host not in --allowed-hosts (421) */
     HTTP_REFUSE_COUNT
 };
 

@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "http_api.h"
+#include "http_peer.h"
 #include "metrics.h"
 #include "pgconn_lws.h"
 #include "serve_state.h"
@@ -87,6 +88,8 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     /* HTTP */
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
         conn_request_seen(wsi);
+        if (http_check_host(sv, wsi, false))
+            return 1;
         return api_filter(sv, wsi);
     case LWS_CALLBACK_HTTP:
         if (!s)
@@ -108,6 +111,8 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     /* WebSocket */
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         conn_request_seen(wsi);
+        if (http_check_host(sv, wsi, true))
+            return 1;
         return ws_confirm_upgrade(sv, wsi, in);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (!s)
@@ -160,6 +165,19 @@ static const struct lws_protocol_vhost_options mime_mjs = {&mime_map, NULL, ".mj
 static const struct lws_protocol_vhost_options mime_webmanifest = {&mime_mjs, NULL, ".webmanifest",
                                                                    "application/manifest+json"};
 static const struct lws_protocol_vhost_options mime_csv = {&mime_webmanifest, NULL, ".csv", "text/csv"};
+
+/*
+ * Sent with every response lws starts with a status line (files, API, errors, lws' own
+ * 404/403): no script or style but our own files, no framing, no MIME sniffing, no Referer.
+ * connect-src 'self' admits the page's own ws:/wss: origin (CSP level 3).
+ */
+static const struct lws_protocol_vhost_options hdr_referrer = {NULL, NULL, "referrer-policy:", "no-referrer"};
+static const struct lws_protocol_vhost_options hdr_frame = {&hdr_referrer, NULL, "x-frame-options:", "DENY"};
+static const struct lws_protocol_vhost_options hdr_nosniff = {&hdr_frame, NULL, "x-content-type-options:", "nosniff"};
+static const struct lws_protocol_vhost_options hdr_csp = {
+    &hdr_nosniff, NULL, "content-security-policy:",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"};
 
 static struct lws_http_mount mounts[4];
 
@@ -219,6 +237,16 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
     info.vhost_name = "default";
     info.user = sv;
     info.server_string = "sensorpipe";
+    info.headers = &hdr_csp;
+    if (*sv->cfg.tls_cert) {
+        /* HTTPS: TLS 1.2 and later only; plain HTTP to this port is refused (no ALLOW_NON_SSL_ON_SSL_PORT) */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = sv->cfg.tls_cert;
+        info.ssl_private_key_filepath = sv->cfg.tls_key;
+        info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+        /* HTTP/1.1 only, as over plain HTTP: no h2 (the request checks and the WebSocket upgrade are HTTP/1.x) */
+        info.alpn = "http/1.1";
+    }
     /*
      * Slow-loris: lws gives each connection a header table (ah) from a pool when
      * it is accepted and closes it when the request head is not complete
@@ -237,7 +265,8 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
     info.pt_serv_buf_size = 16384;
     sv->ctx = lws_create_context(&info);
     if (!sv->ctx) {
-        log_error("cannot listen on %s:%d (address in use or not local?)", host, port);
+        log_error("cannot listen on %s:%d (address in use or not local?%s)", host, port,
+                  *sv->cfg.tls_cert ? " or the TLS certificate and key do not load or do not match" : "");
         return -1;
     }
     sv->vh = lws_get_vhost_by_name(sv->ctx, "default");

@@ -15,10 +15,13 @@
 #include "core/log.h"
 #include "core/migrate.h"
 #include "core/secret.h"
+#include "forwarded.h"
 #include "hub_feed.h"
 #include "serve_lws.h"
 #include "serve_state.h"
+#include "ws_origin.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +96,85 @@ static void serve_check_web_root(const char *root)
         log_warn("web root '%s' has no index.html: the dashboard will 404 (see --web-root)", root);
 }
 
+/* Is host (of --listen) a loopback address? A wildcard or a name other than localhost is not. */
+static bool serve_loopback(const char *host)
+{
+    uint8_t b[16];
+    static const uint8_t v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (!strcmp(host, "localhost"))
+        return true;
+    if (fwd_addr_parse(host, b))
+        return false;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return !memcmp(b, v6_loop, 16) || (!memcmp(b, mapped, 12) && b[12] == 127);
+}
+
+/*
+ * The HTTP side of the options (docs/SECURITY.md, "HTTP: HTTPS, hosts and origins"): TLS files
+ * readable, plain HTTP only on loopback or behind --trusted-proxy, "*" origins only on
+ * loopback, the effective --allowed-hosts into sv->allowed_hosts (owned by sv). 0, or -1 with
+ * a reason in err.
+ */
+static int serve_check_http(struct serve *sv, const char *host, int port, char *err, size_t errlen)
+{
+    struct serve_config *cfg = &sv->cfg;
+    bool loop = serve_loopback(host);
+    if (!*cfg->tls_cert != !*cfg->tls_key) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together");
+        return -1;
+    }
+    const char *files[2] = {cfg->tls_cert, cfg->tls_key};
+    for (int i = 0; i < 2; i++) {
+        FILE *f = *files[i] ? fopen(files[i], "r") : NULL;
+        if (*files[i] && !f) {
+            snprintf(err, errlen, "%s '%s': %s", i ? "--tls-key" : "--tls-cert", files[i], strerror(errno));
+            return -1;
+        }
+        if (f)
+            fclose(f);
+    }
+    if (*cfg->trusted_proxy) {
+        if (fwd_addr_parse(cfg->trusted_proxy, sv->proxy_addr)) {
+            snprintf(err, errlen, "--trusted-proxy must be an IPv4 or IPv6 address, got '%s'", cfg->trusted_proxy);
+            return -1;
+        }
+        sv->proxy_set = true;
+    }
+    if (!loop && !*cfg->tls_cert && !sv->proxy_set) {
+        snprintf(err, errlen,
+                 "plain HTTP on a non-loopback --listen (%s) would send data and logins in clear: give --tls-cert and "
+                 "--tls-key, or --trusted-proxy ADDR when a TLS reverse proxy is in front",
+                 host);
+        return -1;
+    }
+    if (ws_allow_has_star(cfg->allow_origin) && !loop) {
+        snprintf(err, errlen, "--allow-origin '*' is refused on a non-loopback --listen: list the origins instead");
+        return -1;
+    }
+    size_t cap = strlen(cfg->allowed_hosts) + strlen(host) + 128;
+    sv->allowed_hosts = malloc(cap);
+    if (!sv->allowed_hosts) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (*cfg->allowed_hosts) {
+        snprintf(sv->allowed_hosts, cap, "%s", cfg->allowed_hosts);
+        if (ws_hosts_check(sv->allowed_hosts)) {
+            snprintf(err, errlen, "--allowed-hosts must be a comma list of host[:port] (no scheme, no *), got '%.200s'",
+                     cfg->allowed_hosts);
+            return -1;
+        }
+        return 0;
+    }
+    bool wild = !*host || !strcmp(host, "*") || !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+    bool v6 = strchr(host, ':') != NULL;
+    int n = 0;
+    if (!wild && strcmp(host, "localhost") && strcmp(host, "127.0.0.1") && strcmp(host, "::1"))
+        n = snprintf(sv->allowed_hosts, cap, "%s%s%s:%d,", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    snprintf(sv->allowed_hosts + n, cap - (size_t)n, "localhost:%d,127.0.0.1:%d,[::1]:%d", port, port, port);
+    return 0;
+}
+
 int serve_main(int argc, char **argv)
 {
     struct serve *sv = calloc(1, sizeof *sv);
@@ -110,7 +192,7 @@ int serve_main(int argc, char **argv)
          false},
         {"web-root", CFG_STR, &cfg->web_root, "web", 0, 0, NULL, "directory of the dashboard files", false},
         {"allow-origin", CFG_STR, &cfg->allow_origin, "", 0, 0, NULL,
-         "extra WebSocket origins allowed (comma list, or *); same host:port is always allowed", false},
+         "extra WebSocket origins allowed besides --allowed-hosts (comma list; * only on a loopback --listen)", false},
         {"ring-size", CFG_INT, &cfg->ring_size, "16384", 16, 10000000, NULL,
          "recent readings kept in memory for the live tail", false},
         {"client-max-lag", CFG_INT, &cfg->client_max_lag, "8192", 1, 10000000, NULL,
@@ -128,6 +210,16 @@ int serve_main(int argc, char **argv)
          "a connection must send a complete request head within this (slow-loris defence)", false},
         {"migrate", CFG_BOOL, &cfg->migrate, "true", 0, 0, NULL, "create/upgrade the schema at start", false},
         {"log-level", CFG_STR, &cfg->log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
+        {"allowed-hosts", CFG_STR, &cfg->allowed_hosts, "", 0, 0, NULL,
+         "Host values served (comma list of host[:port]); default: the --listen host, localhost, 127.0.0.1 and [::1] "
+         "with its port; others get 421",
+         false},
+        {"tls-cert", CFG_STR, &cfg->tls_cert, "", 0, 0, NULL, "PEM certificate chain: serve HTTPS (with --tls-key)",
+         false},
+        {"tls-key", CFG_STR, &cfg->tls_key, "", 0, 0, NULL, "PEM private key of --tls-cert", false},
+        {"trusted-proxy", CFG_STR, &cfg->trusted_proxy, "", 0, 0, NULL,
+         "address of the reverse proxy whose X-Forwarded-For/-Proto are believed (allows plain HTTP off loopback)",
+         false},
         {0},
     };
     char err[512], host[256], options[64];
@@ -137,7 +229,8 @@ int serve_main(int argc, char **argv)
     int rc = cfg_parse(opts, argc, argv, NULL, err, sizeof err);
     if (rc == CFG_HELP) {
         cfg_usage(stdout, "serve",
-                  "Serve the dashboard, the live WebSocket feed (/ws) and the REST API (/api/...) over HTTP.", opts);
+                  "Serve the dashboard, the live WebSocket feed (/ws) and the REST API (/api/...) over HTTP or HTTPS.",
+                  opts);
         status = 0;
         goto out_cfg;
     }
@@ -158,6 +251,11 @@ int serve_main(int argc, char **argv)
         goto out_cfg;
     }
     if (*cfg->db_password_file && secret_read_file(cfg->db_password_file, password, &password_len, err, sizeof err)) {
+        fprintf(stderr, "sensorpipe serve: %s\n", err);
+        status = 2;
+        goto out_cfg;
+    }
+    if (serve_check_http(sv, host, port, err, sizeof err)) {
         fprintf(stderr, "sensorpipe serve: %s\n", err);
         status = 2;
         goto out_cfg;
@@ -203,7 +301,10 @@ int serve_main(int argc, char **argv)
     pgc_start(&sv->listen_conn);
     pgc_start(&sv->query_conn);
 
-    log_info("listening on http://%s:%d (dashboard from %s, WebSocket /ws)", host, port, cfg->web_root);
+    bool v6 = strchr(host, ':') != NULL;
+    log_info("listening on %s://%s%s%s:%d (dashboard from %s, WebSocket /ws; hosts %s)",
+             *cfg->tls_cert ? "https" : "http", v6 ? "[" : "", host, v6 ? "]" : "", port, cfg->web_root,
+             sv->allowed_hosts);
     status = 0;
     while (!serve_stop_flag)
         if (lws_service(sv->ctx, 0) < 0) {
@@ -229,6 +330,7 @@ out_hub:
 out_cfg:
     secret_wipe(password, sizeof password);
     cfg_free(opts);
+    free(sv->allowed_hosts);
     free(sv);
     return status;
 }

@@ -27,6 +27,10 @@ struct serve_config {
     char *db_password_file; /* "" = none */
     char *web_root;         /* directory of the dashboard */
     char *allow_origin;     /* extra WebSocket origins, comma list or "*" */
+    char *allowed_hosts;    /* Host values served, comma list of host[:port] ("" = the default, see serve_main.c) */
+    char *tls_cert;         /* PEM certificate (chain) file: HTTPS on --listen; "" = plain HTTP */
+    char *tls_key;          /* its PEM private key file */
+    char *trusted_proxy;    /* the one peer address whose X-Forwarded-For/-Proto are believed; "" = none */
     char *log_level;
     long ring_size;
     long client_max_lag;
@@ -72,6 +76,9 @@ struct serve {
     struct sbuf scratch; /* LWS_PRE headroom; one frame or chunk at a time */
     struct sbuf fanout;  /* LWS_PRE headroom; the live frame shared by unfiltered clients */
     struct ws_fanout_cache fanout_cache;
+    char *allowed_hosts;    /* effective --allowed-hosts (owned; made at start) */
+    bool proxy_set;         /* --trusted-proxy given */
+    uint8_t proxy_addr[16]; /* its address, IPv4 as ::ffff:a.b.c.d */
 };
 
 #endif

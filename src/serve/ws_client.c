@@ -385,7 +385,7 @@ static int ws_refuse(struct serve *sv, struct lws *wsi, int status, enum ws_reje
 
 int ws_confirm_upgrade(struct serve *sv, struct lws *wsi, const char *upgrade)
 {
-    char uri[16], origin_buf[512], host_buf[512], argbuf[2048], msg[384], ver[16];
+    char uri[16], origin_buf[512], argbuf[2048], msg[384], ver[16];
     const char *args[HTTP_MAX_ARGS];
     if (!upgrade || strcasecmp(upgrade, "websocket"))
         return ws_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, WS_REJECT_UPGRADE, "only WebSocket upgrades are served");
@@ -404,8 +404,8 @@ int ws_confirm_upgrade(struct serve *sv, struct lws *wsi, const char *upgrade)
         if (!origin)
             origin = "";
     }
-    const char *host = http_header(wsi, WSI_TOKEN_HOST, host_buf, sizeof host_buf);
-    if (!ws_origin_allowed(origin, host, sv->cfg.allow_origin)) {
+    /* the Host header was checked already (http_check_host); the Origin must name an allowed host itself */
+    if (!ws_origin_allowed(origin, sv->allowed_hosts, sv->cfg.allow_origin)) {
         snprintf(msg, sizeof msg, "origin '%.200s' is not allowed (see --allow-origin)", origin);
         return ws_refuse(sv, wsi, HTTP_STATUS_FORBIDDEN, WS_REJECT_ORIGIN, msg);
     }

@@ -1,4 +1,4 @@
-/* ws_origin.c - Origin versus Host and the --allow-origin list (see ws_origin.h). */
+/* ws_origin.c - Host against --allowed-hosts, Origin against --allowed-hosts and --allow-origin (see ws_origin.h). */
 #include "ws_origin.h"
 
 #include <ctype.h>
@@ -105,22 +105,80 @@ static bool entry_allows(const char *s, size_t len, const struct hostport *o, in
     return same(&e, o);
 }
 
-bool ws_origin_allowed(const char *origin, const char *host, const char *allow)
+/* Does the comma list admit o (an entry without "://" is host[:port], a missing port defport)? "*" and "null" only when
+ * special is true (the --allow-origin list); origin is the raw header for "null". */
+static bool list_allows(const char *list, const char *origin, bool parsed, const struct hostport *o, int defport,
+                        bool special)
+{
+    for (const char *p = list; p && *p;) {
+        const char *comma = strchr(p, ',');
+        const char *e = p;
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        p = comma ? comma + 1 : p + len;
+        while (len && isspace((unsigned char)*e))
+            e++, len--;
+        while (len && isspace((unsigned char)e[len - 1]))
+            len--;
+        if (special && len == 1 && *e == '*')
+            return true;
+        if (special && len == 4 && !strncasecmp(e, "null", 4)) {
+            if (origin && !strcasecmp(origin, "null"))
+                return true;
+            continue;
+        }
+        if (parsed && len && (special || !memmem(e, len, "://", 3)) && entry_allows(e, len, o, defport))
+            return true;
+    }
+    return false;
+}
+
+bool ws_origin_allowed(const char *origin, const char *hosts, const char *allow)
 {
     if (!origin)
         return true;
     struct hostport o = {0};
     int defport = 0;
     bool parsed = parse_origin(origin, strlen(origin), &o, &defport) == 0;
-    if (parsed && host) {
-        struct hostport h;
-        if (parse_hostport(host, strlen(host), &h) == 0) {
-            if (!h.port)
-                h.port = defport;
-            if (same(&h, &o))
-                return true;
-        }
+    return list_allows(hosts, origin, parsed, &o, defport, false) ||
+           list_allows(allow, origin, parsed, &o, defport, true);
+}
+
+bool ws_host_allowed(const char *host, const char *hosts, int defport)
+{
+    struct hostport h;
+    if (!host)
+        return true;
+    if (parse_hostport(host, strlen(host), &h))
+        return false;
+    if (!h.port)
+        h.port = defport;
+    return list_allows(hosts, NULL, true, &h, defport, false);
+}
+
+int ws_hosts_check(const char *hosts)
+{
+    int n = 0;
+    for (const char *p = hosts; p && *p;) {
+        const char *comma = strchr(p, ',');
+        const char *e = p;
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        p = comma ? comma + 1 : p + len;
+        while (len && isspace((unsigned char)*e))
+            e++, len--;
+        while (len && isspace((unsigned char)e[len - 1]))
+            len--;
+        struct hostport hp;
+        if (!len)
+            continue;
+        if (memmem(e, len, "://", 3) || memchr(e, '*', len) || parse_hostport(e, len, &hp))
+            return -1;
+        n++;
     }
+    return n ? 0 : -1;
+}
+
+bool ws_allow_has_star(const char *allow)
+{
     for (const char *p = allow; p && *p;) {
         const char *comma = strchr(p, ',');
         const char *e = p;
@@ -131,13 +189,6 @@ bool ws_origin_allowed(const char *origin, const char *host, const char *allow)
         while (len && isspace((unsigned char)e[len - 1]))
             len--;
         if (len == 1 && *e == '*')
-            return true;
-        if (len == 4 && !strncasecmp(e, "null", 4)) {
-            if (!strcasecmp(origin, "null"))
-                return true;
-            continue;
-        }
-        if (parsed && len && entry_allows(e, len, &o, defport))
             return true;
     }
     return false;

@@ -87,11 +87,40 @@ static void test_csv(void **state)
     sbuf_free(&b);
 }
 
+/* CSV injection: a text cell a spreadsheet would run as a formula gets a ' and quotes */
+static void test_csv_formula(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""},
+        {"+1+1", "\"'+1+1\""},
+        {"-2+3", "\"'-2+3\""},
+        {"@SUM(A1)", "\"'@SUM(A1)\""},
+        {"\tx", "\"'\tx\""},
+        {"\rx", "\"'\rx\""},
+        {"=", "\"'=\""},
+        {"a=b", "a=b"}, /* only the first byte matters */
+        {"kitchen/t/d", "kitchen/t/d"},
+        {"", ""},
+        {"'quoted", "'quoted"},
+        {" =x", " =x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct sbuf b;
+        sbuf_init(&b, 0, 1024);
+        sbuf_csv_field(&b, cases[i].in);
+        assert_string_equal(b.data, cases[i].out);
+        sbuf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cap),      cmocka_unit_test(test_printf_long), cmocka_unit_test(test_json_string),
-        cmocka_unit_test(test_json_row), cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_json_row), cmocka_unit_test(test_csv),         cmocka_unit_test(test_csv_formula),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
