@@ -84,11 +84,20 @@ static int people_parse(const struct cfg_opt *opts, char **argv, int argc, int s
     return cfg_parse(opts, cargc, cargv, NULL, err, errlen);
 }
 
-#define PEOPLE_DB_OPTS(o)                                                                                          \
-    {"db", CFG_STR, &(o).db, "", 0, 0, "DATABASE_URL",                                                             \
-     "libpq connection string or URI of the database, as its owner (PG* variables apply)", false},                \
-        {"db-password-file", CFG_STR, &(o).db_password_file, "", 0, 0, NULL,                                       \
-         "file whose first line is the database password (readable by this user only)", false}
+#define PEOPLE_DB_OPTS(o)                                                                                              \
+    {"db",                                                                                                             \
+     CFG_STR,                                                                                                          \
+     &(o).db,                                                                                                          \
+     "",                                                                                                               \
+     0,                                                                                                                \
+     0,                                                                                                                \
+     "DATABASE_URL",                                                                                                   \
+     "libpq connection string or URI of the database, as its owner (PG* variables apply)",                             \
+     false},                                                                                                           \
+    {                                                                                                                  \
+        "db-password-file", CFG_STR, &(o).db_password_file, "", 0, 0, NULL,                                            \
+            "file whose first line is the database password (readable by this user only)", false                       \
+    }
 
 int user_main(int argc, char **argv)
 {
@@ -103,7 +112,8 @@ int user_main(int argc, char **argv)
         return 0;
     }
     if (strcmp(verb, "add") || !name_valid(name)) {
-        fprintf(stderr, "sensorpipe user: %s", strcmp(verb, "add") ? "" : "NAME must be 1 to 64 of A-Z a-z 0-9 _ . -\n");
+        fprintf(stderr, "sensorpipe user: %s",
+                strcmp(verb, "add") ? "" : "NAME must be 1 to 64 of A-Z a-z 0-9 _ . -\n");
         fputs(user_usage, stderr);
         return 2;
     }
@@ -135,9 +145,9 @@ int user_main(int argc, char **argv)
     PGconn *conn = people_connect("user add", &o);
     if (conn) {
         const char *params[2] = {name, hash};
-        PGresult *r = people_exec("user add", conn,
-                                  "INSERT INTO users (name, password_hash) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                                  2, params, NULL, NULL);
+        PGresult *r = people_exec(
+            "user add", conn, "INSERT INTO users (name, password_hash) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            2, params, NULL, NULL);
         if (r && !strcmp(PQcmdTuples(r), "1")) {
             printf("user '%s' created\n", name);
             status = 0;
@@ -188,12 +198,13 @@ static int token_add(PGconn *conn, const char *label, const struct people_opts *
 
 static int token_list(PGconn *conn, const struct people_opts *o)
 {
-    PGresult *r = people_exec("token list", conn,
-                              "SELECT t.id, t.label, coalesce(u.name, ''), t.read_only,"
-                              " to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                              " coalesce(to_char(t.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
-                              " FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id ORDER BY t.created_at, t.id",
-                              0, NULL, NULL, NULL);
+    PGresult *r =
+        people_exec("token list", conn,
+                    "SELECT t.id, t.label, coalesce(u.name, ''), t.read_only,"
+                    " to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                    " coalesce(to_char(t.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
+                    " FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id ORDER BY t.created_at, t.id",
+                    0, NULL, NULL, NULL);
     if (!r)
         return 1;
     cJSON *arr = o->json ? cJSON_CreateArray() : NULL;

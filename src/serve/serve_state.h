@@ -11,6 +11,7 @@
 #ifndef SP_SERVE_STATE_H
 #define SP_SERVE_STATE_H
 
+#include "auth.h"
 #include "core/sbuf.h"
 #include "dbq.h"
 #include "hub.h"
@@ -37,6 +38,7 @@ struct serve_config {
     long query_timeout_ms;
     long http_timeout_s;
     bool migrate;
+    long session_hours; /* a login's session lasts this long */
 };
 
 /* Feed state of the hub: what the LISTEN connection is doing for it. */
@@ -72,6 +74,7 @@ struct serve {
     struct sbuf scratch; /* LWS_PRE headroom; one frame or chunk at a time */
     struct sbuf fanout;  /* LWS_PRE headroom; the live frame shared by unfiltered clients */
     struct ws_fanout_cache fanout_cache;
+    struct auth_state auth; /* sessions and tokens (auth.h) */
 };
 
 #endif
