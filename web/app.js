@@ -77,6 +77,7 @@ function renderConnDetail(idle = '') {
 async function loadSnapshot() {
   try {
     const res = await fetch('/api/topics', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    if (res.status === 401) return toLogin();
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const body = await res.json();
     for (const d of Array.isArray(body.devices) ? body.devices : []) board.presence(d);
@@ -92,6 +93,19 @@ async function loadSnapshot() {
   }
 }
 
+// The session ended (expired, logged out elsewhere): back to the login page.
+function toLogin() {
+  location.assign('/login.html');
+}
+
+// A browser hides why a WebSocket upgrade failed: after a failed reconnect, ask the API.
+async function checkSession() {
+  try {
+    const res = await fetch('/api/topics', { method: 'HEAD', cache: 'no-store' });
+    if (res.status === 401) toLogin();
+  } catch { /* offline: the stream keeps retrying */ }
+}
+
 // --- 2./3. stream -----------------------------------------------------------
 
 const base = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
@@ -100,7 +114,10 @@ const stream = new ReadingStream({
   history: HISTORY,
   onRows: applyRows,
   onPresence: (p) => board.presence(p),
-  onState: setState,
+  onState: (state, info) => {
+    setState(state, info);
+    if (state === 'reconnecting' && info && info.retryInMs != null) checkSession();
+  },
 });
 
 // Exposed for debugging from the console and for the end-to-end test.

@@ -110,8 +110,7 @@ static void load_cb(void *owner, void *arg, const PGresult *res, const char *err
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const char *id = PQgetvalue(res, (int)i, 0), *hex = PQgetvalue(res, (int)i, 1);
-        if (strlen(id) != CRED_ID_LEN || strlen(hex) != 2 * CRED_SHA_LEN ||
-            hex_decode(hex, CRED_SHA_LEN, m[k].sha))
+        if (strlen(id) != CRED_ID_LEN || strlen(hex) != 2 * CRED_SHA_LEN || hex_decode(hex, CRED_SHA_LEN, m[k].sha))
             continue;
         memcpy(m[k].id, id, CRED_ID_LEN + 1);
         m[k].expires_us = strtoll(PQgetvalue(res, (int)i, 2), NULL, 10);
@@ -123,10 +122,11 @@ static void load_cb(void *owner, void *arg, const PGresult *res, const char *err
     free(a->creds);
     a->creds = m;
     a->n = k;
-    /* a session made here after the load's snapshot was taken: keep it */
+    /* a session made here while the load ran may be missing from its snapshot: keep it (its
+     * insert bumped the version, so the next poll loads again anyway) */
     int64_t now = time_mono_ms();
     for (unsigned i = 0; i < AUTH_RECENT; i++)
-        if (a->recent_ms[i] && now - a->recent_ms[i] < 2 * AUTH_STALE_MS)
+        if (a->recent_ms[i] && a->recent_ms[i] >= a->load_ms)
             cred_insert(a, &a->recent[i]);
     a->version = (int64_t)(intptr_t)arg;
     a->loaded = true;
@@ -153,6 +153,7 @@ static void version_cb(void *owner, void *arg, const PGresult *res, const char *
         return;
     }
     const char *why;
+    a->load_ms = time_mono_ms();
     if (dbq_submit(&sv->listen_q, SQL_LOAD, 0, NULL, load_cb, sv, (void *)(intptr_t)v, &why))
         a->polling = false;
 }
@@ -287,9 +288,10 @@ static int refuse(struct serve *sv, struct lws *wsi, enum auth_refusal why, cons
     sv->m.auth_refused[why]++;
     metrics_count_http(&sv->m, status);
     log_info("%s from %s refused (%d): %s", what, peer, status,
-             why == AUTH_REFUSE_NONE ? "no credentials" : why == AUTH_REFUSE_EXPIRED ? "expired session"
-                                                      : why == AUTH_REFUSE_BAD       ? "invalid credentials"
-                                                                                     : "credentials unavailable");
+             why == AUTH_REFUSE_NONE      ? "no credentials"
+             : why == AUTH_REFUSE_EXPIRED ? "expired session"
+             : why == AUTH_REFUSE_BAD     ? "invalid credentials"
+                                          : "credentials unavailable");
     if (send_now(wsi, status, "application/json", msg[why],
                  status == HTTP_STATUS_UNAUTHORIZED ? "www-authenticate:" : NULL, "Bearer realm=\"sensorpipe\""))
         return -1;
@@ -315,8 +317,7 @@ int auth_filter(struct serve *sv, struct lws *wsi, const char *uri)
         if (check_request(sv, wsi, NULL) == AUTH_REFUSE_COUNT)
             return 0;
         metrics_count_http(&sv->m, HTTP_STATUS_SEE_OTHER);
-        return send_now(wsi, HTTP_STATUS_SEE_OTHER, "text/plain", "log in at /login.html\n", "location:",
-                        "/login.html")
+        return send_now(wsi, HTTP_STATUS_SEE_OTHER, "text/plain", "log in at /login.html\n", "location:", "/login.html")
                    ? -1
                    : 1;
     }
@@ -414,7 +415,9 @@ static void login_done(struct api_req *r, enum auth_login_result res, int status
     struct auth_req *q = r->auth;
     r->sv->m.logins[res]++;
     log_info("login of '%s' from %s: %s", q->name, q->peer,
-             res == AUTH_LOGIN_OK ? "ok" : res == AUTH_LOGIN_THROTTLED ? "throttled" : msg);
+             res == AUTH_LOGIN_OK          ? "ok"
+             : res == AUTH_LOGIN_THROTTLED ? "throttled"
+                                           : msg);
     secret_wipe(q->password, sizeof q->password);
     q->op = AUTH_OP_DONE;
     sbuf_reset(&r->body);
@@ -529,8 +532,7 @@ static void login(struct api_req *r)
     if (!auth_throttle_allowed(&sv->auth.by_addr, throttle_key(sv->auth.seed, 'a', q->peer), now) ||
         !auth_throttle_allowed(&sv->auth.by_user, throttle_key(sv->auth.seed, 'u', q->name), now) ||
         sv->auth.verifies >= AUTH_VERIFY_PER_S) {
-        login_done(r, AUTH_LOGIN_THROTTLED, 429,
-                   "too many failed logins: try again later");
+        login_done(r, AUTH_LOGIN_THROTTLED, 429, "too many failed logins: try again later");
         return;
     }
     sv->auth.verifies++;

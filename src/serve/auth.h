@@ -31,14 +31,14 @@
 
 #define AUTH_POLL_MS 500
 #define AUTH_STALE_MS 10000
-#define AUTH_CREDS_MAX 1000000    /* live sessions + tokens held at most */
-#define AUTH_BODY_MAX 4096        /* a POST /login body */
-#define AUTH_THROTTLE_SLOTS 4096  /* per table (addresses, user names) */
-#define AUTH_FREE_FAILS 5         /* failed logins before a lock-out */
-#define AUTH_LOCK_MAX_MS 900000   /* longest lock-out (doubles from 1 s per failure beyond AUTH_FREE_FAILS) */
-#define AUTH_FORGET_MS 3600000    /* failures older than this are forgotten */
-#define AUTH_VERIFY_PER_S 10      /* password verifications a second, all clients together */
-#define AUTH_RECENT 64            /* sessions made here, kept across a reload that raced them */
+#define AUTH_CREDS_MAX 1000000   /* live sessions + tokens held at most */
+#define AUTH_BODY_MAX 4096       /* a POST /login body */
+#define AUTH_THROTTLE_SLOTS 4096 /* per table (addresses, user names) */
+#define AUTH_FREE_FAILS 5        /* failed logins before a lock-out */
+#define AUTH_LOCK_MAX_MS 900000  /* longest lock-out (doubles from 1 s per failure beyond AUTH_FREE_FAILS) */
+#define AUTH_FORGET_MS 3600000   /* failures older than this are forgotten */
+#define AUTH_VERIFY_PER_S 10     /* password verifications a second, all clients together */
+#define AUTH_RECENT 64           /* sessions made here, kept across a reload that raced them */
 
 struct serve;
 struct api_req;
@@ -65,10 +65,11 @@ struct auth_throttle {
 struct auth_state {
     struct auth_cred *creds; /* sorted by id; owned */
     size_t n;
-    bool loaded;       /* one load succeeded */
-    int64_t version;   /* auth_version.v of the load */
-    int64_t fresh_ms;  /* monotonic ms the array was last confirmed */
-    bool polling;      /* a poll or load is queued on the listen connection */
+    bool loaded;      /* one load succeeded */
+    int64_t version;  /* auth_version.v of the load */
+    int64_t fresh_ms; /* monotonic ms the array was last confirmed */
+    bool polling;     /* a poll or load is queued on the listen connection */
+    int64_t load_ms;  /* monotonic ms the last load was sent */
     lws_sorted_usec_list_t poll;
     struct auth_cred recent[AUTH_RECENT]; /* ring of sessions made here */
     int64_t recent_ms[AUTH_RECENT];
