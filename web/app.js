@@ -116,7 +116,7 @@ const stream = new ReadingStream({
   onPresence: (p) => board.presence(p),
   onState: (state, info) => {
     setState(state, info);
-    if (state === 'reconnecting' && info && info.retryInMs != null) checkSession();
+    if (state === 'reconnecting' && info && info.retryInMs != null && info.attempt >= 2) checkSession();
   },
 });
 
