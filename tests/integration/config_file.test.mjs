@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BIN } from '../lib/harness.mjs';
 
-const COMMANDS = ['ingest', 'serve', 'sim', 'migrate', 'device'];
+const COMMANDS = ['ingest', 'serve', 'sim', 'migrate', 'device', 'user', 'token'];
 
 function run(args, env = {}) {
   return new Promise((resolve) => {
