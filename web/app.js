@@ -98,11 +98,12 @@ function toLogin() {
   location.assign('/login.html');
 }
 
-// A browser hides why a WebSocket upgrade failed: after a failed reconnect, ask the API.
+// A browser hides why a WebSocket upgrade failed: after failed reconnects, ask whether / still
+// opens (without a session serve redirects it to the login page).
 async function checkSession() {
   try {
-    const res = await fetch('/api/topics', { method: 'HEAD', cache: 'no-store' });
-    if (res.status === 401) toLogin();
+    const res = await fetch('/', { method: 'HEAD', redirect: 'manual', cache: 'no-store' });
+    if (res.type === 'opaqueredirect') toLogin();
   } catch { /* offline: the stream keeps retrying */ }
 }
 
