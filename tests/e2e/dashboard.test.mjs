@@ -198,6 +198,7 @@ test('logging in opens the dashboard', { timeout: 30000 }, async () => {
   assert.equal(c.httpOnly, true);
   assert.equal(c.sameSite, 'Strict');
   assert.equal(await page.evaluate(() => document.cookie), '');
+  requests.length = 0; // the next test loads the dashboard afresh and counts its requests
 });
 
 test('dashboard connects and says live', { timeout: 30000 }, async () => {
