@@ -1,4 +1,5 @@
-/* test_serve_auth.c - logins: the Cookie, Authorization and login-body parsers, credentials, scrypt, the throttle, auth_may. */
+/* test_serve_auth.c - logins: the Cookie, Authorization and login-body parsers, credentials, scrypt, the throttle,
+ * auth_may. */
 #include "unit.h"
 
 #include "core/pwhash.h"
@@ -47,9 +48,15 @@ static void test_bearer_table(void **state)
 {
     (void)state;
     static const struct cookie_case cases[] = {
-        {"Bearer abc.def", "abc.def"}, {"bearer  abc ", "abc"}, {"BEARER\tabc", "abc"},
-        {"Bearer", NULL},              {"Bearer ", NULL},       {"Bearerabc", NULL},
-        {"Basic abc", NULL},           {"Bearer a b", NULL},    {"Bearer a\x01", NULL},
+        {"Bearer abc.def", "abc.def"},
+        {"bearer  abc ", "abc"},
+        {"BEARER\tabc", "abc"},
+        {"Bearer", NULL},
+        {"Bearer ", NULL},
+        {"Bearerabc", NULL},
+        {"Basic abc", NULL},
+        {"Bearer a b", NULL},
+        {"Bearer a\x01", NULL},
         {"", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
