@@ -8,6 +8,7 @@
 #include "http_api.h"
 #include "http_util.h"
 #include "serve_state.h"
+#include "ws_client.h"
 #include "ws_origin.h"
 
 #include <openssl/rand.h>
@@ -86,6 +87,22 @@ static void cred_insert(struct auth_state *a, const struct auth_cred *c)
     a->n++;
 }
 
+/* End the WebSocket clients whose session or token is gone or expired (a client lives on after its upgrade). */
+static void sweep_clients(struct serve *sv)
+{
+    int64_t now = time_now_us();
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&sv->clients))
+    {
+        struct ws_client *c = lws_container_of(d, struct ws_client, node);
+        const struct auth_cred *cr = c->auth_id[0] ? cred_find(&sv->auth, c->auth_id) : NULL;
+        if (c->auth_id[0] && (!cr || (cr->expires_us && cr->expires_us <= now))) {
+            log_info("ws %s: its %s ended: closing", c->peer, cr && cr->session ? "session" : "credentials");
+            ws_client_end(c, "credentials ended");
+        }
+    }
+    lws_end_foreach_dll_safe(d, d1);
+}
+
 /* ---- reload ---- */
 
 static void poll_schedule(struct serve *sv);
@@ -132,6 +149,7 @@ static void load_cb(void *owner, void *arg, const PGresult *res, const char *err
     a->loaded = true;
     a->fresh_ms = now;
     sv->m.auth_reloads++;
+    sweep_clients(sv);
     log_debug("auth: %zu live sessions and tokens (version %lld)", a->n, (long long)a->version);
 }
 
@@ -165,6 +183,7 @@ static void poll_fire(lws_sorted_usec_list_t *sul)
     if (!sv->auth.polling && pgc_up(&sv->listen_conn) &&
         !dbq_submit(&sv->listen_q, SQL_VERSION, 0, NULL, version_cb, sv, NULL, &why))
         sv->auth.polling = true;
+    sweep_clients(sv); /* sessions that expired since */
     poll_schedule(sv);
 }
 
@@ -322,6 +341,25 @@ int auth_filter(struct serve *sv, struct lws *wsi, const char *uri)
                    : 1;
     }
     return 0;
+}
+
+void auth_ws_id(struct serve *sv, struct lws *wsi, char *id, size_t idlen)
+{
+    char buf[4096];
+    size_t len;
+    const char *v = NULL;
+    uint8_t sha[CRED_SHA_LEN];
+    char cid[CRED_ID_LEN + 1] = "";
+    (void)sv;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION)) {
+        const char *hdr = http_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, buf, sizeof buf);
+        if (!hdr || !auth_bearer(hdr, strlen(hdr), &v, &len))
+            v = NULL;
+    } else
+        v = session_cookie(wsi, buf, sizeof buf, &len);
+    if (v && !cred_split(v, len, cid, sha))
+        cid[0] = '\0';
+    snprintf(id, idlen, "%s", cid);
 }
 
 int auth_ws(struct serve *sv, struct lws *wsi)
@@ -572,9 +610,10 @@ static void logout(struct api_req *r)
     const char *v = session_cookie(r->wsi, buf, sizeof buf, &len);
     const struct auth_cred *c = v && cred_split(v, len, id, sha) ? cred_find(&r->sv->auth, id) : NULL;
     /* only the holder of the session's secret ends it */
-    if (c && c->session && cred_sha_equal(c->sha, sha))
+    if (c && c->session && cred_sha_equal(c->sha, sha)) {
         cred_remove(&r->sv->auth, id);
-    else
+        sweep_clients(r->sv);
+    } else
         snprintf(id, sizeof id, "%s", "-");
     const char *params[1] = {id}, *why;
     if (dbq_submit(&r->sv->query_q, SQL_SESSION_END, 1, params, logout_cb, r, NULL, &why))

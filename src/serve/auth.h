@@ -106,6 +106,9 @@ int auth_filter(struct serve *sv, struct lws *wsi, const char *uri);
 /* HTTP_CONFIRM_UPGRADE of /ws: 0 to go on, 1 refused (401 / 503 sent), -1 close. */
 int auth_ws(struct serve *sv, struct lws *wsi);
 
+/* The id of the credential of an admitted /ws request into id (FILTER_PROTOCOL_CONNECTION). */
+void auth_ws_id(struct serve *sv, struct lws *wsi, char *id, size_t idlen);
+
 /* /login and /logout from api_http(): start (POST waits for its body; GET /login: 303). */
 void auth_http(struct api_req *r, const char *uri);
 /* LWS_CALLBACK_HTTP_BODY / HTTP_BODY_COMPLETION. 0, or -1 to close. */

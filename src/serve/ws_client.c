@@ -434,7 +434,14 @@ int ws_filter(struct serve *sv, struct lws *wsi, struct ws_client *c)
     int n = http_query_args(wsi, argbuf, sizeof argbuf, args, HTTP_MAX_ARGS);
     if (n < 0 || qp_parse_ws(args, (size_t)n, sv->cfg.history_max, &c->params, msg, sizeof msg))
         return 1;
+    auth_ws_id(sv, wsi, c->auth_id, sizeof c->auth_id);
     return 0;
+}
+
+void ws_client_end(struct ws_client *c, const char *reason)
+{
+    if (c->state != WS_CLOSING)
+        ws_begin_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, reason);
 }
 
 int ws_established(struct serve *sv, struct lws *wsi, struct ws_client *c)

@@ -99,12 +99,18 @@ test('a token: Bearer on /api, /metrics and /ws; revoked, it is refused on all o
   const wrong = `${id}.${secret.replace(/^./, (c) => (c === 'a' ? 'b' : 'a'))}`;
   assert.equal((await fetchNoAuth(`${pipe.httpUrl}/api/topics`, { headers: { Authorization: `Bearer ${wrong}` } })).status, 401);
 
+  const open = await wsConnect(`${pipe.httpUrl.replace('http', 'ws')}/ws?history=0`, { auth: false, headers: H });
+  await open.next((m) => m.type === 'history');
+
   const list = JSON.parse((await sp(['token', 'list', '--json', '--db', pipe.dsn])).stdout);
   assert.ok(list.some((t) => t.id === id && t.label === 'script' && t.revoked_at === null));
   assert.equal((await sp(['token', 'revoke', id, '--db', pipe.dsn])).code, 0);
   assert.equal((await sp(['token', 'revoke', id, '--db', pipe.dsn])).code, 1); // already revoked
   await waitFor(async () => (await fetchNoAuth(`${pipe.httpUrl}/api/topics`, { headers: H })).status === 401,
     { message: 'the revoked token to be refused' });
+  // a WebSocket that came in with it is closed too (1008)
+  await waitFor(() => open.closed(), { message: 'the WebSocket of the revoked token to be closed' });
+  assert.equal(open.closed().code, 1008);
   assert.equal((await fetchNoAuth(`${pipe.httpUrl}/metrics`, { headers: H })).status, 401);
   await assert.rejects(wsConnect(`${pipe.httpUrl.replace('http', 'ws')}/ws`, { auth: false, headers: H }), /HTTP 401/);
 });
@@ -145,8 +151,8 @@ test('login: a wrong password is refused (401), the right one sets an HttpOnly S
   const cookie = { Cookie: `sp_session=${cookieOf(res)}` };
   assert.equal((await fetchNoAuth(`${pipe.httpUrl}/api/topics`, { headers: cookie })).status, 200);
   assert.equal((await fetchNoAuth(`${pipe.httpUrl}/`, { headers: cookie, redirect: 'manual' })).status, 200);
-  const ws = await wsConnect(`${pipe.httpUrl.replace('http', 'ws')}/ws`, { auth: false, headers: cookie });
-  await ws.close();
+  const ws = await wsConnect(`${pipe.httpUrl.replace('http', 'ws')}/ws?history=0`, { auth: false, headers: cookie });
+  await ws.next((m) => m.type === 'history');
   // a session id is no Bearer token
   assert.equal((await fetchNoAuth(`${pipe.httpUrl}/api/topics`, { headers: { Authorization: `Bearer ${cookieOf(res)}` } })).status, 401);
 
@@ -156,6 +162,9 @@ test('login: a wrong password is refused (401), the right one sets an HttpOnly S
   assert.match(res.headers.get('set-cookie'), /sp_session=;.*Max-Age=0/);
   assert.equal((await fetchNoAuth(`${pipe.httpUrl}/api/topics`, { headers: cookie })).status, 401);
   assert.equal(await pipe.psql('SELECT count(*) FROM sessions'), '0');
+  // the dashboard's WebSocket of that session is closed (1008)
+  await waitFor(() => ws.closed(), { message: 'the WebSocket of the ended session to be closed' });
+  assert.equal(ws.closed().code, 1008);
 });
 
 test('login by form: redirects to / (or back to the login page with the reason); a login from another origin is refused', async () => {
@@ -183,11 +192,15 @@ test('an expired session is refused (401) on /api and /ws, and / goes back to th
   const value = cookieOf(res);
   const cookie = { Cookie: `sp_session=${value}` };
   assert.equal((await fetchNoAuth(`${pipe.httpUrl}/api/topics`, { headers: cookie })).status, 200);
+  const open = await wsConnect(`${pipe.httpUrl.replace('http', 'ws')}/ws?history=0`, { auth: false, headers: cookie });
+  await open.next((m) => m.type === 'history');
   await pipe.psql(`UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = '${value.split('.')[0]}'`);
   await waitFor(async () => (await fetchNoAuth(`${pipe.httpUrl}/api/topics`, { headers: cookie })).status === 401,
     { message: 'the expired session to be refused' });
   await assert.rejects(wsConnect(`${pipe.httpUrl.replace('http', 'ws')}/ws`, { auth: false, headers: cookie }), /HTTP 401/);
   assert.equal((await fetchNoAuth(`${pipe.httpUrl}/`, { headers: cookie, redirect: 'manual' })).status, 303);
+  await waitFor(() => open.closed(), { message: 'the WebSocket of the expired session to be closed' });
+  assert.equal(open.closed().code, 1008);
 });
 
 test('throttling: after 5 wrong passwords the address and the user are locked out (429), even with the right password; counted in /metrics', async () => {
