@@ -61,15 +61,17 @@ export async function waitFor(fn, { timeout = 10000, every = 25, message = 'cond
 const SERVES = new Map(); // "127.0.0.1:port" -> { dbname, token: Promise<string|null> }
 export const fetchNoAuth = globalThis.fetch.bind(globalThis);
 
-/** Make a token (`sensorpipe token add`) in dbname as the owner. Resolves with the token, or null. */
-export async function makeToken(dbname, { label = 'harness', readOnly = false, user = null } = {}) {
-  const args = ['token', 'add', label, '--json', '--db', dsnFor(dbname)];
+/** Make a token (`sensorpipe token add`) in dbname (or dsn) as the owner. Resolves with the token, or null. */
+export async function makeToken(dbname, { label = 'harness', readOnly = false, user = null, dsn = null, passwordFile = null } = {}) {
+  const args = ['token', 'add', label, '--json', '--db', dsn || dsnFor(dbname)];
+  if (passwordFile) args.push('--db-password-file', passwordFile);
   if (readOnly) args.push('--read-only');
   if (user) args.push('--user', user);
   try {
     const { stdout } = await execFileP(BIN, args, { cwd: ROOT, env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1' } });
     return JSON.parse(stdout).token;
-  } catch {
+  } catch (e) {
+    if (process.env.SENSORPIPE_TEST_DEBUG) process.stderr.write(`makeToken ${dbname}: ${e.message}\n`);
     return null;
   }
 }
@@ -92,7 +94,7 @@ export async function tokenFor(url) {
   if (!s) return undefined;
   if (!s.token) {
     s.token = (async () => {
-      const t = await makeToken(s.dbname);
+      const t = await makeToken(s.dbname, s.owner);
       if (t) await waitForToken(`http://${u.host}`, t).catch(() => {});
       return t;
     })();
@@ -117,9 +119,15 @@ globalThis.fetch = async (input, init = {}) => {
 };
 
 function registerServe(args) {
-  const i = args.indexOf('--db'), j = args.indexOf('--listen');
-  const m = i >= 0 ? /(?:^|\s)dbname=(\S+)/.exec(args[i + 1] || '') : null;
-  if (m && j >= 0) SERVES.set(args[j + 1], { dbname: m[1], token: null });
+  const i = args.indexOf('--db'), j = args.indexOf('--listen'), k = args.indexOf('--db-password-file');
+  const db = i >= 0 ? args[i + 1] || '' : '';
+  const m = /(?:^|\s)dbname=(\S+)/.exec(db);
+  if (!m || j < 0) return;
+  // the owner makes tokens: serve's own DSN unless it logs in as a daemon role (then the test cluster's owner)
+  const owner = /(?:^|\s)user=sensorpipe_/.test(db)
+    ? { dsn: dsnFor(m[1]) }
+    : { dsn: db, passwordFile: k >= 0 ? args[k + 1] : null };
+  SERVES.set(args[j + 1], { dbname: m[1], owner, token: null });
 }
 
 /** libpq keyword/value string for a database of the test cluster. */
