@@ -8,7 +8,14 @@
 // Time is measured from just before the request to the last byte of the body, on one
 // kept-alive connection (as a dashboard's fetch would), so it is the server's time plus
 // one loopback round trip.
+
 import { writeFileSync } from 'node:fs';
+
+// serve answers /api and /metrics only with credentials: SENSORPIPE_TOKEN (bench/run makes one)
+const realFetch = globalThis.fetch;
+const TOKEN = process.env.SENSORPIPE_TOKEN;
+const fetch = (url, init = {}) =>
+  realFetch(url, TOKEN ? { ...init, headers: { ...(init.headers || {}), Authorization: `Bearer ${TOKEN}` } } : init);
 
 const [cmd, url, arg, file] = process.argv.slice(2);
 if (cmd === 'ok') {

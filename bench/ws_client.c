@@ -171,6 +171,17 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
     struct client *c = user;
     switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+        /* serve lets no one in without credentials: a token from `sensorpipe token add` */
+        const char *tok = getenv("SENSORPIPE_TOKEN");
+        char v[256];
+        unsigned char **p = (unsigned char **)in;
+        if (tok && *tok && snprintf(v, sizeof v, "Bearer %s", tok) < (int)sizeof v &&
+            lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, (unsigned char *)v, (int)strlen(v), p,
+                                         *p + len))
+            return -1;
+        break;
+    }
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (c && c->state == C_CONNECTING) {
             connecting--;

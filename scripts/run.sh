@@ -162,6 +162,23 @@ account sim-load --load-prefix simload --load-devices 100
 "$bin" migrate # as the owner (postgres over the socket); creates the roles the daemons log in as
 scripts/pg.sh role-password "$var/pg" sensorpipe_ingest "$secrets/db-ingest.password"
 scripts/pg.sh role-password "$var/pg" sensorpipe_serve "$secrets/db-serve.password"
+
+# --- the dashboard's first user: admin, made on the first run; its password in var/admin.password (0600),
+# printed that once; later runs keep it (`build/sensorpipe user add NAME` makes more, `token add` tokens)
+admin_file=$var/admin.password
+admin_new=
+if [ ! -s "$admin_file" ]; then
+    (umask 077 && openssl rand -base64 24 | tr -d '\n/+=' >"$admin_file.tmp")
+    if ! "$bin" user add admin <"$admin_file.tmp" >/dev/null; then
+        rm -f "$admin_file.tmp"
+        echo "run: the user admin exists but $admin_file is gone; add another user with" \
+            "'SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe user add NAME' or remove var/ to start afresh" >&2
+        exit 1
+    fi
+    mv "$admin_file.tmp" "$admin_file"
+    admin_new=1
+fi
+chmod 600 "$admin_file"
 "$bin" ingest > >(sed -u 's/^/[ingest] /') 2>&1 &
 pids+=($!)
 "$bin" serve > >(sed -u 's/^/[serve]  /') 2>&1 &
@@ -175,8 +192,10 @@ pids+=($!)
 cat <<MSG
 
   sensorpipe is running.
-    dashboard   https://$listen/  (trust the local CA var/tls/ca.crt in the browser once;
-                curl --cacert var/tls/ca.crt https://$listen/api/topics)
+    dashboard   https://$listen/  (trust the local CA var/tls/ca.crt in the browser once)
+    login       admin, password in $admin_file${admin_new:+ (first run: $(cat "$admin_file"))}
+    a token     SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe token add my-script
+                curl --cacert var/tls/ca.crt -H 'Authorization: Bearer <token>' https://$listen/api/topics
     MQTT        TLS ${mqtt_bind:-127.0.0.1}:$mqtts_port (CA: var/tls/ca.crt), plain 127.0.0.1:$mqtt_port; no anonymous access;
                 devices pico and greenhouse simulated
     settings    $conf (SENSORPIPE_CONFIG=var/sensorpipe.conf build/sensorpipe <command> ...)

@@ -2,6 +2,7 @@
 #include "core/migrate.h"
 #include "device/device.h"
 #include "ingest/ingest.h"
+#include "people/people.h"
 #include "serve/serve.h"
 #include "sim/sim.h"
 
@@ -24,6 +25,8 @@ static const struct subcommand subcommands[] = {
     {"sim", sim_main, "virtual sensor devices / load generator publishing over MQTT"},
     {"migrate", migrate_main, "create or upgrade the database schema"},
     {"device", device_main, "broker accounts of devices: add NAME, remove NAME, list"},
+    {"user", user_main, "dashboard users: add NAME (password on stdin)"},
+    {"token", token_main, "API tokens for scripts: add LABEL, list, revoke ID"},
 };
 
 static void usage(FILE *out)

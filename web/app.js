@@ -77,6 +77,7 @@ function renderConnDetail(idle = '') {
 async function loadSnapshot() {
   try {
     const res = await fetch('/api/topics', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    if (res.status === 401) return toLogin();
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const body = await res.json();
     for (const d of Array.isArray(body.devices) ? body.devices : []) board.presence(d);
@@ -92,6 +93,20 @@ async function loadSnapshot() {
   }
 }
 
+// The session ended (expired, logged out elsewhere): back to the login page.
+function toLogin() {
+  location.assign('/login.html');
+}
+
+// A browser hides why a WebSocket upgrade failed: after failed reconnects, ask whether / still
+// opens (without a session serve redirects it to the login page).
+async function checkSession() {
+  try {
+    const res = await fetch('/', { method: 'HEAD', redirect: 'manual', cache: 'no-store' });
+    if (res.type === 'opaqueredirect') toLogin();
+  } catch { /* offline: the stream keeps retrying */ }
+}
+
 // --- 2./3. stream -----------------------------------------------------------
 
 const base = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
@@ -100,7 +115,10 @@ const stream = new ReadingStream({
   history: HISTORY,
   onRows: applyRows,
   onPresence: (p) => board.presence(p),
-  onState: setState,
+  onState: (state, info) => {
+    setState(state, info);
+    if (state === 'reconnecting' && info && info.retryInMs != null && info.attempt >= 2) checkSession();
+  },
 });
 
 // Exposed for debugging from the console and for the end-to-end test.

@@ -4,7 +4,7 @@
  * that none has is an error, and a header must name a subcommand here.
  *
  * Keep each list equal to the option table of its subcommand (ingest_main.c, serve_main.c,
- * sim_main.c, migrate.c, device/device_main.c). tests/integration/config_file.test.mjs
+ * sim_main.c, migrate.c, device/device_main.c, people/people_main.c). tests/integration/config_file.test.mjs
  * compares them with each command's --help.
  */
 #include "config.h"
@@ -40,11 +40,27 @@ static const char *const ingest_names[] = {
 };
 
 static const char *const serve_names[] = {
-    "listen",         "db",          "db-password-file", "web-root",
-    "allow-origin",   "ring-size",   "client-max-lag",   "client-stall-ms",
-    "client-hold-ms", "history-max", "max-clients",      "query-timeout-ms",
-    "http-timeout-s", "migrate",     "log-level",        "allowed-hosts",
-    "tls-cert",       "tls-key",     "trusted-proxy",    NULL,
+    "listen",
+    "db",
+    "db-password-file",
+    "web-root",
+    "allow-origin",
+    "ring-size",
+    "client-max-lag",
+    "client-stall-ms",
+    "client-hold-ms",
+    "history-max",
+    "max-clients",
+    "query-timeout-ms",
+    "http-timeout-s",
+    "migrate",
+    "log-level",
+    "allowed-hosts",
+    "tls-cert",
+    "tls-key",
+    "trusted-proxy",
+    "session-hours",
+    NULL,
 };
 
 static const char *const sim_names[] = {
@@ -76,7 +92,11 @@ static const char *const device_names[] = {
     "ingest",    "load-prefix", "load-devices",  "password-out",       "timeout", NULL,
 };
 
+static const char *const user_names[] = {"db", "db-password-file", NULL};
+
+static const char *const token_names[] = {"db", "db-password-file", "user", "read-only", "json", NULL};
+
 const struct cfg_section cfg_sections[] = {
-    {"ingest", ingest_names},   {"serve", serve_names},   {"sim", sim_names},
-    {"migrate", migrate_names}, {"device", device_names}, {NULL, NULL},
+    {"ingest", ingest_names}, {"serve", serve_names}, {"sim", sim_names},     {"migrate", migrate_names},
+    {"device", device_names}, {"user", user_names},   {"token", token_names}, {NULL, NULL},
 };

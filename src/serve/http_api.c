@@ -1,6 +1,8 @@
 /* http_api.c - REST endpoints answered asynchronously from the query connection (see http_api.h). */
 #include "http_api.h"
 
+#include "auth.h"
+
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/topic.h"
@@ -105,7 +107,7 @@ static const char SQL_REJECTS[] = "SELECT count(*) FROM rejects";
 
 /* ---- response plumbing ---- */
 
-static void api_reply(struct api_req *r, int status, const char *ctype)
+void api_reply(struct api_req *r, int status, const char *ctype)
 {
     r->status = status;
     r->ctype = ctype;
@@ -114,7 +116,7 @@ static void api_reply(struct api_req *r, int status, const char *ctype)
     lws_callback_on_writable(r->wsi);
 }
 
-static void api_error(struct api_req *r, int status, const char *msg)
+void api_error(struct api_req *r, int status, const char *msg)
 {
     sbuf_reset(&r->body);
     http_json_error(&r->body, msg);
@@ -407,8 +409,9 @@ static void api_readings(struct api_req *r, bool csv_path)
 
 static void api_healthz(struct api_req *r)
 {
-    bool up = pgc_up(&r->sv->listen_conn) && pgc_up(&r->sv->query_conn);
-    sbuf_puts(&r->body, up ? "{\"status\":\"ok\",\"db\":\"ok\"}" : "{\"status\":\"unavailable\",\"db\":\"down\"}");
+    /* open to anyone: says only ok or unavailable */
+    bool up = pgc_up(&r->sv->listen_conn) && pgc_up(&r->sv->query_conn) && auth_ready(r->sv);
+    sbuf_puts(&r->body, up ? "{\"status\":\"ok\"}" : "{\"status\":\"unavailable\"}");
     api_reply(r, up ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE, "application/json");
 }
 
@@ -425,6 +428,7 @@ static void metrics_finish(struct api_req *r, const PGresult *res)
         .db_queue = {(long)sv->listen_q.queued, (long)sv->query_q.queued},
         .have_rejects = res && PQntuples(res) == 1,
         .rejects = res && PQntuples(res) == 1 ? (long long)pg_i64(res, 0, 0) : 0,
+        .auth_credentials = (long)sv->auth.n,
     };
     /* count this response before rendering, so it shows up in itself */
     r->ready = true;
@@ -467,7 +471,9 @@ int api_filter(struct serve *sv, struct lws *wsi)
     char *uri, cl[32];
     int len;
     int meth = lws_http_get_uri_and_method(wsi, &uri, &len);
-    if (meth != LWSHUMETH_GET && meth != LWSHUMETH_HEAD)
+    /* POST /login and /logout carry a small form (auth.c) */
+    bool post = meth == LWSHUMETH_POST && uri && (!strcmp(uri, "/login") || !strcmp(uri, "/logout"));
+    if (meth != LWSHUMETH_GET && meth != LWSHUMETH_HEAD && !post)
         return api_refuse(sv, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, HTTP_REFUSE_METHOD,
                           "method not allowed: only GET and HEAD");
     if (!http_version(wsi))
@@ -482,11 +488,11 @@ int api_filter(struct serve *sv, struct lws *wsi)
         if (!v || !*v || strspn(v, "0123456789") != strlen(v))
             return api_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, HTTP_REFUSE_BODY,
                               "Content-Length must be a decimal number");
-        if (strspn(v, "0") != strlen(v))
+        if (post ? strlen(v) > 5 || atol(v) > AUTH_BODY_MAX : strspn(v, "0") != strlen(v))
             return api_refuse(sv, wsi, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, HTTP_REFUSE_BODY,
                               "GET and HEAD requests take no body");
     }
-    return 0;
+    return uri ? auth_filter(sv, wsi, uri) : 0;
 }
 
 int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *uri)
@@ -499,6 +505,10 @@ int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *u
     r->wsi = wsi;
     r->head = http_is_head(wsi);
     sbuf_init(&r->body, 0, API_BODY_MAX);
+    char *post_uri;
+    int post_len;
+    if (lws_http_get_uri_and_method(wsi, &post_uri, &post_len) == LWSHUMETH_POST && post_uri)
+        uri = post_uri; /* lws passes "" for a POST */
     if (!strcmp(uri, "/healthz"))
         api_healthz(r);
     else if (!strcmp(uri, "/metrics"))
@@ -507,6 +517,8 @@ int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *u
         api_submit(r, SQL_TOPICS, 0, NULL, topics_cb);
     else if (!strcmp(uri, "/api/readings") || !strcmp(uri, "/api/readings.csv"))
         api_readings(r, uri[13] == '.');
+    else if (!strcmp(uri, "/login") || !strcmp(uri, "/logout"))
+        auth_http(r, uri);
     else
         api_error(r, HTTP_STATUS_NOT_FOUND, "not found");
     if (!r->ready)
@@ -526,6 +538,12 @@ int api_writeable(struct api_req *r)
         if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, r->body.len, &p, end) ||
             lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store", 8, &p,
                                          end) ||
+            (r->location &&
+             lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_LOCATION, (const unsigned char *)r->location,
+                                          (int)strlen(r->location), &p, end)) ||
+            (r->set_cookie[0] &&
+             lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_SET_COOKIE, (const unsigned char *)r->set_cookie,
+                                          (int)strlen(r->set_cookie), &p, end)) ||
             lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
         r->headers_sent = true;
@@ -559,6 +577,7 @@ void api_closed(struct api_req *r)
     if (!r->active)
         return;
     dbq_cancel_owner(&r->sv->query_q, r);
+    auth_req_free(r);
     sbuf_free(&r->body);
     r->active = false;
 }

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 struct serve;
+struct auth_req;
 
 struct api_req {
     bool active; /* between api_http and the end of the response */
@@ -36,6 +37,9 @@ struct api_req {
     struct serve *sv;
     struct lws *wsi;
     struct qp_readings q;
+    struct auth_req *auth; /* POST /login, /logout: owned (auth.c) */
+    const char *location;  /* a redirect's Location (literal), or NULL */
+    char set_cookie[192];  /* a Set-Cookie value, or "" */
 };
 
 /*
@@ -49,6 +53,10 @@ int api_filter(struct serve *sv, struct lws *wsi);
 int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *uri);
 /* LWS_CALLBACK_HTTP_WRITEABLE. 0, or -1 to close. */
 int api_writeable(struct api_req *r);
+/* The response is ready: status, content type (literal), r->body. For auth.c. */
+void api_reply(struct api_req *r, int status, const char *ctype);
+/* A JSON error response {"error": msg}. */
+void api_error(struct api_req *r, int status, const char *msg);
 /* LWS_CALLBACK_CLOSED_HTTP / HTTP_DROP_PROTOCOL: cancel queries, free. Idempotent. */
 void api_closed(struct api_req *r);
 

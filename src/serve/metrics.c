@@ -1,13 +1,18 @@
 /* metrics.c - Prometheus text rendering of the serve counters (see metrics.h). */
 #include "metrics.h"
 
-const int metrics_http_codes[METRICS_HTTP_CODES] = {200, 304, 400, 403, 404, 405, 413, 415, 421, 500, 503, 505};
+const int metrics_http_codes[METRICS_HTTP_CODES] = {200, 303, 304, 400, 401, 403, 404, 405,
+                                                    413, 415, 421, 429, 500, 503, 505};
 
 static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin",  "bad_request", "path", "full",
                                                              "upgrade", "handshake",   "host"};
 static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {"malformed", "header_timeout", "version", "body",
                                                                   "method",    "bad_request",    "host"};
 static const char *const ws_rx_refusal_names[WS_RX_REFUSE_COUNT] = {"too_large", "binary", "bad_utf8"};
+static const char *const login_names[AUTH_LOGIN_COUNT] = {"ok", "bad_password", "throttled", "bad_request",
+                                                          "unavailable"};
+static const char *const auth_refusal_names[AUTH_REFUSE_COUNT] = {"no_credentials", "bad_credentials", "expired",
+                                                                  "unavailable"};
 static const char *const conn_names[2] = {"listen", "query"};
 
 void metrics_count_http(struct serve_metrics *m, int status)
@@ -105,6 +110,15 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
     GAUGE("ring_rows", "Readings in the ring now.", g->ring_rows);
     GAUGE("ring_last_id", "Newest reading id seen.", g->ring_last_id);
     GAUGE("ring_floor_id", "The ring holds every reading above this id.", g->ring_floor);
+    head(b, "sensorpipe_logins_total", "counter", "Logins (POST /login), by result.");
+    for (int i = 0; i < AUTH_LOGIN_COUNT; i++)
+        sbuf_printf(b, "sensorpipe_logins_total{result=\"%s\"} %llu\n", login_names[i],
+                    (unsigned long long)m->logins[i]);
+    by_reason(b, "sensorpipe_auth_refused_total",
+              "Requests refused for their credentials (401; unavailable: 503), by reason.", auth_refusal_names,
+              m->auth_refused, AUTH_REFUSE_COUNT);
+    COUNTER("auth_reloads_total", "Sessions and tokens (re)loaded from the database.", m->auth_reloads);
+    GAUGE("auth_credentials", "Live sessions and API tokens held for checking.", g->auth_credentials);
     if (g->have_rejects)
         one(b, "sensorpipe_rejects_total", "counter", "Payloads the ingest refused (rows in table rejects).",
             g->rejects);

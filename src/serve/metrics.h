@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* HTTP status codes counted one by one; anything else lands in "other". */
-#define METRICS_HTTP_CODES 12
+#define METRICS_HTTP_CODES 15
 extern const int metrics_http_codes[METRICS_HTTP_CODES];
 
 enum ws_reject {
@@ -48,6 +48,25 @@ enum ws_rx_refusal {
     WS_RX_REFUSE_COUNT
 };
 
+/* Logins (POST /login) by result (sensorpipe_logins_total{result}); see auth.h. */
+enum auth_login_result {
+    AUTH_LOGIN_OK,
+    AUTH_LOGIN_BAD_PASSWORD, /* wrong password or no such user (not told apart) */
+    AUTH_LOGIN_THROTTLED,    /* too many failures from the address or for the user, or too many logins at once (429) */
+    AUTH_LOGIN_BAD_REQUEST,  /* no name or password, bad body, foreign Origin */
+    AUTH_LOGIN_UNAVAILABLE,  /* the database did not answer (503) */
+    AUTH_LOGIN_COUNT
+};
+
+/* Requests refused for their credentials (sensorpipe_auth_refused_total{reason}), 401 unless said. */
+enum auth_refusal {
+    AUTH_REFUSE_NONE,        /* no credentials */
+    AUTH_REFUSE_BAD,         /* unknown, malformed, revoked or wrong */
+    AUTH_REFUSE_EXPIRED,     /* a session past its expiry */
+    AUTH_REFUSE_UNAVAILABLE, /* credentials could not be checked: not loaded from the database lately (503) */
+    AUTH_REFUSE_COUNT
+};
+
 struct serve_metrics {
     uint64_t ws_connections; /* WebSocket clients accepted */
     uint64_t ws_rejected[WS_REJECT_COUNT];
@@ -73,6 +92,9 @@ struct serve_metrics {
     uint64_t db_reconnects[2];  /* [0] listen connection, [1] query connection */
     uint64_t db_query_errors;   /* queries that failed (SQL error or connection lost) */
     uint64_t db_queue_full;     /* queries refused because the queue was full or the db down */
+    uint64_t logins[AUTH_LOGIN_COUNT];
+    uint64_t auth_refused[AUTH_REFUSE_COUNT];
+    uint64_t auth_reloads; /* credentials (re)loaded from the database */
 };
 
 /* Values read from the live state for one rendering. */
@@ -82,8 +104,9 @@ struct metrics_gauges {
     int64_t ring_last_id, ring_floor;
     bool db_up[2]; /* listen, query */
     long db_queue[2];
-    bool have_rejects; /* the rejects count query answered */
-    long long rejects; /* SELECT count(*) FROM rejects */
+    bool have_rejects;     /* the rejects count query answered */
+    long long rejects;     /* SELECT count(*) FROM rejects */
+    long auth_credentials; /* live sessions and tokens held (auth.c) */
 };
 
 void metrics_count_http(struct serve_metrics *m, int status);

@@ -3,6 +3,7 @@
 
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "auth.h"
 #include "http_api.h"
 #include "http_peer.h"
 #include "metrics.h"
@@ -96,6 +97,10 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
             return -1;
         s->kind = SESSION_HTTP;
         return api_http(sv, wsi, &s->u.http, in);
+    case LWS_CALLBACK_HTTP_BODY:
+        return s && s->kind == SESSION_HTTP ? auth_body(&s->u.http, in, len) : -1;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return s && s->kind == SESSION_HTTP ? auth_body_done(&s->u.http) : -1;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return s && s->kind == SESSION_HTTP ? api_writeable(&s->u.http) : 0;
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
@@ -179,13 +184,13 @@ static const struct lws_protocol_vhost_options hdr_csp = {
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"};
 
-static struct lws_http_mount mounts[4];
+static struct lws_http_mount mounts[6];
 
 static void serve_mounts(struct serve *sv)
 {
-    static const char *const callback_points[] = {"/api", "/healthz", "/metrics"};
+    static const char *const callback_points[] = {"/api", "/healthz", "/metrics", "/login", "/logout"};
     memset(mounts, 0, sizeof mounts);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 5; i++) {
         mounts[i].mount_next = &mounts[i + 1];
         mounts[i].mountpoint = callback_points[i];
         mounts[i].mountpoint_len = (unsigned char)strlen(callback_points[i]);
@@ -193,12 +198,12 @@ static void serve_mounts(struct serve *sv)
         mounts[i].origin_protocol = LWSMPRO_CALLBACK;
     }
     /* lws folds "/../" and "%2e%2e" in the path before it gets here, so no path leaves web_root */
-    mounts[3].mountpoint = "/";
-    mounts[3].mountpoint_len = 1;
-    mounts[3].origin = sv->cfg.web_root;
-    mounts[3].def = "index.html";
-    mounts[3].origin_protocol = LWSMPRO_FILE;
-    mounts[3].extra_mimetypes = &mime_csv;
+    mounts[5].mountpoint = "/";
+    mounts[5].mountpoint_len = 1;
+    mounts[5].origin = sv->cfg.web_root;
+    mounts[5].def = "index.html";
+    mounts[5].origin_protocol = LWSMPRO_FILE;
+    mounts[5].extra_mimetypes = &mime_csv;
 }
 
 static void serve_lws_emit(int level, const char *line)

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/migrate.h"
 #include "core/secret.h"
+#include "auth.h"
 #include "forwarded.h"
 #include "hub_feed.h"
 #include "serve_lws.h"
@@ -208,6 +209,8 @@ int serve_main(int argc, char **argv)
          "statement_timeout of backfill and API queries", false},
         {"http-timeout-s", CFG_INT, &cfg->http_timeout_s, "10", 1, 3600, NULL,
          "a connection must send a complete request head within this (slow-loris defence)", false},
+        {"session-hours", CFG_INT, &cfg->session_hours, "12", 1, 8760, NULL,
+         "a dashboard login lasts this many hours (the session cookie's expiry)", false},
         {"migrate", CFG_BOOL, &cfg->migrate, "true", 0, 0, NULL, "create/upgrade the schema at start", false},
         {"log-level", CFG_STR, &cfg->log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
         {"allowed-hosts", CFG_STR, &cfg->allowed_hosts, "", 0, 0, NULL,
@@ -300,6 +303,7 @@ int serve_main(int argc, char **argv)
     dbq_init(&sv->query_q, &sv->query_conn, QUERY_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full);
     pgc_start(&sv->listen_conn);
     pgc_start(&sv->query_conn);
+    auth_start(sv);
 
     bool v6 = strchr(host, ':') != NULL;
     log_info("listening on %s://%s%s%s:%d (dashboard from %s, WebSocket /ws; hosts %s)",
@@ -315,6 +319,7 @@ int serve_main(int argc, char **argv)
     log_info("stopping");
 
     hub_feed_stop(sv);
+    auth_stop(sv);
     pgc_stop(&sv->listen_conn);
     pgc_stop(&sv->query_conn);
     dbq_free(&sv->listen_q);

@@ -11,6 +11,7 @@
 #ifndef SP_SERVE_STATE_H
 #define SP_SERVE_STATE_H
 
+#include "auth.h"
 #include "core/sbuf.h"
 #include "dbq.h"
 #include "hub.h"
@@ -41,6 +42,7 @@ struct serve_config {
     long query_timeout_ms;
     long http_timeout_s;
     bool migrate;
+    long session_hours; /* a login's session lasts this long */
 };
 
 /* Feed state of the hub: what the LISTEN connection is doing for it. */
@@ -79,6 +81,7 @@ struct serve {
     char *allowed_hosts;    /* effective --allowed-hosts (owned; made at start) */
     bool proxy_set;         /* --trusted-proxy given */
     uint8_t proxy_addr[16]; /* its address, IPv4 as ::ffff:a.b.c.d */
+    struct auth_state auth; /* sessions and tokens (auth.h) */
 };
 
 #endif

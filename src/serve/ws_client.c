@@ -1,6 +1,8 @@
 /* ws_client.c - WebSocket client: admission, race-free backfill, live tail from the ring, gap (see ws_client.h). */
 #include "ws_client.h"
 
+#include "auth.h"
+
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/topic.h"
@@ -409,6 +411,9 @@ int ws_confirm_upgrade(struct serve *sv, struct lws *wsi, const char *upgrade)
         snprintf(msg, sizeof msg, "origin '%.200s' is not allowed (see --allow-origin)", origin);
         return ws_refuse(sv, wsi, HTTP_STATUS_FORBIDDEN, WS_REJECT_ORIGIN, msg);
     }
+    int a = auth_ws(sv, wsi); /* a session cookie or a Bearer token (auth.h) */
+    if (a)
+        return a;
     if ((long)sv->clients.count >= sv->cfg.max_clients)
         return ws_refuse(sv, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, WS_REJECT_FULL,
                          "too many WebSocket clients, try again later");
@@ -429,7 +434,14 @@ int ws_filter(struct serve *sv, struct lws *wsi, struct ws_client *c)
     int n = http_query_args(wsi, argbuf, sizeof argbuf, args, HTTP_MAX_ARGS);
     if (n < 0 || qp_parse_ws(args, (size_t)n, sv->cfg.history_max, &c->params, msg, sizeof msg))
         return 1;
+    auth_ws_id(sv, wsi, c->auth_id, sizeof c->auth_id);
     return 0;
+}
+
+void ws_client_end(struct ws_client *c, const char *reason)
+{
+    if (c->state != WS_CLOSING)
+        ws_begin_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, reason);
 }
 
 int ws_established(struct serve *sv, struct lws *wsi, struct ws_client *c)

@@ -70,6 +70,7 @@ struct ws_client {
     int64_t waiting_since;    /* monotonic ms since it has rows to send and waits for WRITEABLE; 0 = not */
     struct ws_rx rx;          /* the message being received (ws_rx.h) */
     char peer[48];
+    char auth_id[17]; /* the session or token it came in with; auth.c ends the client when that ends */
 };
 
 /*
@@ -80,6 +81,8 @@ struct ws_client {
 int ws_confirm_upgrade(struct serve *sv, struct lws *wsi, const char *upgrade);
 /* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: read the parameters into c. 0 or 1 (refuse). */
 int ws_filter(struct serve *sv, struct lws *wsi, struct ws_client *c);
+/* End c with 1008 and reason (a literal): its session or token ended (auth.c). */
+void ws_client_end(struct ws_client *c, const char *reason);
 /* LWS_CALLBACK_ESTABLISHED. 0 or -1. */
 int ws_established(struct serve *sv, struct lws *wsi, struct ws_client *c);
 /* LWS_CALLBACK_SERVER_WRITEABLE. 0, or -1 to close. */

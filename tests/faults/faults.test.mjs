@@ -37,7 +37,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, chmodS
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { ROOT, BIN, freePort, waitFor, psql, spawnSensorpipe } from '../lib/harness.mjs';
+import { ROOT, BIN, authHeaders, freePort, waitFor, psql, spawnSensorpipe } from '../lib/harness.mjs';
 
 const K = Number(process.env.FAULTS_COUNT || 3000);
 const RATE = Number(process.env.FAULTS_RATE || 1000);
@@ -158,15 +158,17 @@ class Follower {
     this.delay = 100;
   }
 
-  start() {
+  async start() {
     const opened = new Promise((resolve) => (this.onFirstOpen = resolve));
+    this.authHeaders = await authHeaders(this.baseUrl.replace(/^ws/, 'http'));
     this.connect();
     return opened;
   }
 
   connect() {
     const q = this.lastId === null && this.opens === 0 ? 'history=0' : `after=${this.lastId ?? 0}`;
-    const ws = new WebSocket(`${this.baseUrl}/ws?${q}`);
+    // serve lets no one in without credentials: the harness's token for this serve (made on first use)
+    const ws = new WebSocket(`${this.baseUrl}/ws?${q}`, { headers: this.authHeaders || {} });
     this.ws = ws;
     ws.on('open', () => {
       this.opens++;

@@ -288,15 +288,10 @@ test('migration 005 on a database holding out-of-range values: they move to reje
       { timeout: 15000, message: 'serve to answer /healthz' });
     return { s, port };
   };
-  // before: one reading of 1e160 breaks every bucket of its minute
-  let { s, port } = await serveAt();
-  try {
-    const before = await fetch(await url(port));
-    assert.equal(before.status, 500);
-    assert.match(await before.text(), /overflow/);
-  } finally {
-    await s.stop();
-  }
+  // before: one reading of 1e160 is stored (it broke every bucket of its minute with a 500: serve
+  // cannot show that any more, as it needs the people tables of db/007 to let anyone in)
+  assert.equal(await psql(dsn, "SELECT count(*) FROM readings WHERE value = 1e160"), '1');
+  let s, port;
   const m = spawnSensorpipe(['migrate', '--db', dsn]);
   assert.equal(await m.exited, 0, m.output());
   assert.match(m.output(), /applied migration 005_bounds/);

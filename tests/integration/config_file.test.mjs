@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BIN } from '../lib/harness.mjs';
 
-const COMMANDS = ['ingest', 'serve', 'sim', 'migrate', 'device'];
+const COMMANDS = ['ingest', 'serve', 'sim', 'migrate', 'device', 'user', 'token'];
 
 function run(args, env = {}) {
   return new Promise((resolve) => {
@@ -38,7 +38,7 @@ async function optionsOf(cmd) {
 test('every option of every command is a name the config file knows, for that command', async () => {
   for (const cmd of COMMANDS) {
     const names = await optionsOf(cmd);
-    assert.ok(names.length > 2, `${cmd} --help lists options`);
+    assert.ok(names.length >= 2, `${cmd} --help lists options`);
     // under [cmd], read by another command: each name must be known to cmd (config_names.c)
     const file = await conf(`[${cmd}]\n${names.map((n) => `${n} = x`).join('\n')}\n`);
     const other = cmd === 'migrate' ? 'serve' : 'migrate';

@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startPipeline, waitFor, wsConnect } from '../lib/harness.mjs';
+import { startPipeline, tokenFor, waitFor, wsConnect } from '../lib/harness.mjs';
 
 const HTTP_TIMEOUT_S = 3; // --http-timeout-s: short, so slow-loris tests are quick
 
@@ -164,7 +164,8 @@ test('malformed HTTP over raw TCP: refused or hung up, counted by reason, never 
 });
 
 test('WebSocket handshakes: bad parameters and broken handshakes get 400 with the reason', async () => {
-  const H = hostHeader();
+  // with a token: the handshake's own checks come after the credentials' (401: serve_auth.test.mjs)
+  const H = `${hostHeader()}Authorization: Bearer ${await tokenFor(pipe.httpUrl)}\r\n`;
   const upgrade = (qs, extra = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n', version = '1.1') =>
     `GET /ws${qs} HTTP/${version}\r\n${H}Upgrade: websocket\r\nConnection: Upgrade\r\n${extra}\r\n`;
   const m0 = await metrics();

@@ -50,6 +50,86 @@ export async function waitFor(fn, { timeout = 10000, every = 25, message = 'cond
   }
 }
 
+/*
+ * Credentials (docs/SECURITY.md, "People"): every serve answers /api, /ws and /metrics only to a
+ * session or a token. spawnSensorpipe(['serve', ...]) notes the serve's database for its
+ * host:port; the first fetch() or wsConnect() of this module to that host:port makes a token there
+ * (as the database's owner, `sensorpipe token add`), waits until the serve accepts it, and from
+ * then on sends it by itself. fetchNoAuth() and wsConnect(url, { auth: false }) send none (for the
+ * tests of refusals); tokenFor(url) / authHeaders(url) give it to other clients.
+ */
+const SERVES = new Map(); // "127.0.0.1:port" -> { dbname, token: Promise<string|null> }
+export const fetchNoAuth = globalThis.fetch.bind(globalThis);
+
+/** Make a token (`sensorpipe token add`) in dbname (or dsn) as the owner. Resolves with the token, or null. */
+export async function makeToken(dbname, { label = 'harness', readOnly = false, user = null, dsn = null, passwordFile = null } = {}) {
+  const args = ['token', 'add', label, '--json', '--db', dsn || dsnFor(dbname)];
+  if (passwordFile) args.push('--db-password-file', passwordFile);
+  if (readOnly) args.push('--read-only');
+  if (user) args.push('--user', user);
+  try {
+    const { stdout } = await execFileP(BIN, args, { cwd: ROOT, env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1' } });
+    return JSON.parse(stdout).token;
+  } catch (e) {
+    if (process.env.SENSORPIPE_TEST_DEBUG) process.stderr.write(`makeToken ${dbname}: ${e.message}\n`);
+    return null;
+  }
+}
+
+/** Wait until the serve at base (http://host:port) accepts token (it reloads credentials every 0.5 s). */
+export async function waitForToken(base, token, { timeout = 5000 } = {}) {
+  await waitFor(async () => (await fetchNoAuth(`${base}/api/topics`, { method: 'HEAD', headers: { Authorization: `Bearer ${token}` } })).status !== 401,
+    { timeout, message: `serve at ${base} to accept a new token` });
+}
+
+/** The token for url's serve (made on first use), or undefined when the url is no serve of ours. */
+export async function tokenFor(url) {
+  let u;
+  try {
+    u = new URL(String(url).replace(/^ws/, 'http'));
+  } catch {
+    return undefined;
+  }
+  const s = SERVES.get(u.host);
+  if (!s) return undefined;
+  if (!s.token) {
+    s.token = (async () => {
+      const t = await makeToken(s.dbname, s.owner);
+      if (t) await waitForToken(`http://${u.host}`, t).catch(() => {});
+      return t;
+    })();
+  }
+  return (await s.token) ?? undefined;
+}
+
+/** `Authorization: Bearer` headers for url's serve ({} when none). */
+export async function authHeaders(url) {
+  const t = await tokenFor(url);
+  return t ? { Authorization: `Bearer ${t}` } : {};
+}
+
+globalThis.fetch = async (input, init = {}) => {
+  const url = typeof input === 'string' || input instanceof URL ? String(input) : input.url;
+  if (!SERVES.size || /\/healthz(\?|$)/.test(url)) return fetchNoAuth(input, init);
+  const tok = await tokenFor(url);
+  if (!tok) return fetchNoAuth(input, init);
+  const headers = new Headers(init.headers || {});
+  if (!headers.has('authorization')) headers.set('authorization', `Bearer ${tok}`);
+  return fetchNoAuth(input, { ...init, headers });
+};
+
+function registerServe(args) {
+  const i = args.indexOf('--db'), j = args.indexOf('--listen'), k = args.indexOf('--db-password-file');
+  const db = i >= 0 ? args[i + 1] || '' : '';
+  const m = /(?:^|\s)dbname=(\S+)/.exec(db);
+  if (!m || j < 0) return;
+  // the owner makes tokens: serve's own DSN unless it logs in as a daemon role (then the test cluster's owner)
+  const owner = /(?:^|\s)user=sensorpipe_/.test(db)
+    ? { dsn: dsnFor(m[1]) }
+    : { dsn: db, passwordFile: k >= 0 ? args[k + 1] : null };
+  SERVES.set(args[j + 1], { dbname: m[1], owner, token: null });
+}
+
 /** libpq keyword/value string for a database of the test cluster. */
 export function dsnFor(dbname) {
   return `host=${PG.host} port=${PG.port} user=${PG.user} dbname=${dbname}`;
@@ -83,6 +163,7 @@ export async function createDatabase(prefix = 'test') {
  *   exited                   promise of the exit code
  */
 export function spawnSensorpipe(args, { env = {}, name = args[0], echo = false } = {}) {
+  if (args[0] === 'serve') registerServe(args);
   const child = spawn(BIN, args, {
     cwd: ROOT,
     env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1', ...env },
@@ -229,8 +310,9 @@ export async function startPipeline({ ingest = true, serve = true, ingestArgs = 
  *   next(pred, {timeout, message})  resolves with the first queued/arriving message matching pred (and removes it)
  *   rows()                          every row received so far (history, reading, readings), in order
  */
-export async function wsConnect(url, { origin, headers = {} } = {}) {
+export async function wsConnect(url, { origin, headers = {}, auth = true } = {}) {
   const { default: WebSocket } = await import('ws');
+  if (auth) headers = { ...(await authHeaders(url)), ...headers };
   const ws = new WebSocket(url, { headers: origin ? { Origin: origin, ...headers } : headers });
   const queue = [];
   const allRows = [];
