@@ -7,7 +7,8 @@
 --               is kept; made and removed by serve (POST /login, /logout), gone at expires_at
 --   api_tokens  a script's Bearer token "<id>.<secret>", SHA-256(secret) kept; read_only is
 --               recorded for routes that write (auth.h: auth_may()); revoked_at ends it
---   auth_version  one row, bumped by a trigger on every change of the three: serve polls it
+--   auth_version  one row, bumped by a trigger on every change of the three, which also NOTIFYs
+--                 sensorpipe_auth so every serve reloads at once; serve also polls it
 --               and reloads the credentials it checks when it moved
 --
 -- serve gets exactly what logins need, through sensorpipe_secure() (db/006), redefined here:
@@ -51,6 +52,7 @@ CREATE OR REPLACE FUNCTION auth_version_bump() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE auth_version SET v = v + 1;
+    PERFORM pg_notify('sensorpipe_auth', '');  -- every serve reloads now (the poll is the fallback)
     RETURN NULL;
 END
 $$;

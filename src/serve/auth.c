@@ -109,6 +109,17 @@ static void sweep_clients(struct serve *sv)
 
 static void poll_schedule(struct serve *sv);
 
+static void version_check(struct serve *sv);
+
+/* A NOTIFY came while a check was in flight: check once more now that it is done. */
+static void repoke(struct serve *sv)
+{
+    if (sv->auth.poke && !sv->auth.polling) {
+        sv->auth.poke = false;
+        version_check(sv);
+    }
+}
+
 static void load_cb(void *owner, void *arg, const PGresult *res, const char *err)
 {
     struct serve *sv = owner;
@@ -153,6 +164,7 @@ static void load_cb(void *owner, void *arg, const PGresult *res, const char *err
     sv->m.auth_reloads++;
     sweep_clients(sv);
     log_debug("auth: %zu live sessions and tokens (version %lld)", a->n, (long long)a->version);
+    repoke(sv);
 }
 
 static void version_cb(void *owner, void *arg, const PGresult *res, const char *err)
@@ -170,6 +182,7 @@ static void version_cb(void *owner, void *arg, const PGresult *res, const char *
     if (a->loaded && v == a->version) {
         a->polling = false;
         a->fresh_ms = time_mono_ms();
+        repoke(sv);
         return;
     }
     const char *why;
@@ -178,15 +191,29 @@ static void version_cb(void *owner, void *arg, const PGresult *res, const char *
         a->polling = false;
 }
 
-static void poll_fire(lws_sorted_usec_list_t *sul)
+/* Read auth_version on the listen connection (one check in flight at a time). */
+static void version_check(struct serve *sv)
 {
-    struct serve *sv = lws_container_of(sul, struct serve, auth.poll);
     const char *why;
     if (!sv->auth.polling && pgc_up(&sv->listen_conn) &&
         !dbq_submit(&sv->listen_q, SQL_VERSION, 0, NULL, version_cb, sv, NULL, &why))
         sv->auth.polling = true;
+}
+
+static void poll_fire(lws_sorted_usec_list_t *sul)
+{
+    struct serve *sv = lws_container_of(sul, struct serve, auth.poll);
+    version_check(sv);
     sweep_clients(sv); /* sessions that expired since */
     poll_schedule(sv);
+}
+
+void auth_poke(struct serve *sv)
+{
+    if (sv->auth.polling)
+        sv->auth.poke = true; /* a check is in flight but may have read the version before this change */
+    else
+        version_check(sv);
 }
 
 static void poll_schedule(struct serve *sv)

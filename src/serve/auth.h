@@ -6,9 +6,11 @@
  * Each serve holds the live ones (tokens not revoked, sessions not expired: id, SHA-256 of
  * the secret, expiry, read-only) in a sorted array and checks a request against it on the
  * loop, in constant time, with no slow hash: a flood of bogus tokens costs one SHA-256 and
- * one binary search each. Every AUTH_POLL_MS the listen connection reads auth_version (a
- * trigger bumps it on any change) and reloads the array when it moved, so a revoked token
- * or a logout on another serve stops working within about AUTH_POLL_MS. When the array has
+ * one binary search each. A trigger bumps auth_version on any change and NOTIFYs
+ * sensorpipe_auth; on that NOTIFY (auth_poke) and every AUTH_POLL_MS in case one was missed,
+ * the listen connection reads auth_version and reloads the array when it moved, so a new or
+ * revoked token, or a logout on another serve, takes effect within milliseconds (at worst
+ * about AUTH_POLL_MS). When the array has
  * not been confirmed for AUTH_STALE_MS (database down), credentials are not trusted: 503.
  *
  * Logins (POST /login) read the user's scrypt hash on the query connection and verify it on
@@ -69,6 +71,7 @@ struct auth_state {
     int64_t version;  /* auth_version.v of the load */
     int64_t fresh_ms; /* monotonic ms the array was last confirmed */
     bool polling;     /* a poll or load is queued on the listen connection */
+    bool poke;        /* a sensorpipe_auth NOTIFY came while polling: check again when it is done */
     int64_t load_ms;  /* monotonic ms the last load was sent */
     lws_sorted_usec_list_t poll;
     struct auth_cred recent[AUTH_RECENT]; /* ring of sessions made here */
@@ -89,6 +92,8 @@ struct auth_who {
 
 /* Start polling (after the lws context exists) / stop and free. */
 void auth_start(struct serve *sv);
+/* The sensorpipe_auth NOTIFY (db/007's trigger): a user, session or token changed; reload now. */
+void auth_poke(struct serve *sv);
 void auth_stop(struct serve *sv);
 /* Credentials are loaded and confirmed lately (/healthz). */
 bool auth_ready(const struct serve *sv);

@@ -1,6 +1,8 @@
 /* hub_feed.c - LISTEN/NOTIFY and the fetch loop that fills the ring (see hub_feed.h). */
 #include "hub_feed.h"
 
+#include "auth.h"
+
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "pgval.h"
@@ -136,6 +138,8 @@ void hub_feed_up(struct pgc *c, void *arg)
     if (dbq_submit(&sv->listen_q, "LISTEN new_reading", 0, NULL, listen_cb, sv, (void *)"LISTEN new_reading", &why) ||
         dbq_submit(&sv->listen_q, "LISTEN device_presence", 0, NULL, listen_cb, sv, (void *)"LISTEN device_presence",
                    &why) ||
+        dbq_submit(&sv->listen_q, "LISTEN sensorpipe_auth", 0, NULL, listen_cb, sv, (void *)"LISTEN sensorpipe_auth",
+                   &why) ||
         (!sv->feed.ready && dbq_submit(&sv->listen_q, SQL_FLOOR, 0, NULL, floor_cb, sv, NULL, &why))) {
         log_error("hub: cannot start listening: %s", why);
         return;
@@ -175,7 +179,8 @@ void hub_feed_input(struct pgc *c, void *arg)
         } else if (!strcmp(n->relname, "device_presence")) {
             sv->m.notifies_presence++;
             presence_notify(sv, n->extra);
-        }
+        } else if (!strcmp(n->relname, "sensorpipe_auth"))
+            auth_poke(sv); /* a user, session or token changed: reload now, not at the next poll */
         PQfreemem(n);
     }
 }
