@@ -12,19 +12,20 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { ROOT, createDatabase, freePort, psql, spawnSensorpipe, waitFor } from '../lib/harness.mjs';
+import { ROOT, createDatabase, freePort, makeToken, psql, spawnSensorpipe, waitFor } from '../lib/harness.mjs';
 
 const execFileP = promisify(execFile);
-let tlsDir, ca, db, port, serve;
+let tlsDir, ca, db, port, serve, token;
 
 /**
  * One raw HTTP/1.1 request; resolves with { status, headers, body, raw } when the server closes.
  * opts: tls (use TLS with the test CA), host (Host header, null = none), headers (extra lines),
- * localAddress (the client's source address).
+ * localAddress (the client's source address), auth (false: no token; logins are serve_auth.test.mjs's).
  */
-function request(p, reqPath, { useTls = true, host = `127.0.0.1:${p}`, headers = [], connection = 'close', localAddress, timeout = 10000 } = {}) {
+function request(p, reqPath, { useTls = true, host = `127.0.0.1:${p}`, headers = [], connection = 'close', localAddress, timeout = 10000, auth = true } = {}) {
   return new Promise((resolve, reject) => {
-    const head = [`GET ${reqPath} HTTP/1.1`, ...(host === null ? [] : [`Host: ${host}`]), ...headers, `Connection: ${connection}`, '', ''].join('\r\n');
+    const creds = auth && token ? [`Authorization: Bearer ${token}`] : [];
+    const head = [`GET ${reqPath} HTTP/1.1`, ...(host === null ? [] : [`Host: ${host}`]), ...creds, ...headers, `Connection: ${connection}`, '', ''].join('\r\n');
     const sock = useTls
       ? tls.connect({ host: '127.0.0.1', port: p, ca, servername: 'localhost', localAddress, ALPNProtocols: ['http/1.1'] })
       : net.connect({ host: '127.0.0.1', port: p, localAddress });
@@ -83,6 +84,9 @@ before(async () => {
     timeout: 15000, message: `serve over HTTPS to answer /healthz`,
   }).catch((e) => { throw new Error(`${e.message}\n${serve.output()}`); });
   assert.match(serve.output(), new RegExp(`listening on https://127\\.0\\.0\\.1:${port}`));
+  token = await makeToken(db.name, { label: 'https-test' });
+  assert.ok(token, 'a token for the test');
+  await waitFor(async () => (await request(port, '/api/topics')).status === 200, { message: 'serve to accept the test token' });
 });
 
 after(async () => {
