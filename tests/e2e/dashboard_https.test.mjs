@@ -13,7 +13,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ROOT, freePort, spawnSensorpipe, startPipeline } from '../lib/harness.mjs';
+import { BIN, ROOT, freePort, spawnSensorpipe, startPipeline } from '../lib/harness.mjs';
 
 const execFileP = promisify(execFile);
 const CHROMIUM = process.env.SENSORPIPE_CHROMIUM || '/usr/bin/chromium';
@@ -21,6 +21,8 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT_MS = 15000;
 const TOPIC = 'tlsdev/temperature/dht22';
+const USER = 'https-viewer';
+const PASSWORD = 'e2e-https-password-0123';
 
 let pipe, serve, home, tlsDir, context, page, url;
 const consoleErrors = [];
@@ -42,6 +44,11 @@ before(async () => {
     '--tls-cert', path.join(tlsDir, 'server.crt'), '--tls-key', path.join(tlsDir, 'server.key')], { name: 'serve-https' });
   await serve.waitForOutput(/listening on https:/);
   url = `https://localhost:${port}/`;
+  await new Promise((resolve, reject) => {
+    const child = execFile(BIN, ['user', 'add', USER, '--db', pipe.dsn], { cwd: ROOT }, (err, _out, stderr) =>
+      err ? reject(new Error(`user add: ${stderr}`)) : resolve());
+    child.stdin.end(`${PASSWORD}\n`);
+  });
 
   context = await chromium.launchPersistentContext(path.join(home, 'profile'), {
     executablePath: CHROMIUM,
@@ -65,6 +72,15 @@ after(async () => {
 }, { timeout: 60000 });
 
 test('over HTTPS with the CA trusted, the dashboard goes live on wss:// and shows new values under the CSP', { timeout: 60000 }, async () => {
+  // log in over HTTPS first (the session cookie is Secure there); then the dashboard itself
+  await page.goto(url, { waitUntil: 'domcontentloaded', timeout: WAIT_MS });
+  assert.equal(new URL(page.url()).pathname, '/login.html');
+  await page.fill('#name', USER);
+  await page.fill('#password', PASSWORD);
+  await page.click('#submit');
+  await page.waitForURL((u) => new URL(u).pathname === '/', { timeout: WAIT_MS });
+  const cookie = (await context.cookies(url)).find((k) => k.name === 'sp_session');
+  assert.ok(cookie && cookie.secure, 'a Secure session cookie over HTTPS');
   const res = await page.goto(url, { waitUntil: 'domcontentloaded', timeout: WAIT_MS });
   assert.equal(res.status(), 200);
   const sec = await res.securityDetails();
