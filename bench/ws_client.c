@@ -255,6 +255,10 @@ static const struct lws_protocols protocols[] = {
 
 static void connect_more(void)
 {
+    /* Host with the port: serve refuses any Host not in its --allowed-hosts (host:port) */
+    static char host_port[300];
+    if (!host_port[0])
+        snprintf(host_port, sizeof host_port, "%s:%d", opt.host, opt.port);
     while (connecting < opt.conc && next_connect < opt.nclients) {
         struct client *c = &clients[next_connect++];
         struct lws_client_connect_info i;
@@ -263,7 +267,7 @@ static void connect_more(void)
         i.address = opt.host;
         i.port = opt.port;
         i.path = opt.path;
-        i.host = opt.host;
+        i.host = host_port;
         i.ietf_version_or_minus_one = -1;
         i.userdata = c;
         i.pwsi = &c->wsi;
