@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { BIN, ROOT, createDatabase, freePort, psql, spawnSensorpipe, waitFor, wsConnect } from '../lib/harness.mjs';
+import { BIN, ROOT, createDatabase, freePort, psql, spawnSensorpipe, waitFor, wsConnect, registerServe } from '../lib/harness.mjs';
 
 const PG = {
   host: process.env.PGHOST || '127.0.0.1',
@@ -32,6 +32,7 @@ async function startServe(db, port, extra = [], { bin, env } = {}) {
 
 /** Like the harness' spawnSensorpipe, for another binary (the optimised build, for memory figures). */
 function spawnBinary(bin, args, env = {}) {
+  if (args[0] === 'serve') registerServe(args); // its clients need a token, as with spawnSensorpipe
   const child = spawn(bin, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));

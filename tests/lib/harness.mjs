@@ -118,7 +118,8 @@ globalThis.fetch = async (input, init = {}) => {
   return fetchNoAuth(input, { ...init, headers });
 };
 
-function registerServe(args) {
+/** Note a serve started by other means than spawnSensorpipe (another binary), so its clients get a token. */
+export function registerServe(args) {
   const i = args.indexOf('--db'), j = args.indexOf('--listen'), k = args.indexOf('--db-password-file');
   const db = i >= 0 ? args[i + 1] || '' : '';
   const m = /(?:^|\s)dbname=(\S+)/.exec(db);
