@@ -105,20 +105,28 @@ static bool entry_allows(const char *s, size_t len, const struct hostport *o, in
     return same(&e, o);
 }
 
+/* The next item of a comma list at *p, spaces around it dropped (len may be 0); *p moves past it. */
+static const char *list_item(const char **p, size_t *len)
+{
+    const char *e = *p, *comma = strchr(e, ',');
+    size_t n = comma ? (size_t)(comma - e) : strlen(e);
+    *p = comma ? comma + 1 : e + n;
+    while (n && isspace((unsigned char)*e))
+        e++, n--;
+    while (n && isspace((unsigned char)e[n - 1]))
+        n--;
+    *len = n;
+    return e;
+}
+
 /* Does the comma list admit o (an entry without "://" is host[:port], a missing port defport)? "*" and "null" only when
  * special is true (the --allow-origin list); origin is the raw header for "null". */
 static bool list_allows(const char *list, const char *origin, bool parsed, const struct hostport *o, int defport,
                         bool special)
 {
     for (const char *p = list; p && *p;) {
-        const char *comma = strchr(p, ',');
-        const char *e = p;
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        p = comma ? comma + 1 : p + len;
-        while (len && isspace((unsigned char)*e))
-            e++, len--;
-        while (len && isspace((unsigned char)e[len - 1]))
-            len--;
+        size_t len;
+        const char *e = list_item(&p, &len);
         if (special && len == 1 && *e == '*')
             return true;
         if (special && len == 4 && !strncasecmp(e, "null", 4)) {
@@ -159,14 +167,8 @@ int ws_hosts_check(const char *hosts)
 {
     int n = 0;
     for (const char *p = hosts; p && *p;) {
-        const char *comma = strchr(p, ',');
-        const char *e = p;
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        p = comma ? comma + 1 : p + len;
-        while (len && isspace((unsigned char)*e))
-            e++, len--;
-        while (len && isspace((unsigned char)e[len - 1]))
-            len--;
+        size_t len;
+        const char *e = list_item(&p, &len);
         struct hostport hp;
         if (!len)
             continue;
@@ -180,14 +182,8 @@ int ws_hosts_check(const char *hosts)
 bool ws_allow_has_star(const char *allow)
 {
     for (const char *p = allow; p && *p;) {
-        const char *comma = strchr(p, ',');
-        const char *e = p;
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        p = comma ? comma + 1 : p + len;
-        while (len && isspace((unsigned char)*e))
-            e++, len--;
-        while (len && isspace((unsigned char)e[len - 1]))
-            len--;
+        size_t len;
+        const char *e = list_item(&p, &len);
         if (len == 1 && *e == '*')
             return true;
     }
