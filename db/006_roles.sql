@@ -118,6 +118,16 @@ BEGIN
     FOR level IN SELECT * FROM sensorpipe_rollup_levels() LOOP
         EXECUTE format('GRANT SELECT ON %I TO sensorpipe_serve', 'readings_' || level.name);
     END LOOP;
+
+    -- what later migrations grant for their own tables: one sensorpipe_secure_<name>() each, in name order
+    FOR fn IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+        WHERE p.pronamespace = quote_ident(s)::regnamespace AND p.pronargs = 0
+          AND p.proname LIKE 'sensorpipe\_secure\_%'
+        ORDER BY p.proname
+    LOOP
+        EXECUTE format('SELECT %s', fn);
+    END LOOP;
 END
 $$;
 
