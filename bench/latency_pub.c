@@ -12,9 +12,10 @@
  *
  * One thread, no library thread: mosquitto_publish writes the message to the
  * socket before it returns. Waits for every QoS 1/2 acknowledgement, then
- * prints one JSON line: {"sent":N,"seconds":S,"rate":R,"late_max_us":L}
+ * prints one JSON line: {"sent":N,"seconds":S,"rate":R,"late_max_us":L,"first_us":F}
  * (late_max_us: the most a publish started after its slot; large values mean the
- * publisher could not keep the pace).
+ * publisher could not keep the pace; first_us: wall clock of the first publish,
+ * microseconds since the epoch, where a throughput run starts its clock).
  */
 #include <errno.h>
 #include <mosquitto.h>
@@ -31,6 +32,7 @@
 static volatile sig_atomic_t stop;
 static bool connected;
 static uint64_t acked;
+static bool wrote; /* service() wrote queued bytes: the broker is still taking them */
 
 static void on_signal(int sig)
 {
@@ -86,8 +88,11 @@ static int service(struct mosquitto *m, int timeout_ms)
         return -1;
     if (rc > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) && mosquitto_loop_read(m, 1) != MOSQ_ERR_SUCCESS)
         return -1;
-    if (rc > 0 && (p.revents & POLLOUT) && mosquitto_loop_write(m, 1) != MOSQ_ERR_SUCCESS)
-        return -1;
+    if (rc > 0 && (p.revents & POLLOUT)) {
+        wrote = true;
+        if (mosquitto_loop_write(m, 1) != MOSQ_ERR_SUCCESS)
+            return -1;
+    }
     if (mosquitto_loop_misc(m) != MOSQ_ERR_SUCCESS)
         return -1;
     return 0;
@@ -163,7 +168,7 @@ int main(int argc, char **argv)
         return 1;
 
     char topic[128], payload[192], ts[96];
-    int64_t t0 = mono_ns(), late_max = 0;
+    int64_t t0 = mono_ns(), late_max = 0, first_us = 0;
     double period_ns = 1e9 / rate;
     uint64_t sent = 0;
     while (!stop && sent < count) {
@@ -185,6 +190,11 @@ int main(int argc, char **argv)
             late_max = now - due;
         snprintf(topic, sizeof topic, "%s/latency/p%03d", prefix, (int)(sent % (uint64_t)topics));
         now_rfc3339(ts);
+        if (sent == 0) {
+            struct timespec w;
+            clock_gettime(CLOCK_REALTIME, &w);
+            first_us = (int64_t)w.tv_sec * 1000000 + w.tv_nsec / 1000;
+        }
         int len = snprintf(payload, sizeof payload, "{\"value\": %llu, \"ts\": \"%s\"}",
                            (unsigned long long)(start_n + sent), ts);
         int rc = mosquitto_publish(m, NULL, topic, len, payload, qos, false);
@@ -197,13 +207,23 @@ int main(int argc, char **argv)
             break;
     }
     double seconds = (double)(mono_ns() - t0) / 1e9;
-    /* wait for everything to be written (QoS 0) or acknowledged (QoS 1/2) */
+    /* wait for everything to be written (QoS 0) or acknowledged (QoS 1/2): at full speed
+       into a slower broker the queue can hold seconds of messages, so give up only after
+       10 s in which the broker took nothing (neither a write nor an acknowledgement) */
     deadline = mono_ns() + 10 * 1000000000LL;
-    while ((mosquitto_want_write(m) || (qos > 0 && acked < sent)) && mono_ns() < deadline)
+    while ((mosquitto_want_write(m) || (qos > 0 && acked < sent)) && mono_ns() < deadline) {
+        uint64_t acked_before = acked;
+        wrote = false;
         if (service(m, 10))
             break;
-    printf("{\"sent\":%llu,\"seconds\":%.3f,\"rate\":%.1f,\"late_max_us\":%lld}\n", (unsigned long long)sent, seconds,
-           seconds > 0 ? (double)sent / seconds : 0.0, (long long)(late_max / 1000));
+        if (wrote || acked != acked_before)
+            deadline = mono_ns() + 10 * 1000000000LL;
+    }
+    if (mosquitto_want_write(m))
+        fprintf(stderr, "latency_pub: gave up with messages still queued (the broker took nothing for 10 s)\n");
+    printf("{\"sent\":%llu,\"seconds\":%.3f,\"rate\":%.1f,\"late_max_us\":%lld,\"first_us\":%lld}\n",
+           (unsigned long long)sent, seconds, seconds > 0 ? (double)sent / seconds : 0.0, (long long)(late_max / 1000),
+           (long long)first_us);
     fflush(stdout);
     mosquitto_disconnect(m);
     service(m, 10);

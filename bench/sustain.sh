@@ -1,0 +1,120 @@
+# bench/sustain.sh - stage "sustain" of bench/run (sourced by it; uses its helpers and its
+# PostgreSQL, which has track_commit_timestamp on): sustained ingest throughput, timed to
+# the commit of the last row, against the broker-only ceiling measured in the same run.
+#
+#   full speed  SUSTAIN_N readings (1,000,000) at QoS 0 from one publisher (bench/latency_pub,
+#               one connection) round-robin into three topics, as fast as it can publish
+#   fixed rate  SUSTAIN_SECONDS (60) at a fixed rate near the limit: SUSTAIN_RATE, by default
+#               SUSTAIN_RATE_FRAC (0.8) of the full-speed ceiling just measured, so meeting
+#               the goal (>= 0.8x the ceiling) means the ingest keeps that pace for the whole run
+#
+# Each is run twice as the reference (count_sub: publisher -> broker -> a subscriber that only
+# counts; rate = received / (first publish -> last receipt)) and as the ingest (fresh database,
+# rate = rows / (first publish -> pg_xact_commit_timestamp of the last row)), alternating
+# SUSTAIN_REPS times; the best of each is compared. Lost = numbers published - distinct
+# numbers stored. Per ingest run also: CPU % of ingest, mosquitto and PostgreSQL, PostgreSQL
+# CPU µs per row, WAL bytes per row (pg_current_wal_lsn before and after) and the checkpoints
+# that ran (pg_stat_bgwriter).
+#
+# Environment (besides bench/run's): BENCH_SUSTAIN_N, BENCH_SUSTAIN_SECONDS, BENCH_SUSTAIN_RATE,
+# BENCH_SUSTAIN_REPS; BENCH_SUSTAIN_SQL=file: SQL run in each fresh database after the
+# migration (an A/B experiment on the schema, e.g. a candidate migration; noted in the output).
+
+SUSTAIN_N=${BENCH_SUSTAIN_N:-$([ "$QUICK" = 1 ] && echo 200000 || echo 1000000)}
+SUSTAIN_SECONDS=${BENCH_SUSTAIN_SECONDS:-$([ "$QUICK" = 1 ] && echo 10 || echo 60)}
+SUSTAIN_REPS=${BENCH_SUSTAIN_REPS:-$REPS}
+SUSTAIN_RATE_FRAC=0.8
+SUSTAIN_SQL=${BENCH_SUSTAIN_SQL:-}
+SUSTAIN_TOPICS=3
+
+# pub_run rate count log: latency_pub into three topics; sets PUB_FIRST_US (first publish) PUB_LINE
+pub_run() {
+    local r=$1 n=$2 log=$3
+    "$BIN/latency_pub" -p "$MQ_PORT" -r "$r" -n "$n" -q 0 -k "$SUSTAIN_TOPICS" -P sustain >"$log.out" 2>"$log"
+    PUB_LINE=$(tail -n 1 "$log.out")
+    PUB_FIRST_US=$(jget first_us "$PUB_LINE")
+}
+
+# sustain_ref rate count: the broker-only ceiling; sets SREF_RATE SREF_LOST
+sustain_ref() {
+    local r=$1 n=$2 id=sustain-ref-$RANDOM cp out got last
+    out=$run_dir/$id.out
+    "$BIN/count_sub" -p "$MQ_PORT" -q 0 -n "$n" -T 8 -W 180 -i "$id" -t 'sustain/+/+' >"$out" &
+    cp=$!
+    wait_for 10 "grep -q ready '$out'" || { say "count_sub did not subscribe"; exit 1; }
+    pub_run "$r" "$n" "$run_dir/$id-pub.log"
+    wait "$cp" || true
+    out=$(tail -n 1 "$out")
+    got=$(jget received "$out"); last=$(jget last_us "$out")
+    SREF_RATE=$(calc "$got / (($last - $PUB_FIRST_US) / 1e6)")
+    SREF_LOST=$((n - got))
+}
+
+# wal_lsn db: the current WAL position as a byte count
+wal_lsn() { psql_db "$1" -c "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
+checkpoints() { psql_db postgres -c "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
+
+# sustain_ingest rate count name: the ingest on a fresh database; sets SING_* (rate, lost, dups,
+# secs, cpu text, pg µs/row, ingest µs/row, WAL bytes/row, checkpoints)
+sustain_ingest() {
+    local r=$1 n=$2 name=$3 db=sustain ci0 cm0 cp0 t0 ci1 cm1 cp1 t1 w0 w1 k0 k1 wall
+    new_db "$db"
+    [ -n "$SUSTAIN_SQL" ] && psql_db "$db" -f "$SUSTAIN_SQL" >/dev/null
+    psql_db "$db" -c "CHECKPOINT" >/dev/null # every run starts from the same WAL state
+    start_ingest "$db" "bench-$name"
+    [ -n "${PERF_NAME:-}" ] && perf_start "$INGEST_PID" "$PERF_NAME"
+    w0=$(wal_lsn "$db"); k0=$(checkpoints)
+    ci0=$(cpu_s "$INGEST_PID"); cm0=$(cpu_s "$MQ_PID"); cp0=$(pg_cpu_s); t0=$(date +%s.%N)
+    pub_run "$r" "$n" "$run_dir/pub-$name.log"
+    wait_rows "$db" "$n"
+    ci1=$(cpu_s "$INGEST_PID"); cm1=$(cpu_s "$MQ_PID"); cp1=$(pg_cpu_s); t1=$(date +%s.%N)
+    [ -n "${PERF_NAME:-}" ] && perf_stop "$PERF_NAME"
+    w1=$(wal_lsn "$db"); k1=$(checkpoints)
+    landed "$db"
+    SING_SECS=$(calc "($LAND_END_US - $PUB_FIRST_US) / 1e6")
+    SING_RATE=$(calc "$LAND_N / $SING_SECS")
+    SING_LOST=$((n - LAND_DISTINCT)); SING_DUPS=$((LAND_N - LAND_DISTINCT))
+    wall=$(calc "$t1 - $t0")
+    SING_CPU="ingest $(fmt0 "$(calc "($ci1 - $ci0) / $wall * 100")") mosquitto $(fmt0 "$(calc "($cm1 - $cm0) / $wall * 100")") postgres $(fmt0 "$(calc "($cp1 - $cp0) / $wall * 100")")"
+    SING_PG_US=$(calc "($cp1 - $cp0) / $n * 1e6")
+    SING_ING_US=$(calc "($ci1 - $ci0) / $n * 1e6")
+    SING_WAL=$(calc "($w1 - $w0) / $n")
+    SING_CKPT=$((k1 - k0))
+    stop_pid "$INGEST_PID"
+    forget_session "bench-$name"
+    dropdb "$db"
+}
+
+# sustain_case label rate count: reference and ingest alternating; one line and one record
+sustain_case() {
+    local label=$1 r=$2 n=$3 refs=() ings=() rb=0 rl=0 ib=0 il=0 id=0 isecs=0 icpu= ipg=0 iing=0 iwal=0 ick=0 rep ratio ok
+    for rep in $(seq 1 "$SUSTAIN_REPS"); do
+        sustain_ref "$r" "$n"
+        refs+=("$SREF_RATE")
+        if [ "$(best "$SREF_RATE" "$rb")" = "$SREF_RATE" ]; then rb=$SREF_RATE; rl=$SREF_LOST; fi
+        PERF_NAME=
+        [ "$rep" = 1 ] && PERF_NAME=ingest-sustain-$label
+        sustain_ingest "$r" "$n" "sustain-$label-$rep"
+        ings+=("$SING_RATE")
+        if [ "$(best "$SING_RATE" "$ib")" = "$SING_RATE" ]; then
+            ib=$SING_RATE; isecs=$SING_SECS; icpu=$SING_CPU; ipg=$SING_PG_US; iing=$SING_ING_US; iwal=$SING_WAL; ick=$SING_CKPT
+        fi
+        il=$((il > SING_LOST ? il : SING_LOST)); id=$((id > SING_DUPS ? id : SING_DUPS))
+    done
+    SUSTAIN_REF=$rb
+    ratio=$(calc "$ib / $rb")
+    ok=$(met "$il == 0 && $ratio >= 0.8")
+    line "sustained $label broker-only ceiling: $(fmt0 "$rb") readings/s, $rl lost (runs: ${refs[*]})"
+    line "sustained $label ingest: $(fmt0 "$ib") readings/s landed (first publish -> last commit $(fmt2 "$isecs") s), $il lost, $id duplicated (worst run); $(fmt2 "$ratio")x broker-only [target >= 0.8x, 0 lost: $(word "$ok")]; cpu% $icpu; per row: postgres $(fmt1 "$ipg") µs cpu, ingest $(fmt2 "$iing") µs cpu, $(fmt0 "$iwal") B WAL; $ick checkpoints${SUSTAIN_SQL:+; schema + $(basename "$SUSTAIN_SQL")} (runs: ${ings[*]})"
+    rec "sustain_$label" group=sustain qos=0 readings="$n" offered="$r" value="$ib" unit=readings/s lost="$il" dups="$id" \
+        seconds="$isecs" reference="$rb" reference_lost="$rl" ratio="$ratio" target=">= 0.8x broker-only, 0 lost" met="$ok" \
+        cpu_pct="$icpu" pg_cpu_us_per_row="$ipg" ingest_cpu_us_per_row="$iing" wal_bytes_per_row="$iwal" checkpoints="$ick" \
+        schema_extra="${SUSTAIN_SQL:+$(basename "$SUSTAIN_SQL")}" runs="$(IFS=,; echo "${ings[*]}")" \
+        reference_runs="$(IFS=,; echo "${refs[*]}")"
+}
+
+say "== sustained throughput: $SUSTAIN_N readings at QoS 0 from one publisher into $SUSTAIN_TOPICS topics, then $SUSTAIN_SECONDS s at a fixed rate; best of $SUSTAIN_REPS"
+sustain_case full 1000000000 "$SUSTAIN_N"
+SUSTAIN_RATE=${BENCH_SUSTAIN_RATE:-$(fmt0 "$(calc "$SUSTAIN_REF * $SUSTAIN_RATE_FRAC")")}
+say "fixed rate: $SUSTAIN_RATE readings/s for $SUSTAIN_SECONDS s"
+sustain_case fixed "$SUSTAIN_RATE" $((SUSTAIN_RATE * SUSTAIN_SECONDS))
