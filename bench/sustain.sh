@@ -16,7 +16,7 @@
 # CPU µs per row, WAL bytes per row (pg_current_wal_lsn before and after) and the checkpoints
 # that ran (pg_stat_bgwriter).
 #
-# Environment (besides bench/run's): BENCH_SUSTAIN_N, BENCH_SUSTAIN_SECONDS, BENCH_SUSTAIN_RATE,
+# Environment (besides bench/run's): BENCH_SUSTAIN_CASES ("full fixed"), BENCH_SUSTAIN_N, BENCH_SUSTAIN_SECONDS, BENCH_SUSTAIN_RATE,
 # BENCH_SUSTAIN_REPS; BENCH_SUSTAIN_SQL=file: SQL run in each fresh database after the
 # migration (an A/B experiment on the schema, e.g. a candidate migration; noted in the output).
 
@@ -26,6 +26,7 @@ SUSTAIN_REPS=${BENCH_SUSTAIN_REPS:-$REPS}
 SUSTAIN_RATE_FRAC=0.8
 SUSTAIN_SQL=${BENCH_SUSTAIN_SQL:-}
 SUSTAIN_TOPICS=3
+SUSTAIN_CASES=${BENCH_SUSTAIN_CASES:-full fixed}
 
 # pub_run rate count log: latency_pub into three topics; sets PUB_FIRST_US (first publish) PUB_LINE
 pub_run() {
@@ -48,28 +49,35 @@ sustain_ref() {
     got=$(jget received "$out"); last=$(jget last_us "$out")
     SREF_RATE=$(calc "$got / (($last - $PUB_FIRST_US) / 1e6)")
     SREF_LOST=$((n - got))
+    SREF_DROPPED=$(broker_dropped "$id")
 }
+
+# broker_dropped client-id: 1 when mosquitto logged dropping QoS 0 messages for that client (its
+# queue of max_queued_messages was full: the subscriber fell that far behind), else 0
+broker_dropped() { grep -q "dropped for client $1" "$run_dir/mq/mosquitto.log" 2>/dev/null && echo 1 || echo 0; }
 
 # wal_lsn db: the current WAL position as a byte count
 wal_lsn() { psql_db "$1" -c "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
 checkpoints() { psql_db postgres -c "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
+# buffers written out by backends themselves (no clean buffer to reuse: shared_buffers too small for the run)
+backend_writes() { psql_db postgres -c "SELECT buffers_backend FROM pg_stat_bgwriter"; }
 
 # sustain_ingest rate count name: the ingest on a fresh database; sets SING_* (rate, lost, dups,
 # secs, cpu text, pg µs/row, ingest µs/row, WAL bytes/row, checkpoints)
 sustain_ingest() {
-    local r=$1 n=$2 name=$3 db=sustain ci0 cm0 cp0 t0 ci1 cm1 cp1 t1 w0 w1 k0 k1 wall
+    local r=$1 n=$2 name=$3 db=sustain b0 b1 ci0 cm0 cp0 t0 ci1 cm1 cp1 t1 w0 w1 k0 k1 wall
     new_db "$db"
     [ -n "$SUSTAIN_SQL" ] && psql_db "$db" -f "$SUSTAIN_SQL" >/dev/null
     psql_db "$db" -c "CHECKPOINT" >/dev/null # every run starts from the same WAL state
     start_ingest "$db" "bench-$name"
     [ -n "${PERF_NAME:-}" ] && perf_start "$INGEST_PID" "$PERF_NAME"
-    w0=$(wal_lsn "$db"); k0=$(checkpoints)
+    w0=$(wal_lsn "$db"); k0=$(checkpoints); b0=$(backend_writes)
     ci0=$(cpu_s "$INGEST_PID"); cm0=$(cpu_s "$MQ_PID"); cp0=$(pg_cpu_s); t0=$(date +%s.%N)
     pub_run "$r" "$n" "$run_dir/pub-$name.log"
     wait_rows "$db" "$n"
     ci1=$(cpu_s "$INGEST_PID"); cm1=$(cpu_s "$MQ_PID"); cp1=$(pg_cpu_s); t1=$(date +%s.%N)
     [ -n "${PERF_NAME:-}" ] && perf_stop "$PERF_NAME"
-    w1=$(wal_lsn "$db"); k1=$(checkpoints)
+    w1=$(wal_lsn "$db"); k1=$(checkpoints); b1=$(backend_writes)
     landed "$db"
     SING_SECS=$(calc "($LAND_END_US - $PUB_FIRST_US) / 1e6")
     SING_RATE=$(calc "$LAND_N / $SING_SECS")
@@ -80,6 +88,8 @@ sustain_ingest() {
     SING_ING_US=$(calc "($ci1 - $ci0) / $n * 1e6")
     SING_WAL=$(calc "($w1 - $w0) / $n")
     SING_CKPT=$((k1 - k0))
+    SING_BWRITES=$((b1 - b0))
+    SING_DROPPED=$(broker_dropped "bench-$name")
     stop_pid "$INGEST_PID"
     forget_session "bench-$name"
     dropdb "$db"
@@ -87,34 +97,44 @@ sustain_ingest() {
 
 # sustain_case label rate count: reference and ingest alternating; one line and one record
 sustain_case() {
-    local label=$1 r=$2 n=$3 refs=() ings=() rb=0 rl=0 ib=0 il=0 id=0 isecs=0 icpu= ipg=0 iing=0 iwal=0 ick=0 rep ratio ok
+    local label=$1 r=$2 n=$3 load0 load1 refs=() ings=() rb=0 rl=0 ib=0 il=0 id=0 isecs=0 icpu= ipg=0 iing=0 iwal=0 ick=0 ibw=0 rep ratio ok rdrop=0 idrop=0
+    load0=$(cut -d' ' -f1 /proc/loadavg)
     for rep in $(seq 1 "$SUSTAIN_REPS"); do
         sustain_ref "$r" "$n"
         refs+=("$SREF_RATE")
+        rdrop=$((rdrop + SREF_DROPPED))
         if [ "$(best "$SREF_RATE" "$rb")" = "$SREF_RATE" ]; then rb=$SREF_RATE; rl=$SREF_LOST; fi
         PERF_NAME=
         [ "$rep" = 1 ] && PERF_NAME=ingest-sustain-$label
         sustain_ingest "$r" "$n" "sustain-$label-$rep"
         ings+=("$SING_RATE")
+        idrop=$((idrop + SING_DROPPED))
         if [ "$(best "$SING_RATE" "$ib")" = "$SING_RATE" ]; then
-            ib=$SING_RATE; isecs=$SING_SECS; icpu=$SING_CPU; ipg=$SING_PG_US; iing=$SING_ING_US; iwal=$SING_WAL; ick=$SING_CKPT
+            ib=$SING_RATE; isecs=$SING_SECS; icpu=$SING_CPU; ipg=$SING_PG_US; iing=$SING_ING_US; iwal=$SING_WAL; ick=$SING_CKPT; ibw=$SING_BWRITES
         fi
         il=$((il > SING_LOST ? il : SING_LOST)); id=$((id > SING_DUPS ? id : SING_DUPS))
     done
     SUSTAIN_REF=$rb
+    load1=$(cut -d' ' -f1 /proc/loadavg)
     ratio=$(calc "$ib / $rb")
     ok=$(met "$il == 0 && $ratio >= 0.8")
-    line "sustained $label broker-only ceiling: $(fmt0 "$rb") readings/s, $rl lost (runs: ${refs[*]})"
-    line "sustained $label ingest: $(fmt0 "$ib") readings/s landed (first publish -> last commit $(fmt2 "$isecs") s), $il lost, $id duplicated (worst run); $(fmt2 "$ratio")x broker-only [target >= 0.8x, 0 lost: $(word "$ok")]; cpu% $icpu; per row: postgres $(fmt1 "$ipg") µs cpu, ingest $(fmt2 "$iing") µs cpu, $(fmt0 "$iwal") B WAL; $ick checkpoints${SUSTAIN_SQL:+; schema + $(basename "$SUSTAIN_SQL")} (runs: ${ings[*]})"
+    line "sustained $label broker-only ceiling: $(fmt0 "$rb") readings/s, $rl lost$([ $rdrop = 0 ] || echo "; the broker dropped messages in $rdrop runs (its queue was full)") (runs: ${refs[*]})"
+    line "sustained $label ingest: $(fmt0 "$ib") readings/s landed (first publish -> last commit $(fmt2 "$isecs") s), $il lost, $id duplicated (worst run)$([ $idrop = 0 ] || echo "; the broker dropped messages in $idrop runs (the ingest fell max_queued_messages behind)"); $(fmt2 "$ratio")x broker-only [target >= 0.8x, 0 lost: $(word "$ok")]; cpu% $icpu; per row: postgres $(fmt1 "$ipg") µs cpu, ingest $(fmt2 "$iing") µs cpu, $(fmt0 "$iwal") B WAL; $ick checkpoints, $ibw buffers written by backends; load average $load0 -> $load1${SUSTAIN_SQL:+; schema + $(basename "$SUSTAIN_SQL")} (runs: ${ings[*]})"
     rec "sustain_$label" group=sustain qos=0 readings="$n" offered="$r" value="$ib" unit=readings/s lost="$il" dups="$id" \
         seconds="$isecs" reference="$rb" reference_lost="$rl" ratio="$ratio" target=">= 0.8x broker-only, 0 lost" met="$ok" \
-        cpu_pct="$icpu" pg_cpu_us_per_row="$ipg" ingest_cpu_us_per_row="$iing" wal_bytes_per_row="$iwal" checkpoints="$ick" \
-        schema_extra="${SUSTAIN_SQL:+$(basename "$SUSTAIN_SQL")}" runs="$(IFS=,; echo "${ings[*]}")" \
+        cpu_pct="$icpu" pg_cpu_us_per_row="$ipg" ingest_cpu_us_per_row="$iing" wal_bytes_per_row="$iwal" checkpoints="$ick" backend_buffer_writes="$ibw" \
+        broker_dropped_runs="$idrop" reference_broker_dropped_runs="$rdrop" load_before="$load0" load_after="$load1" schema_extra="${SUSTAIN_SQL:+$(basename "$SUSTAIN_SQL")}" runs="$(IFS=,; echo "${ings[*]}")" \
         reference_runs="$(IFS=,; echo "${refs[*]}")"
 }
 
 say "== sustained throughput: $SUSTAIN_N readings at QoS 0 from one publisher into $SUSTAIN_TOPICS topics, then $SUSTAIN_SECONDS s at a fixed rate; best of $SUSTAIN_REPS"
-sustain_case full 1000000000 "$SUSTAIN_N"
-SUSTAIN_RATE=${BENCH_SUSTAIN_RATE:-$(fmt0 "$(calc "$SUSTAIN_REF * $SUSTAIN_RATE_FRAC")")}
-say "fixed rate: $SUSTAIN_RATE readings/s for $SUSTAIN_SECONDS s"
-sustain_case fixed "$SUSTAIN_RATE" $((SUSTAIN_RATE * SUSTAIN_SECONDS))
+SUSTAIN_REF=${BENCH_SUSTAIN_RATE:-0}
+if [[ " $SUSTAIN_CASES " == *" full "* ]]; then
+    sustain_case full 1000000000 "$SUSTAIN_N"
+fi
+if [[ " $SUSTAIN_CASES " == *" fixed "* ]]; then
+    SUSTAIN_RATE=${BENCH_SUSTAIN_RATE:-$(fmt0 "$(calc "$SUSTAIN_REF * $SUSTAIN_RATE_FRAC")")}
+    [ "$SUSTAIN_RATE" -gt 0 ] || { say "sustain: the fixed case needs the full case first, or BENCH_SUSTAIN_RATE"; exit 1; }
+    say "fixed rate: $SUSTAIN_RATE readings/s for $SUSTAIN_SECONDS s"
+    sustain_case fixed "$SUSTAIN_RATE" $((SUSTAIN_RATE * SUSTAIN_SECONDS))
+fi
