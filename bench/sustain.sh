@@ -16,7 +16,12 @@
 # CPU µs per row, WAL bytes per row (pg_current_wal_lsn before and after) and the checkpoints
 # that ran (pg_stat_bgwriter).
 #
-# Environment (besides bench/run's): BENCH_SUSTAIN_CASES ("full fixed"), BENCH_SUSTAIN_N, BENCH_SUSTAIN_SECONDS, BENCH_SUSTAIN_RATE,
+# PostgreSQL runs the stage with shared_buffers = SUSTAIN_SHARED_BUFFERS (1GB; the other stages
+# keep scripts/pg.sh's 128MB): restarted for the stage and back after it. With 128MB a run of
+# 1,000,000 rows (about 180 MB of heap and indexes) makes the writing backend evict and write
+# about 20 dirty buffers per 1,000 rows itself (docs/BENCHMARKS.md, "Sustained throughput").
+#
+# Environment (besides bench/run's): BENCH_SUSTAIN_SHARED_BUFFERS, BENCH_SUSTAIN_CASES ("full fixed"), BENCH_SUSTAIN_N, BENCH_SUSTAIN_SECONDS, BENCH_SUSTAIN_RATE,
 # BENCH_SUSTAIN_REPS; BENCH_SUSTAIN_SQL=file: SQL run in each fresh database after the
 # migration (an A/B experiment on the schema, e.g. a candidate migration; noted in the output).
 
@@ -27,6 +32,13 @@ SUSTAIN_RATE_FRAC=0.8
 SUSTAIN_SQL=${BENCH_SUSTAIN_SQL:-}
 SUSTAIN_TOPICS=3
 SUSTAIN_CASES=${BENCH_SUSTAIN_CASES:-full fixed}
+SUSTAIN_SHARED_BUFFERS=${BENCH_SUSTAIN_SHARED_BUFFERS:-1GB}
+
+# pg_restart_with shared_buffers: restart the bench's PostgreSQL with that setting
+pg_restart_with() {
+    scripts/pg.sh stop "$run_dir/pg"
+    PG_SHARED_BUFFERS=$1 PG_FSYNC=on scripts/pg.sh start "$run_dir/pg" "$PG_PORT" >/dev/null
+}
 
 # pub_run rate count log: latency_pub into three topics; sets PUB_FIRST_US (first publish) PUB_LINE
 pub_run() {
@@ -119,16 +131,18 @@ sustain_case() {
     ratio=$(calc "$ib / $rb")
     ok=$(met "$il == 0 && $ratio >= 0.8")
     line "sustained $label broker-only ceiling: $(fmt0 "$rb") readings/s, $rl lost$([ $rdrop = 0 ] || echo "; the broker dropped messages in $rdrop runs (its queue was full)") (runs: ${refs[*]})"
-    line "sustained $label ingest: $(fmt0 "$ib") readings/s landed (first publish -> last commit $(fmt2 "$isecs") s), $il lost, $id duplicated (worst run)$([ $idrop = 0 ] || echo "; the broker dropped messages in $idrop runs (the ingest fell max_queued_messages behind)"); $(fmt2 "$ratio")x broker-only [target >= 0.8x, 0 lost: $(word "$ok")]; cpu% $icpu; per row: postgres $(fmt1 "$ipg") µs cpu, ingest $(fmt2 "$iing") µs cpu, $(fmt0 "$iwal") B WAL; $ick checkpoints, $ibw buffers written by backends; load average $load0 -> $load1${SUSTAIN_SQL:+; schema + $(basename "$SUSTAIN_SQL")} (runs: ${ings[*]})"
+    line "sustained $label ingest: $(fmt0 "$ib") readings/s landed (first publish -> last commit $(fmt2 "$isecs") s), $il lost, $id duplicated (worst run)$([ $idrop = 0 ] || echo "; the broker dropped messages in $idrop runs (the ingest fell max_queued_messages behind)"); $(fmt2 "$ratio")x broker-only [target >= 0.8x, 0 lost: $(word "$ok")]; cpu% $icpu; per row: postgres $(fmt1 "$ipg") µs cpu, ingest $(fmt2 "$iing") µs cpu, $(fmt0 "$iwal") B WAL; $ick checkpoints, $ibw buffers written by backends (shared_buffers $SUSTAIN_SHARED_BUFFERS); load average $load0 -> $load1${SUSTAIN_SQL:+; schema + $(basename "$SUSTAIN_SQL")} (runs: ${ings[*]})"
     rec "sustain_$label" group=sustain qos=0 readings="$n" offered="$r" value="$ib" unit=readings/s lost="$il" dups="$id" \
         seconds="$isecs" reference="$rb" reference_lost="$rl" ratio="$ratio" target=">= 0.8x broker-only, 0 lost" met="$ok" \
-        cpu_pct="$icpu" pg_cpu_us_per_row="$ipg" ingest_cpu_us_per_row="$iing" wal_bytes_per_row="$iwal" checkpoints="$ick" backend_buffer_writes="$ibw" \
+        cpu_pct="$icpu" pg_cpu_us_per_row="$ipg" ingest_cpu_us_per_row="$iing" wal_bytes_per_row="$iwal" checkpoints="$ick" backend_buffer_writes="$ibw" shared_buffers="$SUSTAIN_SHARED_BUFFERS" \
         broker_dropped_runs="$idrop" reference_broker_dropped_runs="$rdrop" load_before="$load0" load_after="$load1" schema_extra="${SUSTAIN_SQL:+$(basename "$SUSTAIN_SQL")}" runs="$(IFS=,; echo "${ings[*]}")" \
         reference_runs="$(IFS=,; echo "${refs[*]}")"
 }
 
 say "== sustained throughput: $SUSTAIN_N readings at QoS 0 from one publisher into $SUSTAIN_TOPICS topics, then $SUSTAIN_SECONDS s at a fixed rate; best of $SUSTAIN_REPS"
 SUSTAIN_REF=${BENCH_SUSTAIN_RATE:-0}
+pg_restart_with "$SUSTAIN_SHARED_BUFFERS"
+say "PostgreSQL for this stage: shared_buffers $(psql_db postgres -c 'SHOW shared_buffers')"
 if [[ " $SUSTAIN_CASES " == *" full "* ]]; then
     sustain_case full 1000000000 "$SUSTAIN_N"
 fi
@@ -138,3 +152,4 @@ if [[ " $SUSTAIN_CASES " == *" fixed "* ]]; then
     say "fixed rate: $SUSTAIN_RATE readings/s for $SUSTAIN_SECONDS s"
     sustain_case fixed "$SUSTAIN_RATE" $((SUSTAIN_RATE * SUSTAIN_SECONDS))
 fi
+pg_restart_with 128MB

@@ -6,6 +6,9 @@
 #       set the role's password (the role must exist: `sensorpipe migrate` makes sensorpipe_ingest and
 #       sensorpipe_serve) from the first line of <file>; a missing <file> is made first, random, mode 0600
 # As root, the cluster runs as the 'postgres' user (PostgreSQL refuses root).
+# Settings from the environment at start: PG_FSYNC (on), PG_SHARED_BUFFERS (128MB, PostgreSQL's
+# default; a sustained ingest wants its day's index pages in it, docs/BENCHMARKS.md "Sustained
+# throughput"). They are command-line options, so they win over ALTER SYSTEM.
 #
 # Authentication, written to data/pg_hba.conf and data/pg_ident.conf at every start (edits there are
 # overwritten; a cluster made by an older pg.sh with trust is converted at its next start):
@@ -75,6 +78,8 @@ USER_NAME=$(id -un)
 case "$cmd" in
 start)
     port=${3:-5432}
+    [[ ${PG_SHARED_BUFFERS:-128MB} =~ ^[0-9]+(kB|MB|GB)$ ]] ||
+        { echo "pg.sh: PG_SHARED_BUFFERS must be a size such as 128MB or 1GB" >&2; exit 2; }
     mkdir -p "$dir"
     if [ "$(id -u)" = 0 ]; then
         chown postgres:postgres "$dir"
@@ -93,7 +98,7 @@ start)
         echo "pg.sh: already running in $dir"
     else
         as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start \
-            -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=${PG_FSYNC:-on} -c max_connections=200 -c shared_buffers=128MB -c password_encryption=scram-sha-256" >/dev/null \
+            -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=${PG_FSYNC:-on} -c max_connections=200 -c shared_buffers=${PG_SHARED_BUFFERS:-128MB} -c password_encryption=scram-sha-256" >/dev/null \
             || { tail -n 30 "$dir/postgres.log" >&2; exit 1; }
     fi
     make_password_file "$dir/postgres.password"
