@@ -48,6 +48,11 @@ for (const m of measurements) {
     row(`TLS broker-only ceiling, QoS ${m.qos} (subscriber that only counts, over TLS)`, `${n0(m.value)} readings/s${best(m)}, ${m.lost} lost`, '', '', '', '');
   } else if (id.startsWith('tls_ingest_q')) {
     row(`ingest throughput over TLS, QoS ${m.qos}`, `${n0(m.value)} readings/s landed${best(m)}, ${m.lost} lost, ${m.dups} duplicated; ${(+m.cpu_us_per_reading).toFixed(2)} µs ingest CPU per reading${m.plain ? `; ${x2(m.value / m.plain)} the plain-MQTT ingest` : ''}`, `TLS broker-only ${n0(m.reference)}/s`, x2(m.ratio), tgt(m), met(m));
+  } else if (m.group === 'sustain') {
+    const what = m.id === 'sustain_full'
+      ? `sustained ingest, ${n0(m.readings)} readings at full speed, QoS 0, one publisher, 3 topics`
+      : `sustained ingest, ${n0(m.offered)}/s for ${n0(m.readings / m.offered)} s, QoS 0, one publisher, 3 topics`;
+    row(what, `${n0(m.value)} readings/s to the last commit${best(m)}, ${m.lost} lost, ${m.dups} duplicated; PostgreSQL ${(+m.pg_cpu_us_per_row).toFixed(1)} µs CPU and ${n0(m.wal_bytes_per_row)} B WAL per row; shared_buffers ${m.shared_buffers}`, `broker-only ${n0(m.reference)}/s`, x2(m.ratio), tgt(m), met(m));
   } else if (id === 'pipeline_load1') {
     row('load 1 through the pipeline (ingest + serve + 1 WS client), QoS 0', `${n0(m.value)} readings/s landed${best(m)}, ${m.lost} lost; ${n0(m.ws_rows)} delivered over WebSocket`, m.reference ? `broker-only ${n0(m.reference)}/s` : '', x2(m.ratio), '', '');
   } else if (m.group === 'latency') {
