@@ -13,8 +13,9 @@
 # rate = rows / (first publish -> pg_xact_commit_timestamp of the last row)), alternating
 # SUSTAIN_REPS times; the best of each is compared. Lost = numbers published - distinct
 # numbers stored. Per ingest run also: CPU % of ingest, mosquitto and PostgreSQL, PostgreSQL
-# CPU µs per row, WAL bytes per row (pg_current_wal_lsn before and after) and the checkpoints
-# that ran (pg_stat_bgwriter).
+# CPU µs per row, WAL bytes per row (pg_current_wal_lsn before and after), the checkpoints
+# that ran and the buffers backends wrote out themselves (pg_stat_bgwriter), the load average,
+# and how many of the lost never reached the ingest (its own count of messages received).
 #
 # PostgreSQL runs the stage with shared_buffers = SUSTAIN_SHARED_BUFFERS (1GB; the other stages
 # keep scripts/pg.sh's 128MB): restarted for the stage and back after it. With 128MB a run of
@@ -61,12 +62,7 @@ sustain_ref() {
     got=$(jget received "$out"); last=$(jget last_us "$out")
     SREF_RATE=$(calc "$got / (($last - $PUB_FIRST_US) / 1e6)")
     SREF_LOST=$((n - got))
-    SREF_DROPPED=$(broker_dropped "$id")
 }
-
-# broker_dropped client-id: 1 when mosquitto logged dropping QoS 0 messages for that client (its
-# queue of max_queued_messages was full: the subscriber fell that far behind), else 0
-broker_dropped() { grep -q "dropped for client $1" "$run_dir/mq/mosquitto.log" 2>/dev/null && echo 1 || echo 0; }
 
 # wal_lsn db: the current WAL position as a byte count
 wal_lsn() { psql_db "$1" -c "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
@@ -101,26 +97,30 @@ sustain_ingest() {
     SING_WAL=$(calc "($w1 - $w0) / $n")
     SING_CKPT=$((k1 - k0))
     SING_BWRITES=$((b1 - b0))
-    SING_DROPPED=$(broker_dropped "bench-$name")
     stop_pid "$INGEST_PID"
+    # where the lost ones went: never reached the ingest (the broker dropped them: QoS 0 past its
+    # max_queued_messages queue, when the ingest falls that far behind), or received and not stored
+    local st
+    st=$(grep 'stats received=' "$run_dir/ingest-bench-$name.log" | tail -n 1)
+    SING_RECEIVED=$(sed -n 's/.* received=\([0-9]*\).*/\1/p' <<<"$st")
+    SING_NOT_RECEIVED=$((n - ${SING_RECEIVED:-0}))
     forget_session "bench-$name"
     dropdb "$db"
 }
 
 # sustain_case label rate count: reference and ingest alternating; one line and one record
 sustain_case() {
-    local label=$1 r=$2 n=$3 load0 load1 refs=() ings=() rb=0 rl=0 ib=0 il=0 id=0 isecs=0 icpu= ipg=0 iing=0 iwal=0 ick=0 ibw=0 rep ratio ok rdrop=0 idrop=0
+    local label=$1 r=$2 n=$3 load0 load1 refs=() ings=() rb=0 rl=0 ib=0 il=0 id=0 isecs=0 icpu= ipg=0 iing=0 iwal=0 ick=0 ibw=0 rep ratio ok idrop=0
     load0=$(cut -d' ' -f1 /proc/loadavg)
     for rep in $(seq 1 "$SUSTAIN_REPS"); do
         sustain_ref "$r" "$n"
         refs+=("$SREF_RATE")
-        rdrop=$((rdrop + SREF_DROPPED))
         if [ "$(best "$SREF_RATE" "$rb")" = "$SREF_RATE" ]; then rb=$SREF_RATE; rl=$SREF_LOST; fi
         PERF_NAME=
         [ "$rep" = 1 ] && PERF_NAME=ingest-sustain-$label
         sustain_ingest "$r" "$n" "sustain-$label-$rep"
         ings+=("$SING_RATE")
-        idrop=$((idrop + SING_DROPPED))
+        idrop=$((idrop > SING_NOT_RECEIVED ? idrop : SING_NOT_RECEIVED))
         if [ "$(best "$SING_RATE" "$ib")" = "$SING_RATE" ]; then
             ib=$SING_RATE; isecs=$SING_SECS; icpu=$SING_CPU; ipg=$SING_PG_US; iing=$SING_ING_US; iwal=$SING_WAL; ick=$SING_CKPT; ibw=$SING_BWRITES
         fi
@@ -130,12 +130,12 @@ sustain_case() {
     load1=$(cut -d' ' -f1 /proc/loadavg)
     ratio=$(calc "$ib / $rb")
     ok=$(met "$il == 0 && $ratio >= 0.8")
-    line "sustained $label broker-only ceiling: $(fmt0 "$rb") readings/s, $rl lost$([ $rdrop = 0 ] || echo "; the broker dropped messages in $rdrop runs (its queue was full)") (runs: ${refs[*]})"
-    line "sustained $label ingest: $(fmt0 "$ib") readings/s landed (first publish -> last commit $(fmt2 "$isecs") s), $il lost, $id duplicated (worst run)$([ $idrop = 0 ] || echo "; the broker dropped messages in $idrop runs (the ingest fell max_queued_messages behind)"); $(fmt2 "$ratio")x broker-only [target >= 0.8x, 0 lost: $(word "$ok")]; cpu% $icpu; per row: postgres $(fmt1 "$ipg") µs cpu, ingest $(fmt2 "$iing") µs cpu, $(fmt0 "$iwal") B WAL; $ick checkpoints, $ibw buffers written by backends (shared_buffers $SUSTAIN_SHARED_BUFFERS); load average $load0 -> $load1${SUSTAIN_SQL:+; schema + $(basename "$SUSTAIN_SQL")} (runs: ${ings[*]})"
+    line "sustained $label broker-only ceiling: $(fmt0 "$rb") readings/s, $rl lost (runs: ${refs[*]})"
+    line "sustained $label ingest: $(fmt0 "$ib") readings/s landed (first publish -> last commit $(fmt2 "$isecs") s), $il lost, $id duplicated (worst run)$([ $idrop = 0 ] || echo "; $idrop of them never reached the ingest (worst run: the broker dropped them)"); $(fmt2 "$ratio")x broker-only [target >= 0.8x, 0 lost: $(word "$ok")]; cpu% $icpu; per row: postgres $(fmt1 "$ipg") µs cpu, ingest $(fmt2 "$iing") µs cpu, $(fmt0 "$iwal") B WAL; $ick checkpoints, $ibw buffers written by backends (shared_buffers $SUSTAIN_SHARED_BUFFERS); load average $load0 -> $load1${SUSTAIN_SQL:+; schema + $(basename "$SUSTAIN_SQL")} (runs: ${ings[*]})"
     rec "sustain_$label" group=sustain qos=0 readings="$n" offered="$r" value="$ib" unit=readings/s lost="$il" dups="$id" \
         seconds="$isecs" reference="$rb" reference_lost="$rl" ratio="$ratio" target=">= 0.8x broker-only, 0 lost" met="$ok" \
         cpu_pct="$icpu" pg_cpu_us_per_row="$ipg" ingest_cpu_us_per_row="$iing" wal_bytes_per_row="$iwal" checkpoints="$ick" backend_buffer_writes="$ibw" shared_buffers="$SUSTAIN_SHARED_BUFFERS" \
-        broker_dropped_runs="$idrop" reference_broker_dropped_runs="$rdrop" load_before="$load0" load_after="$load1" schema_extra="${SUSTAIN_SQL:+$(basename "$SUSTAIN_SQL")}" runs="$(IFS=,; echo "${ings[*]}")" \
+        not_received="$idrop" load_before="$load0" load_after="$load1" schema_extra="${SUSTAIN_SQL:+$(basename "$SUSTAIN_SQL")}" runs="$(IFS=,; echo "${ings[*]}")" \
         reference_runs="$(IFS=,; echo "${refs[*]}")"
 }
 
