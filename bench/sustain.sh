@@ -22,8 +22,9 @@
 # 1,000,000 rows (about 180 MB of heap and indexes) makes the writing backend evict and write
 # about 20 dirty buffers per 1,000 rows itself (docs/BENCHMARKS.md, "Sustained throughput").
 #
-# Environment (besides bench/run's): BENCH_SUSTAIN_SHARED_BUFFERS, BENCH_SUSTAIN_CASES ("full fixed"), BENCH_SUSTAIN_N, BENCH_SUSTAIN_SECONDS, BENCH_SUSTAIN_RATE,
-# BENCH_SUSTAIN_REPS; BENCH_SUSTAIN_SQL=file: SQL run in each fresh database after the
+# Environment (besides bench/run's): BENCH_SUSTAIN_CASES ("full fixed"), BENCH_SUSTAIN_N,
+# BENCH_SUSTAIN_SECONDS, BENCH_SUSTAIN_RATE, BENCH_SUSTAIN_REPS, BENCH_SUSTAIN_SHARED_BUFFERS;
+# BENCH_SUSTAIN_SQL=file: SQL run in each fresh database after the
 # migration (an A/B experiment on the schema, e.g. a candidate migration; noted in the output).
 
 SUSTAIN_N=${BENCH_SUSTAIN_N:-$([ "$QUICK" = 1 ] && echo 200000 || echo 1000000)}
