@@ -43,17 +43,21 @@ pg_restart_with() {
 }
 
 # pub_run rate count log: latency_pub into three topics; sets PUB_FIRST_US (first publish) PUB_LINE
+# PUB_CPU_US (the publisher's CPU µs per reading)
 pub_run() {
     local r=$1 n=$2 log=$3
-    "$BIN/latency_pub" -p "$MQ_PORT" -r "$r" -n "$n" -q 0 -k "$SUSTAIN_TOPICS" -P sustain >"$log.out" 2>"$log"
+    /usr/bin/time -f 'cpu %U %S' -o "$log.time" \
+        "$BIN/latency_pub" -p "$MQ_PORT" -r "$r" -n "$n" -q 0 -k "$SUSTAIN_TOPICS" -P sustain >"$log.out" 2>"$log"
     PUB_LINE=$(tail -n 1 "$log.out")
     PUB_FIRST_US=$(jget first_us "$PUB_LINE")
+    PUB_CPU_US=$(awk -v n="$n" '/^cpu / { printf "%.2f", ($2 + $3) / n * 1e6 }' "$log.time")
 }
 
 # sustain_ref rate count: the broker-only ceiling; sets SREF_RATE SREF_LOST
 sustain_ref() {
-    local r=$1 n=$2 id=sustain-ref-$RANDOM cp out got last
+    local r=$1 n=$2 id=sustain-ref-$RANDOM cp out got last cm0
     out=$run_dir/$id.out
+    cm0=$(cpu_s "$MQ_PID")
     "$BIN/count_sub" -p "$MQ_PORT" -q 0 -n "$n" -T 8 -W 180 -i "$id" -t 'sustain/+/+' >"$out" &
     cp=$!
     wait_for 10 "grep -q ready '$out'" || { say "count_sub did not subscribe"; exit 1; }
@@ -62,6 +66,8 @@ sustain_ref() {
     out=$(tail -n 1 "$out")
     got=$(jget received "$out"); last=$(jget last_us "$out")
     SREF_RATE=$(calc "$got / (($last - $PUB_FIRST_US) / 1e6)")
+    SREF_MQ_US=$(calc "($(cpu_s "$MQ_PID") - $cm0) / $n * 1e6")
+    SREF_PUB_US=$PUB_CPU_US
     SREF_LOST=$((n - got))
 }
 
@@ -95,6 +101,8 @@ sustain_ingest() {
     SING_CPU="ingest $(fmt0 "$(calc "($ci1 - $ci0) / $wall * 100")") mosquitto $(fmt0 "$(calc "($cm1 - $cm0) / $wall * 100")") postgres $(fmt0 "$(calc "($cp1 - $cp0) / $wall * 100")")"
     SING_PG_US=$(calc "($cp1 - $cp0) / $n * 1e6")
     SING_ING_US=$(calc "($ci1 - $ci0) / $n * 1e6")
+    SING_MQ_US=$(calc "($cm1 - $cm0) / $n * 1e6")
+    SING_PUB_US=$PUB_CPU_US
     SING_WAL=$(calc "($w1 - $w0) / $n")
     SING_CKPT=$((k1 - k0))
     SING_BWRITES=$((b1 - b0))
@@ -111,19 +119,19 @@ sustain_ingest() {
 
 # sustain_case label rate count: reference and ingest alternating; one line and one record
 sustain_case() {
-    local label=$1 r=$2 n=$3 load0 load1 refs=() ings=() rb=0 rl=0 ib=0 il=0 id=0 isecs=0 icpu= ipg=0 iing=0 iwal=0 ick=0 ibw=0 rep ratio ok idrop=0
+    local label=$1 r=$2 n=$3 load0 load1 refs=() ings=() rb=0 rl=0 ib=0 il=0 id=0 isecs=0 icpu= ipg=0 iing=0 iwal=0 ick=0 ibw=0 imq=0 ipub=0 rmq=0 rpub=0 rep ratio ok idrop=0
     load0=$(cut -d' ' -f1 /proc/loadavg)
     for rep in $(seq 1 "$SUSTAIN_REPS"); do
         sustain_ref "$r" "$n"
         refs+=("$SREF_RATE")
-        if [ "$(best "$SREF_RATE" "$rb")" = "$SREF_RATE" ]; then rb=$SREF_RATE; rl=$SREF_LOST; fi
+        if [ "$(best "$SREF_RATE" "$rb")" = "$SREF_RATE" ]; then rb=$SREF_RATE; rl=$SREF_LOST; rmq=$SREF_MQ_US; rpub=$SREF_PUB_US; fi
         PERF_NAME=
         [ "$rep" = 1 ] && PERF_NAME=ingest-sustain-$label
         sustain_ingest "$r" "$n" "sustain-$label-$rep"
         ings+=("$SING_RATE")
         idrop=$((idrop > SING_NOT_RECEIVED ? idrop : SING_NOT_RECEIVED))
         if [ "$(best "$SING_RATE" "$ib")" = "$SING_RATE" ]; then
-            ib=$SING_RATE; isecs=$SING_SECS; icpu=$SING_CPU; ipg=$SING_PG_US; iing=$SING_ING_US; iwal=$SING_WAL; ick=$SING_CKPT; ibw=$SING_BWRITES
+            ib=$SING_RATE; isecs=$SING_SECS; icpu=$SING_CPU; ipg=$SING_PG_US; iing=$SING_ING_US; iwal=$SING_WAL; ick=$SING_CKPT; ibw=$SING_BWRITES; imq=$SING_MQ_US; ipub=$SING_PUB_US
         fi
         il=$((il > SING_LOST ? il : SING_LOST)); id=$((id > SING_DUPS ? id : SING_DUPS))
     done
@@ -131,11 +139,11 @@ sustain_case() {
     load1=$(cut -d' ' -f1 /proc/loadavg)
     ratio=$(calc "$ib / $rb")
     ok=$(met "$il == 0 && $ratio >= 0.8")
-    line "sustained $label broker-only ceiling: $(fmt0 "$rb") readings/s, $rl lost (runs: ${refs[*]})"
-    line "sustained $label ingest: $(fmt0 "$ib") readings/s landed (first publish -> last commit $(fmt2 "$isecs") s), $il lost, $id duplicated (worst run)$([ $idrop = 0 ] || echo "; $idrop of them never reached the ingest (worst run: the broker dropped them)"); $(fmt2 "$ratio")x broker-only [target >= 0.8x, 0 lost: $(word "$ok")]; cpu% $icpu; per row: postgres $(fmt1 "$ipg") µs cpu, ingest $(fmt2 "$iing") µs cpu, $(fmt0 "$iwal") B WAL; $ick checkpoints, $ibw buffers written by backends (shared_buffers $SUSTAIN_SHARED_BUFFERS); load average $load0 -> $load1${SUSTAIN_SQL:+; schema + $(basename "$SUSTAIN_SQL")} (runs: ${ings[*]})"
+    line "sustained $label broker-only ceiling: $(fmt0 "$rb") readings/s, $rl lost; per message: mosquitto $(fmt1 "$rmq") µs cpu, publisher $(fmt1 "$rpub") µs cpu (runs: ${refs[*]})"
+    line "sustained $label ingest: $(fmt0 "$ib") readings/s landed (first publish -> last commit $(fmt2 "$isecs") s), $il lost, $id duplicated (worst run)$([ $idrop = 0 ] || echo "; $idrop of them never reached the ingest (worst run: the broker dropped them)"); $(fmt2 "$ratio")x broker-only [target >= 0.8x, 0 lost: $(word "$ok")]; cpu% $icpu; per row: postgres $(fmt1 "$ipg") µs cpu, ingest $(fmt2 "$iing") µs cpu, mosquitto $(fmt1 "$imq") µs cpu, publisher $(fmt1 "$ipub") µs cpu, $(fmt0 "$iwal") B WAL; $ick checkpoints, $ibw buffers written by backends (shared_buffers $SUSTAIN_SHARED_BUFFERS); load average $load0 -> $load1${SUSTAIN_SQL:+; schema + $(basename "$SUSTAIN_SQL")} (runs: ${ings[*]})"
     rec "sustain_$label" group=sustain qos=0 readings="$n" offered="$r" value="$ib" unit=readings/s lost="$il" dups="$id" \
         seconds="$isecs" reference="$rb" reference_lost="$rl" ratio="$ratio" target=">= 0.8x broker-only, 0 lost" met="$ok" \
-        cpu_pct="$icpu" pg_cpu_us_per_row="$ipg" ingest_cpu_us_per_row="$iing" wal_bytes_per_row="$iwal" checkpoints="$ick" backend_buffer_writes="$ibw" shared_buffers="$SUSTAIN_SHARED_BUFFERS" \
+        cpu_pct="$icpu" pg_cpu_us_per_row="$ipg" ingest_cpu_us_per_row="$iing" mosquitto_cpu_us_per_row="$imq" publisher_cpu_us_per_row="$ipub" reference_mosquitto_cpu_us_per_row="$rmq" reference_publisher_cpu_us_per_row="$rpub" wal_bytes_per_row="$iwal" checkpoints="$ick" backend_buffer_writes="$ibw" shared_buffers="$SUSTAIN_SHARED_BUFFERS" \
         not_received="$idrop" load_before="$load0" load_after="$load1" schema_extra="${SUSTAIN_SQL:+$(basename "$SUSTAIN_SQL")}" runs="$(IFS=,; echo "${ings[*]}")" \
         reference_runs="$(IFS=,; echo "${refs[*]}")"
 }
