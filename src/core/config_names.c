@@ -59,6 +59,12 @@ static const char *const serve_names[] = {
     "tls-cert",
     "tls-key",
     "trusted-proxy",
+    "max-conns-per-addr",
+    "max-ws-per-addr",
+    "max-requests-per-addr",
+    "socket-sndbuf",
+    "socket-rcvbuf",
+    "client-close-ms",
     "session-hours",
     NULL,
 };

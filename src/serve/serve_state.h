@@ -11,6 +11,7 @@
 #ifndef SP_SERVE_STATE_H
 #define SP_SERVE_STATE_H
 
+#include "addr_limit.h"
 #include "auth.h"
 #include "core/sbuf.h"
 #include "dbq.h"
@@ -41,6 +42,12 @@ struct serve_config {
     long max_clients;
     long query_timeout_ms;
     long http_timeout_s;
+    long max_conns_per_addr;    /* open connections per TCP peer (not the --trusted-proxy) */
+    long max_ws_per_addr;       /* WebSockets per client address (effective: at most max_clients / 2) */
+    long max_requests_per_addr; /* API requests in flight per client address */
+    long socket_sndbuf;         /* SO_SNDBUF of accepted sockets; 0 = the kernel's */
+    long socket_rcvbuf;         /* SO_RCVBUF of accepted sockets; 0 = the kernel's */
+    long client_close_ms;       /* a closing client that does not take its close frame is reset after this */
     bool migrate;
     long session_hours; /* a login's session lasts this long */
 };
@@ -62,6 +69,12 @@ struct ws_fanout_cache {
     size_t rows;
 };
 
+/* Rate limit of the refusal log lines of one per-address limit (conn_limits.c). */
+struct limit_log {
+    int64_t last_ms;
+    uint64_t suppressed;
+};
+
 struct serve {
     struct serve_config cfg;
     struct lws_context *ctx;
@@ -78,10 +91,12 @@ struct serve {
     struct sbuf scratch; /* LWS_PRE headroom; one frame or chunk at a time */
     struct sbuf fanout;  /* LWS_PRE headroom; the live frame shared by unfiltered clients */
     struct ws_fanout_cache fanout_cache;
-    char *allowed_hosts;    /* effective --allowed-hosts (owned; made at start) */
-    bool proxy_set;         /* --trusted-proxy given */
-    uint8_t proxy_addr[16]; /* its address, IPv4 as ::ffff:a.b.c.d */
-    struct auth_state auth; /* sessions and tokens (auth.h) */
+    char *allowed_hosts;     /* effective --allowed-hosts (owned; made at start) */
+    bool proxy_set;          /* --trusted-proxy given */
+    uint8_t proxy_addr[16];  /* its address, IPv4 as ::ffff:a.b.c.d */
+    struct auth_state auth;  /* sessions and tokens (auth.h) */
+    struct addr_table addrs; /* per-address counts (conn_limits.h) */
+    struct limit_log limit_log[ADDR_REFUSE_COUNT];
 };
 
 #endif
