@@ -97,12 +97,34 @@ static void ws_reset(struct ws_client *c)
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
+/* Rows wait for this client and its socket has not been writable for --client-stall-ms. */
+static bool ws_stalled(const struct ws_client *c, int64_t now)
+{
+    return c->waiting_since && now - c->waiting_since > c->sv->cfg.client_stall_ms;
+}
+
+/* The live client has been sent a gap: too far behind, and not reading. */
+static bool ws_live_too_slow(const struct ws_client *c, int64_t now)
+{
+    const struct serve *sv = c->sv;
+    return c->cursor < sv->ring.floor ||
+           ((long)hub_ring_lag(&sv->ring, c->cursor) > sv->cfg.client_max_lag && ws_stalled(c, now));
+}
+
 static void ws_timer_cb(lws_sorted_usec_list_t *sul)
 {
     struct ws_client *c = lws_container_of(sul, struct ws_client, timer);
     struct serve *sv = c->sv;
     if (!c->linked)
         return;
+    if (c->state == WS_LIVE) {
+        /* the same test as when rows arrive (ws_clients_new_rows), for when none do */
+        if (ws_live_too_slow(c, time_mono_ms()))
+            ws_gap(c);
+        else if (c->waiting_since)
+            ws_timer_set(c, sv->cfg.client_stall_ms + 10);
+        return;
+    }
     if (c->state == WS_SEND) {
         /* it has not taken a backfill page for --client-stall-ms: a gap after what it was sent */
         sv->m.ws_backfill_stalled++;
@@ -258,6 +280,7 @@ static void ws_backfill_next(struct ws_client *c)
         ws_live_min_note(sv, c->cursor);
         if (c->cursor < sv->ring.last_id || c->presence_seq < sv->presence.next_seq) {
             c->waiting_since = time_mono_ms();
+            ws_timer_set(c, sv->cfg.client_stall_ms + 10);
             lws_callback_on_writable(c->wsi);
         }
         return;
@@ -356,6 +379,7 @@ static int ws_live_send(struct ws_client *c)
     }
     if (ws_live_behind(c) || lws_partial_buffered(c->wsi)) {
         c->waiting_since = time_mono_ms();
+        ws_timer_set(c, sv->cfg.client_stall_ms + 10);
         lws_callback_on_writable(c->wsi);
     }
     return 0;
@@ -586,12 +610,6 @@ void ws_clients_hub_ready(struct serve *sv)
     }
 }
 
-/* Rows wait for this client and its socket has not been writable for --client-stall-ms. */
-static bool ws_stalled(const struct ws_client *c, int64_t now)
-{
-    return c->waiting_since && now - c->waiting_since > c->sv->cfg.client_stall_ms;
-}
-
 void ws_clients_new_rows(struct serve *sv)
 {
     int64_t now = time_mono_ms();
@@ -601,8 +619,7 @@ void ws_clients_new_rows(struct serve *sv)
         if (c->state != WS_LIVE)
             continue;
         if (c->cursor < sv->ring.last_id) {
-            if (c->cursor < sv->ring.floor ||
-                ((long)hub_ring_lag(&sv->ring, c->cursor) > sv->cfg.client_max_lag && ws_stalled(c, now))) {
+            if (ws_live_too_slow(c, now)) {
                 ws_gap(c);
                 continue;
             }
