@@ -41,6 +41,9 @@ struct serve_config {
     long max_clients;
     long query_timeout_ms;
     long http_timeout_s;
+    long http_head_timeout_s; /* a request head must be complete within this */
+    long db_pool;             /* connections for backfills and the API (query_conns) */
+    long api_max_bytes;       /* largest /api/readings body */
     bool migrate;
     long session_hours; /* a login's session lasts this long */
 };
@@ -66,8 +69,8 @@ struct serve {
     struct serve_config cfg;
     struct lws_context *ctx;
     struct lws_vhost *vh;
-    struct pgc listen_conn; /* LISTEN + the hub's fetches: the live path only */
-    struct pgc query_conn;  /* backfills and the REST API */
+    struct pgc listen_conn;               /* LISTEN + the hub's fetches: the live path only */
+    struct pgc query_conns[DBQ_POOL_MAX]; /* backfills and the REST API: cfg.db_pool of them, one query_q */
     struct dbq listen_q, query_q;
     struct hub_ring ring;
     struct hub_presence presence;
@@ -82,6 +85,8 @@ struct serve {
     bool proxy_set;         /* --trusted-proxy given */
     uint8_t proxy_addr[16]; /* its address, IPv4 as ::ffff:a.b.c.d */
     struct auth_state auth; /* sessions and tokens (auth.h) */
+    size_t
+        api_held; /* bytes of API response bodies held now (http_api.c; at most API_HELD_RESPONSES x api_max_bytes) */
 };
 
 #endif
