@@ -37,13 +37,19 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 /*
  * Connections libwebsockets drops on its own. A request head that is
  * malformed (lws answers 403 or hangs up), over SERVE_HTTP_HEADER_MAX, or not
- * complete within --http-timeout-s never reaches a callback with a reason. So every accepted connection carries, in its
+ * complete within the head deadline (--http-head-timeout-s) never reaches a callback with a reason. So every accepted connection carries, in its
  * opaque user data, the monotonic ms it was accepted at (shifted left) and a bit set once a complete request head was
  * seen; when a connection that never got that far is destroyed, it is counted as timed out (it lived to the deadline)
  * or malformed (it died sooner: refused by lws, or the client gave up). No memory per connection; pg sockets (another
  * protocol) are never marked.
  */
 #define CONN_SEEN ((uintptr_t)1)
+
+/* The request head deadline: --http-head-timeout-s, never longer than --http-timeout-s. */
+static long serve_head_timeout_s(const struct serve *sv)
+{
+    return sv->cfg.http_head_timeout_s < sv->cfg.http_timeout_s ? sv->cfg.http_head_timeout_s : sv->cfg.http_timeout_s;
+}
 
 static void conn_accepted(struct serve *sv, struct lws *wsi)
 {
@@ -67,7 +73,7 @@ static void conn_destroyed(struct serve *sv, struct lws *wsi)
         return;
     int64_t age = time_mono_ms() - (int64_t)(v >> 1);
     /* lws times out on whole seconds; a little slack for the loop */
-    bool timed_out = age >= sv->cfg.http_timeout_s * 1000 - 200;
+    bool timed_out = age >= serve_head_timeout_s(sv) * 1000 - 200;
     sv->m.http_refused[timed_out ? HTTP_REFUSE_TIMEOUT : HTTP_REFUSE_MALFORMED]++;
     log_debug("http: connection closed after %lld ms without a complete request head (%s)", (long long)age,
               timed_out ? "timed out" : "malformed or abandoned");
@@ -261,7 +267,7 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
      * allocated while in use); beyond it new connections wait for one.
      */
     info.timeout_secs = (unsigned)sv->cfg.http_timeout_s;
-    info.timeout_secs_ah_idle = (unsigned)sv->cfg.http_timeout_s;
+    info.timeout_secs_ah_idle = (unsigned)serve_head_timeout_s(sv);
     info.ka_time = 60; /* TCP keepalive finds dead WebSocket peers */
     info.ka_probes = 3;
     info.ka_interval = 10;
