@@ -222,7 +222,8 @@ function apply(v) {
   $('csv').hidden = false;
   $('csv').href = `/api/readings.csv?${readingsQuery(csvWin, filter)}`;
   $('csv').setAttribute('download', `${dev || 'readings'}-${view.range}.csv`);
-  if (!$('custom-from').value || view.range === 'custom') {
+  {
+    // the custom form starts from what is on screen
     const w = csvWin;
     $('custom-from').value = localInput(w.from);
     $('custom-to').value = localInput(w.to);

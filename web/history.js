@@ -51,6 +51,7 @@ export class HistoryChart {
     this.shape = '';
     this.series = new Map(); // topic -> {avg, min, max, n}: arrays parallel to xs
     this.xs = [];
+    this.gapS = new Map(); // topic -> seconds between buckets with data still joined (gapSeconds)
     this.win = null;
     this.view = null;
     this.filter = null; // (topic) => boolean: which live rows belong here
@@ -233,13 +234,20 @@ export class HistoryChart {
     const bands = [];
     topics.forEach((topic) => {
       const color = this.colorFor(topic);
+      // a run of missing buckets is a gap only when longer than the topic's usual spacing: data
+      // sparser than the buckets (a reading every 10 min in 2 min buckets) stays one line
+      const gaps = (u, _si, _i0, _i1, nullGaps) => {
+        const gapS = this.gapS.get(topic) ?? 0;
+        const px = (gapS / Math.max(1e-9, this.xmax - this.xmin)) * u.bbox.width;
+        return nullGaps.filter(([a, b]) => b - a > px);
+      };
       const unit = topicInfo(topic).unit || '';
       const scale = `u:${unit}`;
       const val = (_u, v) => (v == null ? '' : `${fmtNum(v)}${unit ? ' ' + unit : ''}`);
       const at = series.length;
-      series.push({ label: topic, scale, stroke: color, width: 2, spanGaps: false, points: { show: false }, value: val });
-      series.push({ label: `${topic} min`, class: 'u-band-edge', scale, stroke: `${color}55`, width: 1, spanGaps: false, points: { show: false }, value: val });
-      series.push({ label: `${topic} max`, class: 'u-band-edge', scale, stroke: `${color}55`, width: 1, spanGaps: false, points: { show: false }, value: val });
+      series.push({ label: topic, scale, stroke: color, width: 2, spanGaps: false, gaps, points: { show: false }, value: val });
+      series.push({ label: `${topic} min`, class: 'u-band-edge', scale, stroke: `${color}55`, width: 1, spanGaps: false, gaps, points: { show: false }, value: val });
+      series.push({ label: `${topic} max`, class: 'u-band-edge', scale, stroke: `${color}55`, width: 1, spanGaps: false, gaps, points: { show: false }, value: val });
       bands.push({ series: [at + 2, at + 1], fill: `${color}26` });
     });
     return {
@@ -255,6 +263,23 @@ export class HistoryChart {
         draw: [() => this.drawn()],
       },
     };
+  }
+
+  // gapSeconds: how far apart two buckets with data of topic may be and still be joined:
+  // 1.5 times the larger of the bucket width and the median spacing of its buckets with data.
+  gapSeconds(topic) {
+    const s = this.series.get(topic);
+    const b = this.win.bucket;
+    const d = [];
+    let last = -1;
+    for (let i = 0; i < this.xs.length; i++) {
+      if (s.avg[i] == null) continue;
+      if (last >= 0) d.push(this.xs[i] - this.xs[last]);
+      last = i;
+    }
+    d.sort((x, y) => x - y);
+    const median = d.length ? d[d.length >> 1] : b;
+    return 1.5 * Math.max(b, median);
   }
 
   // A drag: zoom into the selection (at least two buckets wide, else ignored).
@@ -286,6 +311,7 @@ export class HistoryChart {
     if (!this.available || !this.win) return;
     const topics = this.topics();
     this.shownRange = this.view.range; // the range of the data drawn now
+    this.gapS = new Map(topics.map((t) => [t, this.gapSeconds(t)]));
     const shape = topics.join('\u0001');
     const data = this.data(topics);
     if (!this.plot || shape !== this.shape) {

@@ -170,6 +170,8 @@ test('switching ranges draws the expected buckets with the right averages; gaps 
     await checkBuckets(T_HUM, range);
     assert.match(page.url(), new RegExp(`#range=${range}$`));
     if (range === '24h') {
+      await fs.mkdir(SHOTS, { recursive: true });
+      await page.screenshot({ path: path.join(SHOTS, 'history-24h-1280x800.png'), fullPage: true });
       assert.equal(r.total, 720, '24 h of 2 min buckets');
       // one bucket per reading pair (144 steps of 10 min, less the 12 of the gap, less one at
       // the window's start depending on where now falls in 10 minutes)
