@@ -11,7 +11,7 @@
 // kept moving by the same WebSocket rows; a device page adds its presence and rejects.
 
 import { Board } from './cards.js';
-import { LiveChart } from './chart.js';
+import { LiveChart, MAX_SERIES } from './chart.js';
 import { ReadingStream } from './stream.js';
 import { parseTs } from './format.js';
 import { HistoryChart } from './history.js';
@@ -178,8 +178,17 @@ function navigate(v, push = false) {
   apply(v);
 }
 
+// The overview's history asks for every topic in one request while they are few enough to
+// draw; with more, only for the topics the chart draws (one request each): the first
+// MAX_SERIES with data by name, as the live chart. Bounds the answer whatever the fleet.
+function overviewFilters() {
+  const topics = [...board.cards.values()].filter((c) => Number.isFinite(c.tsMs)).map((c) => c.info.topic).sort();
+  return topics.length <= MAX_SERIES ? [''] : topics.slice(0, MAX_SERIES);
+}
+
 // On a device page only its group shows (new groups appear as readings come).
 let shownDevices = 0;
+let snapshotDone = false; // /api/topics answered (or failed)
 function syncDevices() {
   shownDevices = board.devices.size;
   for (const d of board.devices.values()) d.el.hidden = Boolean(view.device) && d.name !== view.device;
@@ -216,7 +225,8 @@ function apply(v) {
     $('bucket').textContent = 'Raw readings.';
   } else {
     $('bucket').textContent = `Buckets of ${bucketParam(win.bucket)}: average, min–max band.`;
-    historyChart.load(view, win, filter);
+    // the overview waits for /api/topics to know its topics (apply runs again then)
+    if (dev || snapshotDone) historyChart.load(view, win, dev ? [filter] : overviewFilters());
   }
   const csvWin = win || viewWindow({ range: 'custom', from: Date.now() - RANGES.live.ms, to: Date.now() }, Date.now());
   $('csv').hidden = false;
@@ -267,7 +277,11 @@ globalThis.sensorpipe = { stream, board, chart, history: historyChart, devicePag
 setState('connecting', { url: stream.url() });
 renderStats();
 apply(view);
-loadSnapshot().then(() => apply(view)); // hide the other devices once their groups exist
+loadSnapshot().then(() => {
+  snapshotDone = true;
+  if (view.device) syncDevices(); // the other devices' groups exist now: hide them
+  else apply(view); // the overview's topics are known now
+});
 stream.start();
 
 // Ages only: no network in here.

@@ -65,32 +65,41 @@ export class HistoryChart {
     }
   }
 
-  // load: fetch the buckets of win for topicFilter (an MQTT filter or '') and draw them.
-  async load(view, win, topicFilter) {
+  // load: fetch the buckets of win for filters (MQTT filters; [''] = every topic; several are
+  // fetched at once and merged) and draw them.
+  async load(view, win, filters) {
     const seq = ++this.seq;
     this.view = view;
     this.win = win;
     this.t0 = win.to; // live rows at or after this are not in the answer
-    const dev = topicFilter && topicFilter.endsWith('/#') ? topicFilter.slice(0, -1) : null;
-    this.filter = dev ? (t) => t.startsWith(dev) : () => true;
+    const exact = new Set(filters.filter((f) => f && !/[+#]/.test(f)));
+    const prefix = filters.length === 1 && filters[0].endsWith('/#') ? filters[0].slice(0, -1) : null;
+    if (filters.includes('')) this.filter = () => true;
+    else if (prefix) this.filter = (t) => t.startsWith(prefix);
+    else this.filter = (t) => exact.has(t);
     this.loading = [];
-    this.query = readingsQuery(win, topicFilter);
-    this.fetches++;
-    let body;
+    this.queries = filters.map((f) => readingsQuery(win, f));
+    this.fetches += this.queries.length;
+    let rows = [];
     try {
-      const res = await fetch(`/api/readings?${this.query}`, { headers: { Accept: 'application/json' }, cache: 'no-store' });
-      if (res.status === 401) {
-        location.assign('/login.html');
-        return;
-      }
-      body = await res.json();
-      if (!res.ok) throw new Error(body && body.error ? body.error : `HTTP ${res.status}`);
+      const bodies = await Promise.all(this.queries.map(async (q) => {
+        const res = await fetch(`/api/readings?${q}`, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+        if (res.status === 401) {
+          location.assign('/login.html');
+          throw new Error('logged out');
+        }
+        const body = await res.json();
+        if (!res.ok) throw new Error(body && body.error ? body.error : `HTTP ${res.status}`);
+        return body;
+      }));
+      for (const body of bodies) if (Array.isArray(body.rows)) rows = rows.concat(body.rows);
+      this.truncated = bodies.some((b) => Array.isArray(b.rows) && b.rows.length >= 100000);
     } catch (err) {
       if (seq === this.seq) this.onNote(`could not load the range: ${err.message}`);
       return;
     }
     if (seq !== this.seq) return; // a newer load replaced this one
-    this.build(Array.isArray(body.rows) ? body.rows : []);
+    this.build(rows);
     const pending = this.loading;
     this.loading = null;
     if (pending.length) this.addRows(pending, false);
@@ -107,7 +116,6 @@ export class HistoryChart {
     const n = Math.max(1, Math.ceil((endS - this.x0) / b));
     this.xs = Array.from({ length: n }, (_, i) => this.x0 + i * b);
     this.series = new Map();
-    this.truncated = rows.length >= 100000;
     for (const r of rows) {
       if (!r || typeof r.topic !== 'string') continue;
       const t = parseTs(r.ts) / 1000;
