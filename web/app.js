@@ -268,8 +268,13 @@ $('devices').addEventListener('click', (ev) => {
   ev.preventDefault();
   navigate({ ...view, device: sec.dataset.device }, true);
 });
-globalThis.addEventListener('hashchange', () => apply(parseHash(location.hash)));
-globalThis.addEventListener('popstate', () => apply(parseHash(location.hash)));
+// the browser's Back/Forward or an edited URL: both events may fire for one change
+function fromUrl() {
+  const v = parseHash(location.hash);
+  if (toHash(v) !== toHash(view)) apply(v);
+}
+globalThis.addEventListener('hashchange', fromUrl);
+globalThis.addEventListener('popstate', fromUrl);
 
 // Exposed for debugging from the console and for the end-to-end test.
 globalThis.sensorpipe = { stream, board, chart, history: historyChart, devicePage, view: () => view, navigate };
