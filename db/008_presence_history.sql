@@ -6,9 +6,10 @@
 --
 -- Bounded twice, in the trigger itself (so it holds with no upkeep running):
 --   - at most 1000 rows per device: an insert deletes that device's rows beyond the newest 1000
---   - the retention (sensorpipe_settings.retention_days > 0): an insert deletes that device's
---     rows older than the retention (whole UTC days, as for partitions and rejects, db/005)
--- A device that never changes again keeps its last rows; they are at most 1000.
+--   - the retention (sensorpipe_settings.retention_days > 0): an insert deletes every device's
+--     rows older than the retention (whole UTC days, as for partitions and rejects, db/005),
+--     through the index on ts, so nothing is scanned when nothing is old
+-- Rows past the retention stay until the next presence change of any device.
 --
 -- The trigger function runs as the owner (SECURITY DEFINER with a fixed search_path, set by
 -- sensorpipe_secure_history(), which db/006's sensorpipe_secure() runs): the ingest, which
@@ -22,6 +23,7 @@ CREATE TABLE IF NOT EXISTS presence_history (
     ts     timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS presence_history_device_ts_idx ON presence_history (device, ts);
+CREATE INDEX IF NOT EXISTS presence_history_ts_idx ON presence_history (ts);
 
 -- the rejects of one device, newest first (GET /api/rejects?device=): the topic's first level
 CREATE INDEX IF NOT EXISTS rejects_device_idx ON rejects (split_part(topic, '/', 1), id);
@@ -47,8 +49,8 @@ BEGIN
         DELETE FROM presence_history WHERE device = NEW.device AND id <= cut;
     END IF;
     IF keep_days > 0 THEN
-        DELETE FROM presence_history WHERE device = NEW.device
-            AND ts < (((now() AT TIME ZONE 'UTC')::date - keep_days)::timestamp AT TIME ZONE 'UTC');
+        DELETE FROM presence_history
+            WHERE ts < (((now() AT TIME ZONE 'UTC')::date - keep_days)::timestamp AT TIME ZONE 'UTC');
     END IF;
     RETURN NULL;
 END

@@ -1,7 +1,7 @@
 // serve_history.test.mjs - the device page's routes: GET /api/rejects (a device's rejected payloads,
 // newest first, payload as text) and GET /api/presence (presence changes kept by db/008's trigger
 // on devices, with the state at `from`); bad parameters get 400 with the reason, no credentials 401;
-// presence_history stays bounded to 1000 rows per device.
+// presence_history stays bounded: 1000 rows per device, and the retention.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPipeline, fetchNoAuth } from '../lib/harness.mjs';
@@ -75,6 +75,18 @@ test('presence_history keeps at most 1000 changes per device', async () => {
     END LOOP; END $$`);
   assert.equal(await pipe.psql(`SELECT count(*) FROM presence_history WHERE device = 'flappy'`), '1000');
   assert.equal(await pipe.psql(`SELECT max(ts) = (SELECT updated_at FROM devices WHERE device = 'flappy') FROM presence_history WHERE device = 'flappy'`), 't');
+});
+
+test('presence_history drops changes older than the retention at the next change', async () => {
+  await pipe.psql(`INSERT INTO devices (device, online, updated_at) VALUES ('old1', false, now() - interval '40 days')`);
+  await pipe.psql(`UPDATE sensorpipe_settings SET value = '30' WHERE key = 'retention_days'`);
+  try {
+    await pipe.psql(`INSERT INTO devices (device, online, updated_at) VALUES ('new1', true, now())`);
+    assert.equal(await pipe.psql(`SELECT count(*) FROM presence_history WHERE device = 'old1'`), '0');
+    assert.equal(await pipe.psql(`SELECT count(*) FROM presence_history WHERE device = 'new1'`), '1');
+  } finally {
+    await pipe.psql(`UPDATE sensorpipe_settings SET value = '0' WHERE key = 'retention_days'`);
+  }
 });
 
 test('bad parameters get 400 with the reason', async () => {
