@@ -220,11 +220,28 @@ test('drag to zoom fetches finer buckets, the URL round-trips, double-click goes
     await other.close();
   }
 
+  // zoom again into the zoomed view: finer still; the Back button returns to the first zoom
+  n = await drawnCount();
+  await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await waitPage(([n0, f]) => Number(document.documentElement.dataset.chartDrawn) > n0 && globalThis.sensorpipe.history.fetches === f,
+    [n, zoomed.fetches + 1], 'the second zoom to draw');
+  const zoom2 = await page.evaluate(() => globalThis.sensorpipe.history.win.bucket);
+  assert.ok(zoom2 < zoomed.win.bucket, `second zoom: ${zoom2} s < ${zoomed.win.bucket} s`);
+  n = await drawnCount();
+  await page.click('#zoom-back');
+  await waitPage(([n0, f]) => Number(document.documentElement.dataset.chartDrawn) > n0 && globalThis.sensorpipe.view().from === f,
+    [n, zoomed.view.from], 'Back to the first zoom');
+  assert.equal(page.url(), url);
+
   // double-click: back to 24 h
   n = await drawnCount();
   await page.dblclick('#history .u-over');
   await waitDrawn('24h', n);
   assert.match(page.url(), /#range=24h$/);
+  assert.equal(await page.isHidden('#zoom-back'), true, 'nothing more to go back to');
 });
 
 test('a live reading moves the newest bucket of a range that ends now', { timeout: 60000 }, async () => {
@@ -272,6 +289,14 @@ test('a device page shows its series, presence, a rejected payload with its reas
   assert.match(rej.reason, /number/);
   assert.equal(rej.payload, '<b>not</b> a number');
   assert.equal(rej.elements, 0, 'the payload is text, not HTML');
+  // live on a device page: its topics only
+  n = await drawnCount();
+  await page.click('#ranges button[data-range="live"]');
+  await waitPage(() => globalThis.sensorpipe.chart.plot && !document.getElementById('chart').hidden, null, 'the live chart');
+  const liveTopics = await page.evaluate(() => globalThis.sensorpipe.chart.topics());
+  assert.ok(liveTopics.length > 0 && liveTopics.every((t) => t.startsWith(`${'hist'}/`)), `live topics ${liveTopics}`);
+  await page.click('#ranges button[data-range="24h"]');
+  await waitDrawn('24h', n);
   // the CSV link carries the range on screen
   const href = await page.getAttribute('#csv', 'href');
   const q = new URLSearchParams(href.split('?')[1]);
