@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/topic.h"
+#include "http_history.h"
 #include "http_util.h"
 #include "pgval.h"
 #include "serve_state.h"
@@ -100,6 +101,20 @@ static const char SQL_BUCKETS_MINUTES[] =
     " UNION ALL" PART("readings_minutely", "$8::timestamptz", "$9::timestamptz")
     " UNION ALL" RAW_PART("$1::timestamptz", "$6::timestamptz")
     " UNION ALL" RAW_PART("$9::timestamptz", "$2::timestamptz") ") p"
+    " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
+
+/*
+ * Buckets of whole minutes that are not whole hours (qp_minute_split), with the minute rollup:
+ * the readings_minutely rows of [$6, $7) grouped into the buckets, plus the raw rows of
+ * [$1, $6) and [$7, $2), each within one minute, hence in the bucket of its start. The same
+ * rows as SQL_BUCKETS; a 24 h view of 2-minute buckets reads no raw row but two partial minutes.
+ */
+static const char SQL_BUCKETS_MINUTELY[] =
+    "SELECT " SQL_TS_US("b") ", topic, sum(s) / sum(n)::float8, min(lo), max(hi), sum(n)::int8 FROM ("
+    " SELECT " BIN("bucket") " AS b, topic, n, sum AS s, min AS lo, max AS hi FROM readings_minutely"
+    "  WHERE bucket >= $6::timestamptz AND bucket < $7::timestamptz AND " TOPIC_MATCH
+    " UNION ALL" RAW_PART("$1::timestamptz", "$6::timestamptz")
+    " UNION ALL" RAW_PART("$7::timestamptz", "$2::timestamptz") ") p"
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
 static const char SQL_REJECTS[] = "SELECT count(*) FROM rejects";
@@ -434,6 +449,12 @@ static void readings_submit(struct api_req *r, bool hourly_on, bool minute_on)
     }
     const char *params[7] = {from, to, re, limit, bucket, wf, wt};
     int64_t whole_from, whole_to;
+    if (minute_on && qp_minute_split(&r->q, &whole_from, &whole_to)) {
+        time_format_rfc3339(whole_from, wf);
+        time_format_rfc3339(whole_to, wt);
+        api_submit(r, SQL_BUCKETS_MINUTELY, 7, params, readings_cb);
+        return;
+    }
     if (hourly_on && qp_rollup_split(&r->q, &whole_from, &whole_to)) {
         time_format_rfc3339(whole_from, wf);
         time_format_rfc3339(whole_to, wt);
@@ -474,7 +495,7 @@ static void api_readings(struct api_req *r, bool csv_path)
     r->csv = csv_path || (acc && strstr(acc, "text/csv"));
 
     int64_t whole_from, whole_to;
-    if (qp_rollup_split(&r->q, &whole_from, &whole_to))
+    if (qp_rollup_split(&r->q, &whole_from, &whole_to) || qp_minute_split(&r->q, &whole_from, &whole_to))
         api_submit(r, SQL_ROLLUP_ON, 0, NULL, rollup_on_cb); /* is the rollup kept here? then the query */
     else
         readings_submit(r, false, false);
@@ -606,6 +627,8 @@ int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *u
         api_readings(r, uri[13] == '.');
     else if (!strcmp(uri, "/login") || !strcmp(uri, "/logout"))
         auth_http(r, uri);
+    else if (history_http(r, uri))
+        ; /* /api/rejects, /api/presence (http_history.c) */
     else
         api_error(r, HTTP_STATUS_NOT_FOUND, "not found");
     if (!r->ready)
