@@ -546,6 +546,13 @@ static int api_refuse(struct serve *sv, struct lws *wsi, int status, enum http_r
     return 1;
 }
 
+int api_refuse_pipelined(struct serve *sv, struct lws *wsi, struct api_req *r)
+{
+    api_closed(r); /* its answer is not sent: the connection closes after the 400 */
+    return api_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, HTTP_REFUSE_PIPELINED,
+                      "pipelined requests are not supported: wait for each response before the next request");
+}
+
 int api_filter(struct serve *sv, struct lws *wsi)
 {
     char *uri, cl[32];

@@ -37,11 +37,11 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 /*
  * Connections libwebsockets drops on its own. A request head that is
  * malformed (lws answers 403 or hangs up), over SERVE_HTTP_HEADER_MAX, or not
- * complete within the head deadline (--http-head-timeout-s) never reaches a callback with a reason. So every accepted connection carries, in its
- * opaque user data, the monotonic ms it was accepted at (shifted left) and a bit set once a complete request head was
- * seen; when a connection that never got that far is destroyed, it is counted as timed out (it lived to the deadline)
- * or malformed (it died sooner: refused by lws, or the client gave up). No memory per connection; pg sockets (another
- * protocol) are never marked.
+ * complete within the head deadline (--http-head-timeout-s) never reaches a callback with a reason. So every accepted
+ * connection carries, in its opaque user data, the monotonic ms it was accepted at (shifted left) and a bit set once a
+ * complete request head was seen; when a connection that never got that far is destroyed, it is counted as timed out
+ * (it lived to the deadline) or malformed (it died sooner: refused by lws, or the client gave up). No memory per
+ * connection; pg sockets (another protocol) are never marked.
  */
 #define CONN_SEEN ((uintptr_t)1)
 
@@ -95,6 +95,8 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     /* HTTP */
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
         conn_request_seen(wsi);
+        if (s && s->kind == SESSION_HTTP && s->u.http.active)
+            return api_refuse_pipelined(sv, wsi, &s->u.http);
         if (http_check_host(sv, wsi, false))
             return 1;
         return api_filter(sv, wsi);
