@@ -508,6 +508,7 @@ static void metrics_finish(struct api_req *r, const PGresult *res)
         .have_rejects = res && PQntuples(res) == 1,
         .rejects = res && PQntuples(res) == 1 ? (long long)pg_i64(res, 0, 0) : 0,
         .auth_credentials = (long)sv->auth.n,
+        .addrs_tracked = (long)sv->addrs.used,
     };
     /* count this response before rendering, so it shows up in itself */
     r->ready = true;
@@ -596,7 +597,13 @@ int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *u
     int post_len;
     if (lws_http_get_uri_and_method(wsi, &post_uri, &post_len) == LWSHUMETH_POST && post_uri)
         uri = post_uri; /* lws passes "" for a POST */
-    if (!strcmp(uri, "/healthz"))
+    uint8_t key[16];
+    char lim[160];
+    int st =
+        conn_limits_client(sv, wsi, key) ? 0 : conn_limits_take(sv, key, ADDR_REQ, true, &r->hold, lim, sizeof lim);
+    if (st)
+        api_error(r, st, lim); /* over --max-requests-per-addr (429) or the address table is full (503) */
+    else if (!strcmp(uri, "/healthz"))
         api_healthz(r);
     else if (!strcmp(uri, "/metrics"))
         api_metrics(r);
@@ -664,6 +671,7 @@ void api_closed(struct api_req *r)
     if (!r->active)
         return;
     dbq_cancel_owner(&r->sv->query_q, r);
+    conn_limits_give(r->sv, ADDR_REQ, &r->hold);
     auth_req_free(r);
     sbuf_free(&r->body);
     api_account(r);

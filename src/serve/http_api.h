@@ -19,6 +19,7 @@
 #ifndef SP_SERVE_HTTP_API_H
 #define SP_SERVE_HTTP_API_H
 
+#include "conn_limits.h"
 #include "core/sbuf.h"
 #include "query_params.h"
 
@@ -46,6 +47,7 @@ struct api_req {
     struct auth_req *auth; /* POST /login, /logout: owned (auth.c) */
     const char *location;  /* a redirect's Location (literal), or NULL */
     char set_cookie[192];  /* a Set-Cookie value, or "" */
+    struct addr_hold hold; /* counted in flight under its address (--max-requests-per-addr) while active */
 };
 
 /*

@@ -5,7 +5,9 @@ const int metrics_http_codes[METRICS_HTTP_CODES] = {200, 303, 304, 400, 401, 403
                                                     413, 415, 421, 429, 500, 503, 505};
 
 static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin",  "bad_request", "path", "full",
-                                                             "upgrade", "handshake",   "host"};
+                                                             "upgrade", "handshake",   "host", "addr_limit"};
+static const char *const addr_refusal_names[ADDR_REFUSE_COUNT] = {"connections", "websockets", "requests",
+                                                                  "table_full"};
 static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {"malformed", "header_timeout", "version", "body",
                                                                   "method",    "bad_request",    "host",    "too_large",
                                                                   "busy",      "pipelined"};
@@ -66,6 +68,16 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
     COUNTER("ws_presence_dropped_total", "Presence messages a slow client lost (oldest dropped).",
             m->ws_presence_dropped);
     COUNTER("ws_send_failed_total", "Frames that could not be built or written.", m->ws_send_failed);
+    COUNTER("ws_aborted_total", "Closing clients that did not take their close frame in time (connection reset).",
+            m->ws_aborted);
+    COUNTER("ws_backfill_stalled_total", "Clients that took no backfill page for --client-stall-ms (gap, closed).",
+            m->ws_backfill_stalled);
+    head(b, "sensorpipe_addr_refused_total", "counter",
+         "Connections, WebSockets and requests refused by the per-address limits, by limit.");
+    for (int i = 0; i < ADDR_REFUSE_COUNT; i++)
+        sbuf_printf(b, "sensorpipe_addr_refused_total{limit=\"%s\"} %llu\n", addr_refusal_names[i],
+                    (unsigned long long)m->addr_refused[i]);
+    GAUGE("addrs_tracked", "Client addresses holding connections, WebSockets or requests now.", g->addrs_tracked);
 
     head(b, "sensorpipe_http_requests_total", "counter", "HTTP responses by status code.");
     for (int i = 0; i <= METRICS_HTTP_CODES; i++) {

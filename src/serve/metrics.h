@@ -25,6 +25,7 @@ enum ws_reject {
     WS_REJECT_UPGRADE,     /* an upgrade to something else than websocket (400) */
     WS_REJECT_HANDSHAKE,   /* not HTTP/1.1, no Sec-WebSocket-Key, Sec-WebSocket-Version not 13 (400) */
     WS_REJECT_HOST,        /* Host not in --allowed-hosts (421) */
+    WS_REJECT_ADDR,        /* --max-ws-per-addr reached (429), or the address table is full (503) */
     WS_REJECT_COUNT
 };
 
@@ -49,6 +50,15 @@ enum ws_rx_refusal {
     WS_RX_REFUSE_BINARY,    /* 1003 */
     WS_RX_REFUSE_BAD_UTF8,  /* 1007 */
     WS_RX_REFUSE_COUNT
+};
+
+/* Refusals of the per-address limits (sensorpipe_addr_refused_total{limit}); see conn_limits.h. */
+enum addr_refusal {
+    ADDR_REFUSE_CONNECTIONS, /* --max-conns-per-addr: closed at accept */
+    ADDR_REFUSE_WEBSOCKETS,  /* --max-ws-per-addr (429) */
+    ADDR_REFUSE_REQUESTS,    /* --max-requests-per-addr (429) */
+    ADDR_REFUSE_TABLE_FULL,  /* a new address while the table tracks CONN_ADDRS_MAX (closed, or 503) */
+    ADDR_REFUSE_COUNT
 };
 
 /* Logins (POST /login) by result (sensorpipe_logins_total{result}); see auth.h. */
@@ -81,6 +91,9 @@ struct serve_metrics {
     uint64_t ws_rx_refused[WS_RX_REFUSE_COUNT];
     uint64_t ws_presence_dropped; /* presence messages a slow client lost (drop-oldest) */
     uint64_t ws_send_failed;      /* frames that could not be built or written (client closed) */
+    uint64_t ws_aborted;          /* closing clients that did not take their close within --client-close-ms (reset) */
+    uint64_t ws_backfill_stalled; /* clients that took no backfill page for --client-stall-ms (gap, closed) */
+    uint64_t addr_refused[ADDR_REFUSE_COUNT];
     uint64_t http_by_code[METRICS_HTTP_CODES + 1];
     uint64_t http_connections; /* TCP connections accepted on --listen */
     uint64_t http_refused[HTTP_REFUSE_COUNT];
@@ -113,6 +126,7 @@ struct metrics_gauges {
     bool have_rejects;                           /* the rejects count query answered */
     long long rejects;                           /* SELECT count(*) FROM rejects */
     long auth_credentials;                       /* live sessions and tokens held (auth.c) */
+    long addrs_tracked;                          /* addresses in the per-address table */
 };
 
 void metrics_count_http(struct serve_metrics *m, int status);

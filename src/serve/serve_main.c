@@ -16,6 +16,7 @@
 #include "core/migrate.h"
 #include "core/secret.h"
 #include "auth.h"
+#include "conn_limits.h"
 #include "forwarded.h"
 #include "hub_feed.h"
 #include "serve_lws.h"
@@ -209,6 +210,21 @@ int serve_main(int argc, char **argv)
          "an idle kept-alive connection, or one waiting for a header slot, is closed after this", false},
         {"http-head-timeout-s", CFG_INT, &cfg->http_head_timeout_s, "3", 1, 3600, NULL,
          "a connection must send a complete request head within this (slow-loris defence)", false},
+        {"max-conns-per-addr", CFG_INT, &cfg->max_conns_per_addr, "64", 1, 1000000, NULL,
+         "open connections one client address may hold (not counted for --trusted-proxy; more are closed at accept)",
+         false},
+        {"max-ws-per-addr", CFG_INT, &cfg->max_ws_per_addr, "32", 1, 1000000, NULL,
+         "WebSocket clients one client address may have (at most half of --max-clients; more get 429)", false},
+        {"max-requests-per-addr", CFG_INT, &cfg->max_requests_per_addr, "16", 1, 1000000, NULL,
+         "API requests one client address may have in flight (more get 429)", false},
+        {"socket-sndbuf", CFG_INT, &cfg->socket_sndbuf, "65536", 0, 16777216, NULL,
+         "SO_SNDBUF of accepted connections in bytes: kernel memory a client that stops reading can hold (0 = the "
+         "kernel's auto-tuning)",
+         false},
+        {"socket-rcvbuf", CFG_INT, &cfg->socket_rcvbuf, "65536", 0, 16777216, NULL,
+         "SO_RCVBUF of accepted connections in bytes (0 = the kernel's auto-tuning)", false},
+        {"client-close-ms", CFG_INT, &cfg->client_close_ms, "1000", 100, 60000, NULL,
+         "a WebSocket client being closed (gap, error) that does not take its close frame this long is reset", false},
         {"db-pool", CFG_INT, &cfg->db_pool, "3", 1, DBQ_POOL_MAX, NULL,
          "database connections for backfills and the API (heavy queries use at most all but one)", false},
         {"api-max-bytes", CFG_INT, &cfg->api_max_bytes, "4194304", 65536, 1073741824, NULL,
@@ -271,11 +287,21 @@ int serve_main(int argc, char **argv)
     log_init("serve", (enum log_level)level);
     serve_lws_log_init(level);
     cfg_log_effective(opts);
+    if (cfg->max_clients > 1 && cfg->max_ws_per_addr > cfg->max_clients / 2) {
+        /* one address must leave room for the others */
+        log_info("--max-ws-per-addr %ld is more than half of --max-clients %ld: using %ld", cfg->max_ws_per_addr,
+                 cfg->max_clients, cfg->max_clients / 2);
+        cfg->max_ws_per_addr = cfg->max_clients / 2;
+    }
     serve_check_web_root(cfg->web_root);
 
     if (cfg->migrate && serve_migrate(cfg->db, db_password))
         goto out_cfg;
 
+    if (conn_limits_init(sv)) {
+        log_error("cannot allocate the per-address table");
+        goto out_cfg;
+    }
     if (hub_ring_init(&sv->ring, (size_t)cfg->ring_size)) {
         log_error("cannot allocate a ring of %ld readings", cfg->ring_size);
         goto out_cfg;
@@ -343,6 +369,7 @@ out_hub:
     hub_ring_free(&sv->ring);
 out_cfg:
     secret_wipe(password, sizeof password);
+    conn_limits_free(sv);
     cfg_free(opts);
     free(sv->allowed_hosts);
     free(sv);
