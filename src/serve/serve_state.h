@@ -49,6 +49,7 @@ struct serve_config {
     long socket_rcvbuf;         /* SO_RCVBUF of accepted sockets; 0 = the kernel's */
     long client_close_ms;       /* a closing client that does not take its close frame is reset after this */
     long http_head_timeout_s;   /* a request head must be complete within this */
+    long http_header_pool;      /* request heads parsed at once (lws header tables) */
     long db_pool;               /* connections for backfills and the API (query_conns) */
     long api_max_bytes;         /* largest /api/readings body */
     bool migrate;
