@@ -27,7 +27,9 @@ before(async () => {
   // ASan keeps freed memory in a quarantine (256 MB by default), which would swamp the memory figures
   pipe.serve = spawnSensorpipe(['serve', '--db', pipe.dsn, '--listen', `127.0.0.1:${pipe.httpPort}`,
     '--db-pool', String(POOL), '--api-max-bytes', String(API_MAX_BYTES),
-    '--http-head-timeout-s', String(HEAD_TIMEOUT_S), '--http-timeout-s', String(HTTP_TIMEOUT_S)],
+    '--http-head-timeout-s', String(HEAD_TIMEOUT_S), '--http-timeout-s', String(HTTP_TIMEOUT_S),
+    // the 40 concurrent requests all come from 127.0.0.1: lift the per-address limits (serve_limits tests them)
+    '--max-requests-per-addr', '64', '--max-conns-per-addr', '256'],
   { env: { ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:quarantine_size_mb=1' } });
   pipe.procs.push(pipe.serve);
   await waitFor(async () => (await fetch(`${pipe.httpUrl}/healthz`)).status === 200, {
