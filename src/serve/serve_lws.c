@@ -240,8 +240,8 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
      * The pool (--http-header-pool) bounds the connections being parsed at once
      * (an ah is ~9 KB, allocated while in use); beyond it new connections wait
      * for one, and so does /healthz: 1,500 slow-loris sockets against a pool of
-     * 1,024 held /healthz for 1.5-9 s (head deadline 3-10 s), a pool of 4,096
-     * answered it in ~17 ms (p50; docs/SECURITY.md). Per-address connection
+     * 1,024 held /healthz for 2.4-6 s (head deadline 3-10 s), a pool of 4,096
+     * answered it in ~70 ms (p50; docs/SECURITY.md). Per-address connection
      * limits keep one address from filling it.
      */
     info.timeout_secs = (unsigned)sv->cfg.http_timeout_s;
