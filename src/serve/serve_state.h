@@ -5,8 +5,9 @@
  * serve_lws.c (HTTP/WebSocket/pg callbacks, dispatch) -> hub_feed.c (LISTEN,
  * fetch new rows into the hub) -> ws_client.c (backfill and live tail per
  * client) -> http_api.c (REST) ; under them pgconn_lws.c + dbq.c (libpq in the
- * loop; pgcancel.c: server-side cancels from a helper thread), hub.c (the ring), ws_frame.c, ws_rx.c, query_params.c, ws_origin.c,
- * metrics.c.
+ * loop, a pool of query connections; pgcancel.c: server-side cancels from a
+ * helper thread), hub.c (the ring), ws_frame.c, ws_rx.c, query_params.c,
+ * ws_origin.c, metrics.c.
  */
 #ifndef SP_SERVE_STATE_H
 #define SP_SERVE_STATE_H
