@@ -626,6 +626,8 @@ int api_writeable(struct api_req *r)
         return 0;
     struct lws *wsi = r->wsi;
     struct serve *sv = r->sv;
+    /* a client must take each piece within --http-timeout-s: one that stops reading lets its body go then */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)sv->cfg.http_timeout_s);
     if (!r->headers_sent) {
         unsigned char buf[LWS_PRE + 1024];
         unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
