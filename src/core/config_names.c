@@ -54,6 +54,7 @@ static const char *const serve_names[] = {
     "query-timeout-ms",
     "http-timeout-s",
     "http-head-timeout-s",
+    "http-header-pool",
     "db-pool",
     "api-max-bytes",
     "migrate",

@@ -8,8 +8,9 @@ static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin",  "bad_req
                                                              "upgrade", "handshake",   "host", "addr_limit"};
 static const char *const addr_refusal_names[ADDR_REFUSE_COUNT] = {"connections", "websockets", "requests",
                                                                   "table_full"};
-static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {
-    "malformed", "header_timeout", "version", "body", "method", "bad_request", "host", "too_large", "busy"};
+static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {"malformed", "header_timeout", "version", "body",
+                                                                  "method",    "bad_request",    "host",    "too_large",
+                                                                  "busy",      "pipelined"};
 static const char *const ws_rx_refusal_names[WS_RX_REFUSE_COUNT] = {"too_large", "binary", "bad_utf8"};
 static const char *const login_names[AUTH_LOGIN_COUNT] = {"ok", "bad_password", "throttled", "bad_request",
                                                           "unavailable"};

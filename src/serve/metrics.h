@@ -40,6 +40,7 @@ enum http_refusal {
     HTTP_REFUSE_HOST,        /* Host not in --allowed-hosts (421) */
     HTTP_REFUSE_TOO_LARGE,   /* an /api/readings answer over --api-max-bytes (413) */
     HTTP_REFUSE_BUSY,        /* API response bodies held reached their budget (503) */
+    HTTP_REFUSE_PIPELINED,   /* a request sent before the answer to the one before it (400) */
     HTTP_REFUSE_COUNT
 };
 

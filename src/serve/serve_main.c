@@ -225,6 +225,8 @@ int serve_main(int argc, char **argv)
          "SO_RCVBUF of accepted connections in bytes (0 = the kernel's auto-tuning)", false},
         {"client-close-ms", CFG_INT, &cfg->client_close_ms, "1000", 100, 60000, NULL,
          "a WebSocket client being closed (gap, error) that does not take its close frame this long is reset", false},
+        {"http-header-pool", CFG_INT, &cfg->http_header_pool, "4096", 16, 32768, NULL,
+         "request heads parsed at once (~9 KB each while in use); more connections wait for one", false},
         {"db-pool", CFG_INT, &cfg->db_pool, "3", 1, DBQ_POOL_MAX, NULL,
          "database connections for backfills and the API (heavy queries use at most all but one)", false},
         {"api-max-bytes", CFG_INT, &cfg->api_max_bytes, "4194304", 65536, 1073741824, NULL,

@@ -5,9 +5,9 @@
  * serve_lws.c (HTTP/WebSocket/pg callbacks, dispatch) -> hub_feed.c (LISTEN,
  * fetch new rows into the hub) -> ws_client.c (backfill and live tail per
  * client) -> http_api.c (REST; http_history.c the device page's routes) ; under them
- * pgconn_lws.c + dbq.c (libpq in the loop), hub.c (the ring), ws_frame.c, ws_rx.c,
- * query_params.c, history_params.c, ws_origin.c,
- * metrics.c.
+ * pgconn_lws.c + dbq.c (libpq in the loop, a pool of query connections; pgcancel.c:
+ * server-side cancels from a helper thread), hub.c (the ring), ws_frame.c, ws_rx.c,
+ * query_params.c, history_params.c, ws_origin.c, metrics.c.
  */
 #ifndef SP_SERVE_STATE_H
 #define SP_SERVE_STATE_H
@@ -50,6 +50,7 @@ struct serve_config {
     long socket_rcvbuf;         /* SO_RCVBUF of accepted sockets; 0 = the kernel's */
     long client_close_ms;       /* a closing client that does not take its close frame is reset after this */
     long http_head_timeout_s;   /* a request head must be complete within this */
+    long http_header_pool;      /* request heads parsed at once (lws header tables) */
     long db_pool;               /* connections for backfills and the API (query_conns) */
     long api_max_bytes;         /* largest /api/readings body */
     bool migrate;
