@@ -1,0 +1,166 @@
+// suite.mjs - the hostile-client suite (docs/SECURITY.md, "Hostile clients"): a private pipeline
+// (stack.mjs) carries 1,000 readings/s (bench/latency_pub, QoS 1) to a real dashboard on 127.0.0.1
+// (dashboard.mjs) while attackers on 127.0.0.2-127.0.0.9 (attackers.mjs, a process of their own)
+// open WebSockets that never read, ask for the largest API answers and trickle request heads; then
+// the attackers leave and recovery is watched. Phases: baseline, attack, recovery (until the
+// connection counts are back down), after (the rest of the recovery window).
+//   const r = await runHostile(config(short), log);   r.rows: [{ goal, measured, pass, ci }]
+// config() reads the sizes from the environment (HOSTILE_*, see scripts/hostile.sh).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { ROOT, startStack, waitUntil, spawnLogged } from './stack.mjs';
+import { startProbes, timedGet, metric, establishedTo, tcpPressure, hwmKb, rssKb, HEALTH_TIMEOUT_MS } from './probes.mjs';
+import { openDashboard, freshDashboard } from './dashboard.mjs';
+import { evaluate } from './goals.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const num = (name, dflt) => (process.env[name] ? Number(process.env[name]) : dflt);
+
+/** The run's sizes: the full suite, or the short one CI runs (short = true). */
+export function config(short) {
+  const d = short
+    ? { ws: 100, api: 4, slow: 200, preload: 50000, baselineS: 4, attackS: 15, recoveryS: 12 }
+    : { ws: 1000, api: 40, slow: 2000, preload: 200000, baselineS: 10, attackS: 60, recoveryS: 20 };
+  return {
+    short,
+    ws: num('HOSTILE_WS', d.ws),
+    wsHistory: num('HOSTILE_WS_HISTORY', 10000),
+    api: num('HOSTILE_API', d.api),
+    apiLimit: num('HOSTILE_API_LIMIT', 100000),
+    slow: num('HOSTILE_SLOW', d.slow),
+    slowByteMs: num('HOSTILE_SLOW_BYTE_MS', 1000),
+    preload: num('HOSTILE_PRELOAD', d.preload),
+    rate: num('HOSTILE_RATE', 1000),
+    baselineS: num('HOSTILE_BASELINE_S', d.baselineS),
+    attackS: num('HOSTILE_ATTACK_S', d.attackS),
+    recoveryS: num('HOSTILE_RECOVERY_S', d.recoveryS),
+    bin: process.env.HOSTILE_BIN || path.join(ROOT, 'build/sensorpipe'),
+    serveArgs: (process.env.HOSTILE_SERVE_ARGS || '').split(/\s+/).filter(Boolean),
+    addrs: ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7', '127.0.0.8', '127.0.0.9'],
+    keep: process.env.HOSTILE_KEEP === '1',
+  };
+}
+
+export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile: ${m}\n`)) {
+  const pub = path.join(ROOT, 'build/bench/bin/latency_pub');
+  if (!existsSync(pub)) throw new Error(`${pub} missing (make -C bench OUT=$PWD/build/bench/bin)`);
+  if (!existsSync(cfg.bin)) throw new Error(`${cfg.bin} missing (make build/sensorpipe)`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sensorpipe-hostile-'));
+  const r = { cfg: { ...cfg, bin: path.relative(ROOT, cfg.bin) }, started: new Date().toISOString(), pressure: tcpPressure() };
+  let stack, probes, dash, pubProc, attackers, ok = false;
+  try {
+    stack = await startStack({ dir, bin: cfg.bin, preloadRows: cfg.preload, serveArgs: cfg.serveArgs, log });
+    const { base, token, servePid, httpPort } = stack;
+    r.serveArgs = stack.serveArgs.slice(1).map((a, i, all) => (all[i - 1] === '--db' ? '<dsn>' : a)).join(' ');
+    probes = startProbes({ pid: servePid, base });
+    dash = await openDashboard({ base, token, prefix: 'hostile', history: 0 });
+    r.idleRssKb = rssKb(servePid);
+
+    // the publisher runs through every phase, and a little longer
+    const count = cfg.rate * (cfg.baselineS + cfg.attackS + cfg.recoveryS + 3);
+    pubProc = spawnLogged(dir, 'latency_pub', pub, ['-p', String(stack.mqttPort), '-r', String(cfg.rate), '-n', String(count),
+      '-q', '1', '-k', '10', '-P', 'hostile', '-s', '1']);
+    await waitUntil(() => dash.values.size > 0, 15000, 'the dashboard to receive the first reading');
+
+    // side measurements once a second: connection counts, /api/topics latency
+    const side = { ws: {}, conns: {}, topics: {} };
+    let sidePhase = 'baseline';
+    const sideTick = setInterval(async () => {
+      const ph = sidePhase;
+      const c = establishedTo(httpPort);
+      side.conns[ph] = Math.max(side.conns[ph] ?? 0, c);
+      const t = await timedGet(base, '/api/topics', { headers: { Authorization: `Bearer ${token}` } });
+      (side.topics[ph] ??= []).push(t.ms);
+    }, 1000);
+    const phase = (name) => { probes.setPhase(name); dash.setPhase(name); sidePhase = name; log(`phase ${name}`); };
+
+    phase('baseline');
+    await sleep(cfg.baselineS * 1000);
+    r.baselineConns = establishedTo(httpPort);
+    r.baselineRssKb = rssKb(servePid);
+
+    phase('attack');
+    const acfg = { port: httpPort, token, ws: cfg.ws, wsHistory: cfg.wsHistory, api: cfg.api, apiLimit: cfg.apiLimit,
+      slow: cfg.slow, slowByteMs: cfg.slowByteMs, addrs: cfg.addrs };
+    attackers = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$@"', 'sh', process.execPath,
+      path.join(ROOT, 'tests/hostile/attackers.mjs'), JSON.stringify(acfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const attackExit = new Promise((res) => attackers.on('exit', res));
+    let lastStats = null;
+    readline.createInterface({ input: attackers.stdout }).on('line', (l) => {
+      try { lastStats = JSON.parse(l); } catch { /* not ours */ }
+    });
+    const attackEnd = Date.now() + cfg.attackS * 1000;
+    let peakWs = 0;
+    while (Date.now() < attackEnd) {
+      await sleep(1000);
+      peakWs = Math.max(peakWs, (await metric(base, token, 'sensorpipe_ws_clients').catch(() => null)) ?? 0);
+      if (stack.serve.child.exitCode !== null || stack.serve.child.signalCode !== null) throw new Error(`serve died under attack:\n${stack.serve.output().slice(-2000)}`);
+    }
+    r.attackRssNowKb = rssKb(servePid);
+    attackers.kill('SIGTERM');
+    await attackExit;
+    r.attackers = lastStats;
+    r.peakWsClients = peakWs;
+    r.peakConns = side.conns.attack ?? null;
+
+    phase('recovery');
+    const recStart = Date.now();
+    const recEnd = recStart + cfg.recoveryS * 1000;
+    r.recoveredMs = null;
+    while (Date.now() < recEnd) {
+      const wsNow = await metric(base, token, 'sensorpipe_ws_clients').catch(() => null);
+      const conns = establishedTo(httpPort);
+      r.recoveryWs = wsNow; r.recoveryConns = conns;
+      if (wsNow !== null && wsNow <= 1 && conns <= r.baselineConns + 2) { r.recoveredMs = Date.now() - recStart; break; }
+      await sleep(200);
+    }
+    phase('after');
+    try {
+      r.fresh = await freshDashboard({ base, token, timeoutMs: 10000 });
+    } catch (e) {
+      r.fresh = { error: e.message };
+    }
+    if (Date.now() < recEnd) await sleep(recEnd - Date.now());
+    r.afterRssKb = rssKb(servePid);
+    r.afterConns = establishedTo(httpPort);
+    r.afterWs = await metric(base, token, 'sensorpipe_ws_clients').catch(() => null);
+    r.hwmKb = hwmKb(servePid);
+    clearInterval(sideTick);
+
+    // every reading the publisher sent must reach the dashboard
+    const pubCode = await Promise.race([pubProc.exited, sleep(30000).then(() => 'timeout')]);
+    const pubLine = pubProc.output().split('\n').find((l) => l.startsWith('{"sent"'));
+    r.published = pubLine ? JSON.parse(pubLine).sent : null;
+    if (pubCode !== 0 || r.published === null) throw new Error(`latency_pub exited ${pubCode}: ${pubProc.output().slice(-500)}`);
+    let last = -1, still = 0;
+    while (dash.values.size < r.published && still < 100) { // 10 s without progress: the rest is lost
+      still = dash.values.size === last ? still + 1 : 0;
+      last = dash.values.size;
+      await sleep(100);
+    }
+    r.landed = Number(await stack.psql("SELECT count(*) FROM readings WHERE topic LIKE 'hostile/latency/%'"));
+    r.delivered = dash.values.size;
+    r.gaps = dash.gaps; r.reconnects = dash.reconnects; r.duplicates = dash.duplicates; r.closes = dash.closes;
+    await dash.close();
+    await probes.stop();
+    r.rss = probes.rss; r.tcp = probes.tcp; r.health = probes.health; r.healthFailed = probes.healthFailed;
+    r.lat = dash.lat; r.side = side;
+    r.serveLogTail = stack.serve.output().split('\n').slice(-15).join('\n');
+    r.rows = evaluate(r, cfg);
+    ok = true;
+    return r;
+  } finally {
+    if (attackers && attackers.exitCode === null) attackers.kill('SIGKILL');
+    if (dash) await dash.close().catch(() => {});
+    if (probes) await probes.stop().catch(() => {});
+    if (pubProc) await pubProc.stop('SIGTERM', 3000).catch(() => {});
+    if (stack) await stack.stop().catch(() => {});
+    if (ok && !cfg.keep) rmSync(dir, { recursive: true, force: true });
+    else log(`logs kept in ${dir}`);
+  }
+}
+
+export { HEALTH_TIMEOUT_MS };
