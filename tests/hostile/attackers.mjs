@@ -29,7 +29,8 @@ let stopping = false;
 
 const c = {
   ws_upgraded: 0, ws_refused: 0, ws_failed: 0, ws_status: {},
-  api_done: 0, api_failed: 0, api_bytes: 0, api_status: {}, api_ms_max: 0, api_ms_sum: 0,
+  api_done: 0, api_failed: 0, api_errors: {}, api_bytes: 0, api_status: {}, api_ms_max: 0, api_ms_sum: 0,
+  ramp_ms: null,
   slow_open: 0, slow_opened: 0, slow_closed_by_server: 0, slow_answered: 0, slow_failed: 0,
 };
 const sockets = new Set();
@@ -77,7 +78,13 @@ function apiLoop() {
   });
   req.on('socket', (s) => track(s));
   req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', () => { if (!stopping) { c.api_failed++; setTimeout(apiLoop, 100); } });
+  req.on('error', (e) => {
+    if (stopping) return;
+    c.api_failed++;
+    const k = e.code || e.message;
+    c.api_errors[k] = (c.api_errors[k] || 0) + 1;
+    setTimeout(apiLoop, 100);
+  });
 }
 
 // ---- slowloris: a request head a byte at a time, never finished ----
@@ -115,6 +122,7 @@ async function ramp(n, open) {
     if (i % 50 === 49) await new Promise((r) => setTimeout(r, 20));
   }
 }
+const t0 = Date.now();
 const report = (t) => process.stdout.write(JSON.stringify({ t, sockets: sockets.size, ...c }) + '\n');
 const statsTick = setInterval(() => report('stats'), 1000);
 
@@ -129,4 +137,5 @@ process.on('SIGTERM', () => {
 
 for (let i = 0; i < cfg.api; i++) apiLoop();
 await Promise.all([ramp(cfg.ws, wsNeverReads), ramp(cfg.slow, slowOpen)]);
+c.ramp_ms = Date.now() - t0;
 report('ramped');

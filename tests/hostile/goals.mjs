@@ -6,7 +6,7 @@
 // null when CI only reports the row.
 export const GOALS = { rssMb: 64, healthP99Ms: 50, dashP99Ms: 100, recoverRssMb: 16, freshMs: 5000 };
 // the short run's bounds (CI): generous on purpose, they catch a server that sinks, not a slow host
-export const CI = { rssMb: Number(process.env.HOSTILE_CI_RSS_MB || 256), healthP99Ms: 2000, freshMs: 10000 };
+export const CI = { rssMb: Number(process.env.HOSTILE_CI_RSS_MB || 256), healthP50Ms: 500, healthP99Ms: 2000, freshMs: 10000 };
 
 export function pct(xs, p) {
   if (!xs?.length) return null;
@@ -39,7 +39,8 @@ export function evaluate(r, cfg) {
   const hP99 = pct(hA, 99);
   row(`/healthz p99 ≤ ${GOALS.healthP99Ms} ms under attack (from 127.0.0.1, a new connection every 20 ms)`,
     `${lat(hA)}; ${failA} failed or unanswered in 10 s; baseline p99 ${ms(pct(r.health?.baseline, 99))}`,
-    hP99 !== null && hP99 <= GOALS.healthP99Ms, `p99 ≤ ${CI.healthP99Ms} ms`, hP99 !== null && hP99 <= CI.healthP99Ms);
+    hP99 !== null && hP99 <= GOALS.healthP99Ms, `every probe answered 200, p50 ≤ ${CI.healthP50Ms} ms`,
+    failA === 0 && pct(hA, 50) !== null && pct(hA, 50) <= CI.healthP50Ms);
 
   const every = r.published !== null && r.delivered === r.published;
   row('the dashboard receives every reading',
@@ -79,7 +80,8 @@ export function evaluate(r, cfg) {
   // what the attackers got: reported, no goal
   const a = r.attackers || {};
   row('(attack) WebSockets that never read: upgrade answers',
-    `${cfg.ws} opened, half with history=${cfg.wsHistory}; ${counts(a.ws_status)}; peak ${r.peakWsClients} WebSocket clients at serve`, null);
+    `${cfg.ws} opened, half with history=${cfg.wsHistory}; ${counts(a.ws_status)}; peak ${r.peakWsClients ?? '?'} WebSocket clients ` +
+    `in serve's /metrics (asked once a second, ${r.metricsUnanswered ?? 0} times unanswered in 5 s); every attacker open after ${ms(a.ramp_ms)}`, null);
   row('(attack) API requests /api/readings?limit=' + cfg.apiLimit,
     `${cfg.api} at a time: ${a.api_done ?? 0} answered (${counts(a.api_status)}), ${a.api_failed ?? 0} failed, ` +
     `${mb((a.api_bytes ?? 0) / 1024)} read, mean ${ms(a.api_done ? a.api_ms_sum / a.api_done : null)}, max ${ms(a.api_ms_max)}`, null);

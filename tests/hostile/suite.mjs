@@ -93,10 +93,13 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
       try { lastStats = JSON.parse(l); } catch { /* not ours */ }
     });
     const attackEnd = Date.now() + cfg.attackS * 1000;
-    let peakWs = 0;
+    let peakWs = null;
+    r.metricsUnanswered = 0;
     while (Date.now() < attackEnd) {
       await sleep(1000);
-      peakWs = Math.max(peakWs, (await metric(base, token, 'sensorpipe_ws_clients').catch(() => null)) ?? 0);
+      const w = await metric(base, token, 'sensorpipe_ws_clients').catch(() => null);
+      if (w === null) r.metricsUnanswered++;
+      else peakWs = Math.max(peakWs ?? 0, w);
       if (stack.serve.child.exitCode !== null || stack.serve.child.signalCode !== null) throw new Error(`serve died under attack:\n${stack.serve.output().slice(-2000)}`);
     }
     r.attackRssNowKb = rssKb(servePid);
