@@ -7,7 +7,7 @@
 //   const r = await runHostile(config(short), log);   r.rows: [{ goal, measured, pass, ci }]
 // config() reads the sizes from the environment (HOSTILE_*, see scripts/hostile.sh).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -49,6 +49,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
   if (!existsSync(pub)) throw new Error(`${pub} missing (make -C bench OUT=$PWD/build/bench/bin)`);
   if (!existsSync(cfg.bin)) throw new Error(`${cfg.bin} missing (make build/sensorpipe)`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sensorpipe-hostile-'));
+  chmodSync(dir, 0o755); // as root, PostgreSQL runs as postgres and must reach its directory inside
   const r = { cfg: { ...cfg, bin: path.relative(ROOT, cfg.bin) }, started: new Date().toISOString(), pressure: tcpPressure() };
   let stack, probes, dash, pubProc, attackers, ok = false;
   try {
