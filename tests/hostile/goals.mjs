@@ -83,7 +83,7 @@ export function evaluate(r, cfg) {
     `${cfg.ws} opened, half with history=${cfg.wsHistory}; ${counts(a.ws_status)}; peak ${r.peakWsClients ?? '?'} WebSocket clients ` +
     `in serve's /metrics (asked once a second, ${r.metricsUnanswered ?? 0} times unanswered in 5 s); every attacker open after ${ms(a.ramp_ms)}`, null);
   row('(attack) API requests /api/readings?limit=' + cfg.apiLimit,
-    `${cfg.api} at a time: ${a.api_done ?? 0} answered (${counts(a.api_status)}), ${a.api_failed ?? 0} failed, ` +
+    `${cfg.api} at a time: ${a.api_done ?? 0} answered (${counts(a.api_status)}), ${a.api_failed ?? 0} failed (${counts(a.api_errors)}), ` +
     `${mb((a.api_bytes ?? 0) / 1024)} read, mean ${ms(a.api_done ? a.api_ms_sum / a.api_done : null)}, max ${ms(a.api_ms_max)}`, null);
   row('(attack) slowloris sockets',
     `${cfg.slow} kept open (a byte every ${cfg.slowByteMs} ms): ${a.slow_opened ?? 0} opened, ${a.slow_closed_by_server ?? 0} closed by serve, ` +

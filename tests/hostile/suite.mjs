@@ -44,6 +44,11 @@ export function config(short) {
   };
 }
 
+/** serve's whole /metrics text (kept in results.json beside the table), or the reason there is none. */
+const metricsText = (base, token) =>
+  fetch(`${base}/metrics`, { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) })
+    .then((res) => res.text(), (e) => `unanswered: ${e.message}`);
+
 export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile: ${m}\n`)) {
   const pub = path.join(ROOT, 'build/bench/bin/latency_pub');
   if (!existsSync(pub)) throw new Error(`${pub} missing (make -C bench OUT=$PWD/build/bench/bin)`);
@@ -81,6 +86,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     phase('baseline');
     await sleep(cfg.baselineS * 1000);
     r.baselineConns = establishedTo(httpPort);
+    r.metricsBaseline = await metricsText(base, token);
     r.baselineRssKb = rssKb(servePid);
 
     phase('attack');
@@ -132,6 +138,9 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     r.afterConns = establishedTo(httpPort);
     r.afterWs = await metric(base, token, 'sensorpipe_ws_clients').catch(() => null);
     r.hwmKb = hwmKb(servePid);
+    r.load = os.loadavg();
+    r.cpus = os.cpus().length;
+    r.metricsAfter = await metricsText(base, token);
     clearInterval(sideTick);
 
     // every reading the publisher sent must reach the dashboard
