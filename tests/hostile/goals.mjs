@@ -88,6 +88,14 @@ export function evaluate(r, cfg) {
   row('(attack) slowloris sockets',
     `${cfg.slow} kept open (a byte every ${cfg.slowByteMs} ms): ${a.slow_opened ?? 0} opened, ${a.slow_closed_by_server ?? 0} closed by serve, ` +
     `${a.slow_answered ?? 0} answered, ${a.slow_failed ?? 0} failed to connect; peak ${r.peakConns} TCP connections to serve`, null);
+  const cpuPct = (ph) => (r.cpu?.[ph] !== undefined && r.wall?.[ph] ? `${Math.round((100 * r.cpu[ph]) / r.wall[ph])}%` : '?');
+  row('(attack) serve CPU (of one core)', `baseline ${cpuPct('baseline')}, attack ${cpuPct('attack')}, recovery ${cpuPct('recovery')}, after ${cpuPct('after')}`, null);
+  const m = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text || '')?.[1] ?? NaN);
+  const d = (name) => m(r.metricsAfter, name) - m(r.metricsBaseline, name);
+  row('(attack) serve\'s own counters, baseline to the end (/metrics)',
+    `hub holds ${d('sensorpipe_hub_holds_total')} (${d('sensorpipe_hub_held_milliseconds_total')} ms held), ` +
+    `WebSocket gaps ${d('sensorpipe_ws_gaps_total')}, header timeouts ${d('sensorpipe_http_refused_total{reason="header_timeout"}')}, ` +
+    `queries refused ${d('sensorpipe_db_queue_refused_total')}`, null);
   row('(attack) /api/topics from 127.0.0.1, once a second', `under attack ${lat(r.side?.topics?.attack)}; baseline ${lat(r.side?.topics?.baseline)}`, null);
   return rows;
 }

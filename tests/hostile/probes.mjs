@@ -6,6 +6,7 @@
 //   p.tcp[phase]      { max pages }               /proc/net/sockstat "TCP: ... mem N" every 100 ms
 //   p.health[phase]   [latency ms, ...]           GET /healthz on a new connection every 20 ms
 //                                                 (a failure or no answer in 10 s counts as 10 000 ms)
+//   p.cpu[phase]      serve's CPU seconds (user + system) in that phase, p.wall[phase] its seconds
 // tcpPressure() is the kernel's pressure threshold (the middle value of tcp_mem), in pages.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -22,6 +23,15 @@ export const rssKb = (pid) => {
 export const hwmKb = (pid) => {
   try {
     return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+  } catch {
+    return 0;
+  }
+};
+/** CPU seconds (user + system) a process has used. */
+export const cpuSeconds = (pid) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100 a second)
   } catch {
     return 0;
   }
@@ -73,7 +83,14 @@ export async function metric(base, token, name) {
 
 export function startProbes({ pid, base }) {
   let phase = 'setup';
-  const p = { rss: {}, tcp: {}, health: {}, healthFailed: {}, inflight: new Set() };
+  const p = { rss: {}, tcp: {}, health: {}, healthFailed: {}, cpu: {}, wall: {}, inflight: new Set() };
+  let cpu0 = cpuSeconds(pid), t0 = Date.now();
+  const closePhase = () => {
+    const c = cpuSeconds(pid), t = Date.now();
+    p.cpu[phase] = (p.cpu[phase] ?? 0) + (c - cpu0);
+    p.wall[phase] = (p.wall[phase] ?? 0) + (t - t0) / 1000;
+    cpu0 = c; t0 = t;
+  };
   const slot = (o, init) => (o[phase] ??= init());
   const fast = setInterval(() => {
     const r = slot(p.rss, () => ({ max: 0, last: 0 }));
@@ -91,9 +108,11 @@ export function startProbes({ pid, base }) {
     });
     p.inflight.add(q);
   }, 20);
-  p.setPhase = (name) => { phase = name; };
+  p.setPhase = (name) => { closePhase(); phase = name; };
   p.phase = () => phase;
   p.stop = async () => {
+    if (!p.stopped) closePhase();
+    p.stopped = true;
     clearInterval(fast);
     clearInterval(health);
     await Promise.all([...p.inflight]);

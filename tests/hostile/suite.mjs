@@ -159,7 +159,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     r.gaps = dash.gaps; r.reconnects = dash.reconnects; r.duplicates = dash.duplicates; r.closes = dash.closes;
     await dash.close();
     await probes.stop();
-    r.rss = probes.rss; r.tcp = probes.tcp; r.health = probes.health; r.healthFailed = probes.healthFailed;
+    r.rss = probes.rss; r.tcp = probes.tcp; r.cpu = probes.cpu; r.wall = probes.wall; r.health = probes.health; r.healthFailed = probes.healthFailed;
     r.lat = dash.lat; r.side = side;
     r.serveLogTail = stack.serve.output().split('\n').slice(-15).join('\n');
     r.rows = evaluate(r, cfg);
