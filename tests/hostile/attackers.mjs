@@ -8,9 +8,10 @@
 //              socket.pause() after the first chunk of the answer; the first half ask for
 //              ?history=<wsHistory>, the rest for history=0. Opened once, not reopened.
 //   api        concurrent loops of GET /api/readings?limit=<apiLimit>, each reading its answer in
-//              full and asking again at once
+//              full and asking again at once (100 ms later after a refusal or an error)
 //   slow       slowloris sockets: a request head that never ends, one byte every slowByteMs; a
-//              socket the server closes is opened again (the attacker keeps its count up)
+//              socket the server closes is opened again (the attacker keeps its count up): 100 ms
+//              later, or 1 s later when it lived less than a second (refused at the door: no busy loop)
 // Every socket binds a source address of `addrs` (127.0.0.2-127.0.0.9), round robin, so that
 // per-address limits fall on the attackers and not on the dashboard on 127.0.0.1.
 // Prints one JSON line of counts a second on stdout ({"t":"stats",...}), and a last one
@@ -72,7 +73,8 @@ function apiLoop() {
     res.on('end', () => {
       const ms = performance.now() - t0;
       c.api_done++; c.api_ms_sum += ms; c.api_ms_max = Math.max(c.api_ms_max, ms);
-      setImmediate(apiLoop);
+      if (res.statusCode === 200) setImmediate(apiLoop);
+      else setTimeout(apiLoop, 100);
     });
     res.on('error', () => {});
   });
@@ -93,7 +95,7 @@ function slowOpen() {
   if (stopping) return;
   const s = track(net.connect({ host: '127.0.0.1', port, localAddress: nextAddr() }));
   const head = Buffer.from(`GET /healthz HTTP/1.1\r\nHost: ${HOST}\r\nX-Slow: `);
-  const st = { s, pos: 0, head, next: Date.now() + Math.random() * cfg.slowByteMs };
+  const st = { s, pos: 0, head, born: Date.now(), next: Date.now() + Math.random() * cfg.slowByteMs };
   c.slow_opened++;
   s.on('error', () => {});
   s.once('connect', () => { c.slow_open++; slow.add(st); });
@@ -101,7 +103,7 @@ function slowOpen() {
   s.once('close', () => {
     if (slow.delete(st)) { c.slow_open--; if (!stopping) c.slow_closed_by_server++; }
     else if (!stopping) c.slow_failed++;
-    if (!stopping) setTimeout(slowOpen, 100);
+    if (!stopping) setTimeout(slowOpen, Date.now() - st.born < 1000 ? 1000 : 100);
   });
 }
 const slowTick = setInterval(() => {

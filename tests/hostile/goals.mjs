@@ -88,6 +88,10 @@ export function evaluate(r, cfg) {
   row('(attack) slowloris sockets',
     `${cfg.slow} kept open (a byte every ${cfg.slowByteMs} ms): ${a.slow_opened ?? 0} opened, ${a.slow_closed_by_server ?? 0} closed by serve, ` +
     `${a.slow_answered ?? 0} answered, ${a.slow_failed ?? 0} failed to connect; peak ${r.peakConns} TCP connections to serve`, null);
+  const ref = r.reference;
+  row('(reference) the MQTT hop alone, whole run (bench/count_sub -L on the same readings)',
+    ref ? `${ref.received} received; p50 ${ms(ref.lat_p50_us / 1000)}, p99 ${ms(ref.lat_p99_us / 1000)}, max ${ms(ref.lat_max_us / 1000)}: ` +
+      'what the loaded host adds before serve is involved' : 'not measured', null);
   const cpuPct = (ph) => (r.cpu?.[ph] !== undefined && r.wall?.[ph] ? `${Math.round((100 * r.cpu[ph]) / r.wall[ph])}%` : '?');
   row('(attack) serve CPU (of one core)', `baseline ${cpuPct('baseline')}, attack ${cpuPct('attack')}, recovery ${cpuPct('recovery')}, after ${cpuPct('after')}`, null);
   const m = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text || '')?.[1] ?? NaN);

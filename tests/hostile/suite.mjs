@@ -51,12 +51,14 @@ const metricsText = (base, token) =>
 
 export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile: ${m}\n`)) {
   const pub = path.join(ROOT, 'build/bench/bin/latency_pub');
+  const ref = path.join(ROOT, 'build/bench/bin/count_sub');
   if (!existsSync(pub)) throw new Error(`${pub} missing (make -C bench OUT=$PWD/build/bench/bin)`);
   if (!existsSync(cfg.bin)) throw new Error(`${cfg.bin} missing (make build/sensorpipe)`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sensorpipe-hostile-'));
   chmodSync(dir, 0o755); // as root, PostgreSQL runs as postgres and must reach its directory inside
-  const r = { cfg: { ...cfg, bin: path.relative(ROOT, cfg.bin) }, started: new Date().toISOString(), pressure: tcpPressure() };
-  let stack, probes, dash, pubProc, attackers, ok = false;
+  const r = { cfg: { ...cfg, bin: path.relative(ROOT, cfg.bin) }, started: new Date().toISOString(), pressure: tcpPressure(),
+    loadStart: os.loadavg() };
+  let stack, probes, dash, pubProc, refProc, attackers, ok = false;
   try {
     stack = await startStack({ dir, bin: cfg.bin, preloadRows: cfg.preload, serveArgs: cfg.serveArgs, log });
     const { base, token, servePid, httpPort } = stack;
@@ -67,6 +69,11 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
 
     // the publisher runs through every phase, and a little longer
     const count = cfg.rate * (cfg.baselineS + cfg.attackS + cfg.recoveryS + 3);
+    // the reference: the same readings straight from the broker (bench/count_sub -L), the latency the
+    // host gives the MQTT hop alone in the same seconds
+    refProc = spawnLogged(dir, 'count_sub', ref, ['-p', String(stack.mqttPort), '-q', '1', '-t', 'hostile/latency/+', '-n', String(count),
+      '-L', '-T', '15', '-W', '60', '-i', 'hostile-ref']);
+    await waitUntil(() => /ready/.test(refProc.output()), 10000, 'the reference subscriber (count_sub) to subscribe');
     pubProc = spawnLogged(dir, 'latency_pub', pub, ['-p', String(stack.mqttPort), '-r', String(cfg.rate), '-n', String(count),
       '-q', '1', '-k', '10', '-P', 'hostile', '-s', '1']);
     await waitUntil(() => dash.values.size > 0, 15000, 'the dashboard to receive the first reading');
@@ -154,6 +161,9 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
       last = dash.values.size;
       await sleep(100);
     }
+    await Promise.race([refProc.exited, sleep(20000)]);
+    const refLine = refProc.output().split('\n').find((l) => l.startsWith('{"received"'));
+    r.reference = refLine ? JSON.parse(refLine) : null;
     r.landed = Number(await stack.psql("SELECT count(*) FROM readings WHERE topic LIKE 'hostile/latency/%'"));
     r.delivered = dash.values.size;
     r.gaps = dash.gaps; r.reconnects = dash.reconnects; r.duplicates = dash.duplicates; r.closes = dash.closes;
@@ -170,6 +180,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     if (dash) await dash.close().catch(() => {});
     if (probes) await probes.stop().catch(() => {});
     if (pubProc) await pubProc.stop('SIGTERM', 3000).catch(() => {});
+    if (refProc) await refProc.stop('SIGTERM', 3000).catch(() => {});
     if (stack) await stack.stop().catch(() => {});
     if (ok && !cfg.keep) rmSync(dir, { recursive: true, force: true });
     else log(`logs kept in ${dir}`);
