@@ -92,6 +92,8 @@ export function evaluate(r, cfg) {
   row('(reference) the MQTT hop alone, whole run (bench/count_sub -L on the same readings)',
     ref ? `${ref.received} received; p50 ${ms(ref.lat_p50_us / 1000)}, p99 ${ms(ref.lat_p99_us / 1000)}, max ${ms(ref.lat_max_us / 1000)}: ` +
       'what the loaded host adds before serve is involved' : 'not measured', null);
+  row('(diagnosis) landing lag: now() - ts of the newest row in the table, once a second',
+    `under attack ${lat(r.side?.landing?.attack)}; baseline ${lat(r.side?.landing?.baseline)}: the ingest's and PostgreSQL's share of the dashboard's latency`, null);
   const cpuPct = (ph) => (r.cpu?.[ph] !== undefined && r.wall?.[ph] ? `${Math.round((100 * r.cpu[ph]) / r.wall[ph])}%` : '?');
   row('(attack) serve CPU (of one core)', `baseline ${cpuPct('baseline')}, attack ${cpuPct('attack')}, recovery ${cpuPct('recovery')}, after ${cpuPct('after')}`, null);
   const m = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text || '')?.[1] ?? NaN);

@@ -79,7 +79,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     await waitUntil(() => dash.values.size > 0, 15000, 'the dashboard to receive the first reading');
 
     // side measurements once a second: connection counts, /api/topics latency
-    const side = { ws: {}, conns: {}, topics: {} };
+    const side = { ws: {}, conns: {}, topics: {}, landing: {} };
     let sidePhase = 'baseline';
     const sideTick = setInterval(async () => {
       const ph = sidePhase;
@@ -87,6 +87,10 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
       side.conns[ph] = Math.max(side.conns[ph] ?? 0, c);
       const t = await timedGet(base, '/api/topics', { headers: { Authorization: `Bearer ${token}` } });
       (side.topics[ph] ??= []).push(t.ms);
+      // how late the newest row lands (now() - its publish time): the ingest's and PostgreSQL's share
+      // of the dashboard's latency; serve's share is the rest
+      const lag = await stack.psql('SELECT extract(epoch FROM now() - ts) * 1000 FROM readings ORDER BY id DESC LIMIT 1').catch(() => null);
+      if (lag !== null && lag !== '') (side.landing[ph] ??= []).push(Number(lag));
     }, 1000);
     const phase = (name) => { probes.setPhase(name); dash.setPhase(name); sidePhase = name; log(`phase ${name}`); };
 
