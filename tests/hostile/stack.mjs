@@ -40,6 +40,9 @@ export async function waitUntil(fn, timeoutMs, what, every = 100) {
   }
 }
 
+/** sh: the soft file limit up to the hard one (or 65536 when the hard one is "unlimited"), quietly. */
+export const RAISE_NOFILE = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true';
+
 const script = (name, args) => execFileP(path.join(ROOT, 'scripts', name), args, { cwd: ROOT, env: { ...process.env, PG_FSYNC: 'off' } });
 
 /**
@@ -49,7 +52,7 @@ const script = (name, args) => execFileP(path.join(ROOT, 'scripts', name), args,
 export function spawnLogged(dir, name, cmd, args, { nofile = false, env = {} } = {}) {
   const log = path.join(dir, `${name}.log`);
   const fd = openSync(log, 'w');
-  const [file, argv] = nofile ? ['sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$@"', 'sh', cmd, ...args]] : [cmd, args];
+  const [file, argv] = nofile ? ['sh', ['-c', `${RAISE_NOFILE}; exec "$@"`, 'sh', cmd, ...args]] : [cmd, args];
   const child = spawn(file, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve(code ?? sig)));

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, existsSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { ROOT, startStack, waitUntil, spawnLogged } from './stack.mjs';
+import { ROOT, RAISE_NOFILE, startStack, waitUntil, spawnLogged } from './stack.mjs';
 import { startProbes, timedGet, metric, establishedTo, tcpPressure, hwmKb, rssKb, HEALTH_TIMEOUT_MS } from './probes.mjs';
 import { openDashboard, freshDashboard } from './dashboard.mjs';
 import { evaluate } from './goals.mjs';
@@ -103,7 +103,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     phase('attack');
     const acfg = { port: httpPort, token, ws: cfg.ws, wsHistory: cfg.wsHistory, api: cfg.api, apiLimit: cfg.apiLimit,
       slow: cfg.slow, slowByteMs: cfg.slowByteMs, addrs: cfg.addrs };
-    attackers = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$@"', 'sh', process.execPath,
+    attackers = spawn('sh', ['-c', `${RAISE_NOFILE}; exec "$@"`, 'sh', process.execPath,
       path.join(ROOT, 'tests/hostile/attackers.mjs'), JSON.stringify(acfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const attackExit = new Promise((res) => attackers.on('exit', res));
     let lastStats = null;
