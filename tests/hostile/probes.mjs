@@ -6,10 +6,14 @@
 //   p.tcp[phase]      { max pages }               /proc/net/sockstat "TCP: ... mem N" every 100 ms
 //   p.health[phase]   [latency ms, ...]           GET /healthz on a new connection every 20 ms
 //                                                 (a failure or no answer in 10 s counts as 10 000 ms)
+//   p.loop[phase]     { p50, p99, max } ms: this process's own event-loop delay, so that a late
+//                     dashboard frame or probe can be told from a late measurer
 //   p.cpu[phase]      serve's CPU seconds (user + system) in that phase, p.wall[phase] its seconds
 // tcpPressure() is the kernel's pressure threshold (the middle value of tcp_mem), in pages.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export const HEALTH_TIMEOUT_MS = 10000;
 
@@ -39,8 +43,18 @@ export const cpuSeconds = (pid) => {
 export const tcpMemPages = () => Number(/TCP:.* mem (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'))?.[1] ?? 0);
 export const tcpPressure = () => Number(readFileSync('/proc/sys/net/ipv4/tcp_mem', 'utf8').trim().split(/\s+/)[1]);
 
-/** Established TCP connections whose local port is `port` (serve's side of every client). */
+/**
+ * Established TCP connections whose local port is `port` (serve's side of every client): `ss` (netlink,
+ * filtered in the kernel, in a child process) when it is there, else /proc/net/tcp (slow with
+ * thousands of sockets, and read in this process).
+ */
 export function establishedTo(port) {
+  return new Promise((resolve) => {
+    execFile('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { maxBuffer: 1 << 26 }, (err, stdout) =>
+      resolve(err ? establishedToProc(port) : stdout.split('\n').filter(Boolean).length));
+  });
+}
+function establishedToProc(port) {
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
   let n = 0;
   for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -85,7 +99,12 @@ export function startProbes({ pid, base }) {
   let phase = 'setup';
   const p = { rss: {}, tcp: {}, health: {}, healthFailed: {}, cpu: {}, wall: {}, inflight: new Set() };
   let cpu0 = cpuSeconds(pid), t0 = Date.now();
+  const eld = monitorEventLoopDelay({ resolution: 10 });
+  eld.enable();
+  p.loop = {};
   const closePhase = () => {
+    p.loop[phase] = { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 };
+    eld.reset();
     const c = cpuSeconds(pid), t = Date.now();
     p.cpu[phase] = (p.cpu[phase] ?? 0) + (c - cpu0);
     p.wall[phase] = (p.wall[phase] ?? 0) + (t - t0) / 1000;
@@ -113,6 +132,7 @@ export function startProbes({ pid, base }) {
   p.stop = async () => {
     if (!p.stopped) closePhase();
     p.stopped = true;
+    eld.disable();
     clearInterval(fast);
     clearInterval(health);
     await Promise.all([...p.inflight]);

@@ -83,7 +83,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     let sidePhase = 'baseline';
     const sideTick = setInterval(async () => {
       const ph = sidePhase;
-      const c = establishedTo(httpPort);
+      const c = await establishedTo(httpPort);
       side.conns[ph] = Math.max(side.conns[ph] ?? 0, c);
       const t = await timedGet(base, '/api/topics', { headers: { Authorization: `Bearer ${token}` } });
       (side.topics[ph] ??= []).push(t.ms);
@@ -96,7 +96,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
 
     phase('baseline');
     await sleep(cfg.baselineS * 1000);
-    r.baselineConns = establishedTo(httpPort);
+    r.baselineConns = await establishedTo(httpPort);
     r.metricsBaseline = await metricsText(base, token);
     r.baselineRssKb = rssKb(servePid);
 
@@ -133,7 +133,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     r.recoveredMs = null;
     while (Date.now() < recEnd) {
       const wsNow = await metric(base, token, 'sensorpipe_ws_clients').catch(() => null);
-      const conns = establishedTo(httpPort);
+      const conns = await establishedTo(httpPort);
       r.recoveryWs = wsNow; r.recoveryConns = conns;
       if (wsNow !== null && wsNow <= 1 && conns <= r.baselineConns + 2) { r.recoveredMs = Date.now() - recStart; break; }
       await sleep(200);
@@ -146,7 +146,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     }
     if (Date.now() < recEnd) await sleep(recEnd - Date.now());
     r.afterRssKb = rssKb(servePid);
-    r.afterConns = establishedTo(httpPort);
+    r.afterConns = await establishedTo(httpPort);
     r.afterWs = await metric(base, token, 'sensorpipe_ws_clients').catch(() => null);
     r.hwmKb = hwmKb(servePid);
     r.load = os.loadavg();
@@ -173,7 +173,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     r.gaps = dash.gaps; r.reconnects = dash.reconnects; r.duplicates = dash.duplicates; r.closes = dash.closes;
     await dash.close();
     await probes.stop();
-    r.rss = probes.rss; r.tcp = probes.tcp; r.cpu = probes.cpu; r.wall = probes.wall; r.health = probes.health; r.healthFailed = probes.healthFailed;
+    r.rss = probes.rss; r.tcp = probes.tcp; r.cpu = probes.cpu; r.wall = probes.wall; r.loop = probes.loop; r.health = probes.health; r.healthFailed = probes.healthFailed;
     r.lat = dash.lat; r.side = side;
     r.serveLogTail = stack.serve.output().split('\n').slice(-15).join('\n');
     r.rows = evaluate(r, cfg);
