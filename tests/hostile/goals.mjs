@@ -80,8 +80,8 @@ export function evaluate(r, cfg) {
   // what the attackers got: reported, no goal
   const a = r.attackers || {};
   row('(attack) WebSockets that never read: upgrade answers',
-    `${cfg.ws} opened, half with history=${cfg.wsHistory}; ${counts(a.ws_status)}; peak ${r.peakWsClients ?? '?'} WebSocket clients ` +
-    `in serve's /metrics (asked once a second, ${r.metricsUnanswered ?? 0} times unanswered in 5 s); every attacker open after ${ms(a.ramp_ms)}`, null);
+    `${cfg.ws} opened, half with history=${cfg.wsHistory}; upgrade answers ${counts(a.ws_status)}; every attacker open after ${ms(a.ramp_ms)}; ` +
+    `serve's /metrics, asked once a second, unanswered in 5 s ${r.metricsUnanswered ?? 0} times`, null);
   row('(attack) API requests /api/readings?limit=' + cfg.apiLimit,
     `${cfg.api} at a time: ${a.api_done ?? 0} answered (${counts(a.api_status)}), ${a.api_failed ?? 0} failed (${counts(a.api_errors)}), ` +
     `${mb((a.api_bytes ?? 0) / 1024)} read, mean ${ms(a.api_done ? a.api_ms_sum / a.api_done : null)}, max ${ms(a.api_ms_max)}`, null);
@@ -104,7 +104,8 @@ export function evaluate(r, cfg) {
   row('(attack) serve\'s own counters, baseline to the end (/metrics)',
     `hub holds ${d('sensorpipe_hub_holds_total')} (${d('sensorpipe_hub_held_milliseconds_total')} ms held), ` +
     `WebSocket gaps ${d('sensorpipe_ws_gaps_total')}, header timeouts ${d('sensorpipe_http_refused_total{reason="header_timeout"}')}, ` +
-    `queries refused ${d('sensorpipe_db_queue_refused_total')}`, null);
+    `queries refused ${d('sensorpipe_db_queue_refused_total')}, credentials refused as unavailable (503) ` +
+    `${d('sensorpipe_auth_refused_total{reason="unavailable"}')}, 503 answers ${d('sensorpipe_http_requests_total{code="503"}')}`, null);
   row('(attack) /api/topics from 127.0.0.1, once a second', `under attack ${lat(r.side?.topics?.attack)}; baseline ${lat(r.side?.topics?.baseline)}`, null);
   return rows;
 }
