@@ -57,7 +57,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sensorpipe-hostile-'));
   chmodSync(dir, 0o755); // as root, PostgreSQL runs as postgres and must reach its directory inside
   const r = { cfg: { ...cfg, bin: path.relative(ROOT, cfg.bin) }, started: new Date().toISOString(), pressure: tcpPressure(),
-    loadStart: os.loadavg() };
+    loadStart: os.loadavg(), nice: os.getPriority() };
   let stack, probes, dash, pubProc, refProc, attackers, ok = false;
   try {
     stack = await startStack({ dir, bin: cfg.bin, preloadRows: cfg.preload, serveArgs: cfg.serveArgs, log });

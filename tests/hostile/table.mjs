@@ -16,7 +16,8 @@ const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 export function describe(r) {
   const c = r.cfg;
   return `${c.short ? 'short run (CI)' : 'full run'} of ${r.started.slice(0, 16).replace('T', ' ')} UTC, ${c.bin}, ` +
-    `serve ${r.serveArgs}; ${r.cpus ?? os.cpus().length} CPU(s), load ${(r.loadStart ?? []).map((x) => x.toFixed(1)).join(' ')} at the start and ${(r.load ?? os.loadavg()).map((x) => x.toFixed(1)).join(' ')} at the end; ` +
+    `serve ${r.serveArgs}; ${r.cpus ?? os.cpus().length} CPU(s), load ${(r.loadStart ?? []).map((x) => x.toFixed(1)).join(' ')} at the start and ${(r.load ?? os.loadavg()).map((x) => x.toFixed(1)).join(' ')} at the end` +
+    `${r.nice ? `, every process at nice ${r.nice}` : ''}; ` +
     `${c.preload} rows pre-loaded, ${c.rate} readings/s; baseline ${c.baselineS} s, attack ${c.attackS} s, recovery ${c.recoveryS} s`;
 }
 
