@@ -94,9 +94,10 @@ export function evaluate(r, cfg) {
       'what the loaded host adds before serve is involved' : 'not measured', null);
   row('(diagnosis) landing lag: now() - ts of the newest row in the table, once a second',
     `under attack ${lat(r.side?.landing?.attack)}; baseline ${lat(r.side?.landing?.baseline)}: the ingest's and PostgreSQL's share of the dashboard's latency`, null);
-  const lp = (ph) => (r.loop?.[ph] ? `p99 ${ms(r.loop[ph].p99)}, max ${ms(r.loop[ph].max)}` : '?');
-  row('(diagnosis) the measuring process\'s own event-loop delay (dashboard and probes)',
-    `under attack ${lp('attack')}; baseline ${lp('baseline')}: a latency above is serve's only where this stays small`, null);
+  const lp = (o, ph) => (o?.[ph] ? `p99 ${ms(o[ph].p99)}, max ${ms(o[ph].max)}` : '?');
+  row('(diagnosis) the measurers\' own event-loop delay: the dashboard\'s process, and the probes\'',
+    `dashboard: under attack ${lp(r.dashLoop, 'attack')}, baseline ${lp(r.dashLoop, 'baseline')}; probes: under attack ${lp(r.loop, 'attack')}, ` +
+    `baseline ${lp(r.loop, 'baseline')}. A latency above is serve's only where these stay small`, null);
   const cpuPct = (ph) => (r.cpu?.[ph] !== undefined && r.wall?.[ph] ? `${Math.round((100 * r.cpu[ph]) / r.wall[ph])}%` : '?');
   row('(attack) serve CPU (of one core)', `baseline ${cpuPct('baseline')}, attack ${cpuPct('attack')}, recovery ${cpuPct('recovery')}, after ${cpuPct('after')}`, null);
   const m = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text || '')?.[1] ?? NaN);

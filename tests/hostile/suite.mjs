@@ -13,7 +13,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { ROOT, RAISE_NOFILE, startStack, waitUntil, spawnLogged } from './stack.mjs';
 import { startProbes, timedGet, metric, establishedTo, tcpPressure, hwmKb, rssKb, HEALTH_TIMEOUT_MS } from './probes.mjs';
-import { openDashboard, freshDashboard } from './dashboard.mjs';
+import { freshDashboard } from './dashboard.mjs';
+import { remoteDashboard } from './dashboard_proc.mjs';
 import { evaluate } from './goals.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -64,7 +65,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     const { base, token, servePid, httpPort } = stack;
     r.serveArgs = stack.serveArgs.slice(1).map((a, i, all) => (all[i - 1] === '--db' ? '<dsn>' : a)).join(' ');
     probes = startProbes({ pid: servePid, base });
-    dash = await openDashboard({ base, token, prefix: 'hostile', history: 0 });
+    dash = await remoteDashboard({ base, token, prefix: 'hostile', history: 0 });
     r.idleRssKb = rssKb(servePid);
 
     // the publisher runs through every phase, and a little longer
@@ -76,7 +77,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     await waitUntil(() => /ready/.test(refProc.output()), 10000, 'the reference subscriber (count_sub) to subscribe');
     pubProc = spawnLogged(dir, 'latency_pub', pub, ['-p', String(stack.mqttPort), '-r', String(cfg.rate), '-n', String(count),
       '-q', '1', '-k', '10', '-P', 'hostile', '-s', '1']);
-    await waitUntil(() => dash.values.size > 0, 15000, 'the dashboard to receive the first reading');
+    await waitUntil(() => dash.count() > 0, 15000, 'the dashboard to receive the first reading');
 
     // side measurements once a second: connection counts, /api/topics latency
     const side = { ws: {}, conns: {}, topics: {}, landing: {} };
@@ -160,28 +161,30 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     r.published = pubLine ? JSON.parse(pubLine).sent : null;
     if (pubCode !== 0 || r.published === null) throw new Error(`latency_pub exited ${pubCode}: ${pubProc.output().slice(-500)}`);
     let last = -1, still = 0;
-    while (dash.values.size < r.published && still < 100) { // 10 s without progress: the rest is lost
-      still = dash.values.size === last ? still + 1 : 0;
-      last = dash.values.size;
+    while (dash.count() < r.published && still < 100) { // 10 s without progress: the rest is lost
+      still = dash.count() === last ? still + 1 : 0;
+      last = dash.count();
       await sleep(100);
     }
     await Promise.race([refProc.exited, sleep(20000)]);
     const refLine = refProc.output().split('\n').find((l) => l.startsWith('{"received"'));
     r.reference = refLine ? JSON.parse(refLine) : null;
     r.landed = Number(await stack.psql("SELECT count(*) FROM readings WHERE topic LIKE 'hostile/latency/%'"));
-    r.delivered = dash.values.size;
-    r.gaps = dash.gaps; r.reconnects = dash.reconnects; r.duplicates = dash.duplicates; r.closes = dash.closes;
-    await dash.close();
+    const fin = await dash.close();
+    if (!fin) throw new Error('the dashboard process ended without its figures');
+    r.delivered = fin.values;
+    r.gaps = fin.gaps; r.reconnects = fin.reconnects; r.duplicates = fin.duplicates; r.closes = fin.closes;
+    r.dashLoop = fin.loop;
     await probes.stop();
     r.rss = probes.rss; r.tcp = probes.tcp; r.cpu = probes.cpu; r.wall = probes.wall; r.loop = probes.loop; r.health = probes.health; r.healthFailed = probes.healthFailed;
-    r.lat = dash.lat; r.side = side;
+    r.lat = fin.lat; r.side = side;
     r.serveLogTail = stack.serve.output().split('\n').slice(-15).join('\n');
     r.rows = evaluate(r, cfg);
     ok = true;
     return r;
   } finally {
     if (attackers && attackers.exitCode === null) attackers.kill('SIGKILL');
-    if (dash) await dash.close().catch(() => {});
+    if (dash) dash.kill();
     if (probes) await probes.stop().catch(() => {});
     if (pubProc) await pubProc.stop('SIGTERM', 3000).catch(() => {});
     if (refProc) await refProc.stop('SIGTERM', 3000).catch(() => {});
