@@ -79,8 +79,9 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
       '-q', '1', '-k', '10', '-P', 'hostile', '-s', '1']);
     await waitUntil(() => dash.count() > 0, 15000, 'the dashboard to receive the first reading');
 
-    // side measurements once a second: connection counts, /api/topics latency
-    const side = { ws: {}, conns: {}, topics: {}, landing: {} };
+    // side measurements once a second (a slow one may overlap the next): connection counts,
+    // /api/topics latency, landing lag
+    const side = { conns: {}, topics: {}, landing: {} };
     let sidePhase = 'baseline';
     const sideTick = setInterval(async () => {
       const ph = sidePhase;
@@ -111,6 +112,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     readline.createInterface({ input: attackers.stdout }).on('line', (l) => {
       try { lastStats = JSON.parse(l); } catch { /* not ours */ }
     });
+    // attackS long, give or take one /metrics read (at most 5 s)
     const attackEnd = Date.now() + cfg.attackS * 1000;
     let peakWs = null;
     r.metricsUnanswered = 0;
