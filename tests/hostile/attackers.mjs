@@ -35,6 +35,7 @@ const c = {
   slow_open: 0, slow_opened: 0, slow_closed_by_server: 0, slow_answered: 0, slow_failed: 0,
 };
 const sockets = new Set();
+const wsPending = new Set(); // WebSockets with no answer yet
 const track = (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); return s; };
 
 // ---- WebSockets that never read ----
@@ -48,15 +49,25 @@ function wsNeverReads(i) {
       `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
       `Authorization: Bearer ${token}\r\n\r\n`);
   });
+  let answered = false;
   s.once('data', (d) => {
-    const m = /^HTTP\/1\.1 (\d+)/.exec(d.toString('latin1', 0, 16));
-    const code = m ? m[1] : 'none';
+    answered = true;
+    const head = d.toString('latin1', 0, 16);
+    const m = /^HTTP\/1\.[01] (\d+)/.exec(head);
+    const code = m ? m[1] : `other ${JSON.stringify(head.slice(0, 12))}`;
     c.ws_status[code] = (c.ws_status[code] || 0) + 1;
     if (code === '101') c.ws_upgraded++;
     else c.ws_refused++;
     s.pause(); // never read again: the server's frames pile up in its buffers and the kernel's
   });
-  s.once('close', (hadError) => { if (hadError && !stopping) c.ws_failed++; });
+  wsPending.add(s);
+  s.once('close', (hadError) => {
+    wsPending.delete(s);
+    if (stopping) return;
+    if (!answered) c.ws_status['closed unanswered'] = (c.ws_status['closed unanswered'] || 0) + 1;
+    if (hadError) c.ws_failed++;
+  });
+  s.once('data', () => wsPending.delete(s));
 }
 
 // ---- API requests for the most rows, 'api' at a time ----
@@ -130,6 +141,7 @@ const statsTick = setInterval(() => report('stats'), 1000);
 
 process.on('SIGTERM', () => {
   stopping = true;
+  if (wsPending.size) c.ws_status['no answer by the end'] = wsPending.size;
   clearInterval(slowTick);
   clearInterval(statsTick);
   for (const s of sockets) s.destroy();
