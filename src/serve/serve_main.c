@@ -21,6 +21,7 @@
 #include "hub_feed.h"
 #include "serve_lws.h"
 #include "serve_state.h"
+#include "ws_client.h"
 #include "ws_origin.h"
 
 #include <errno.h>
@@ -330,6 +331,7 @@ int serve_main(int argc, char **argv)
     pgc_start(&sv->listen_conn);
     pgc_start(&sv->query_conn);
     auth_start(sv);
+    ws_clients_timer_start(sv);
 
     bool v6 = strchr(host, ':') != NULL;
     log_info("listening on %s://%s%s%s:%d (dashboard from %s, WebSocket /ws; hosts %s)",
@@ -345,6 +347,7 @@ int serve_main(int argc, char **argv)
     log_info("stopping");
 
     hub_feed_stop(sv);
+    ws_clients_timer_stop(sv);
     auth_stop(sv);
     pgc_stop(&sv->listen_conn);
     pgc_stop(&sv->query_conn);
