@@ -18,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -592,10 +594,15 @@ static int ws_outq(struct ws_client *c)
 void ws_closed(struct ws_client *c)
 {
     if (c->linked && c->state == WS_CLOSING && c->since && ws_outq(c) > 0) {
-        /* our close (gap, error) went out but the client has not taken what is queued: do not leave
-         * the kernel holding it for an orphaned socket */
-        c->sv->m.ws_aborted++;
-        ws_reset_socket(c); /* lws is closing it already */
+        /*
+         * Our close (gap, error) was written but the client has not taken all of it: the kernel
+         * delivers it if the client reads on, and drops the connection (and what it holds) if it
+         * takes nothing for --client-close-ms, rather than keep an orphaned socket for minutes.
+         */
+        unsigned int ms = (unsigned int)c->sv->cfg.client_close_ms;
+        int fd = (int)lws_get_socket_fd(c->wsi);
+        if (fd >= 0)
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
     }
     if (c->linked) {
         lws_dll2_remove(&c->node);
