@@ -251,6 +251,30 @@ static void ws_query(struct ws_client *c, bool start)
     }
 }
 
+/*
+ * The ring holds the last `history` rows the client asked for (c->cursor is just below them):
+ * the first page comes from it as the history frame, no query, and the rest from the live tail.
+ */
+static void ws_history_from_ring(struct ws_client *c)
+{
+    struct serve *sv = c->sv;
+    c->pending_from = c->cursor;
+    sbuf_reset(&c->pending);
+    size_t n = ws_frame_ring(&c->pending, &sv->ring, &c->cursor, c->params.topic, WS_PAGE_ROWS, WS_SCAN_MAX, true);
+    if (c->pending.failed) {
+        sv->m.ws_send_failed++;
+        sbuf_reset(&c->pending);
+        ws_begin_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "backfill too large");
+        return;
+    }
+    sv->m.ws_ring_histories++;
+    c->history_sent = true;
+    c->pending_rows = n;
+    c->state = WS_SEND;
+    c->since = time_mono_ms();
+    lws_callback_on_writable(c->wsi);
+}
+
 /* Decide the next backfill step: first frame, another page, or the live tail. */
 static void ws_backfill_next(struct ws_client *c)
 {
@@ -260,6 +284,10 @@ static void ws_backfill_next(struct ws_client *c)
             /* first step (after the start query, the cursor and snapshot stay as it found them) */
             c->snapshot = sv->ring.last_id;
             if (!c->params.has_after && c->params.history > 0) {
+                if (ws_frame_history_cursor(&sv->ring, c->params.topic, (size_t)c->params.history, &c->cursor)) {
+                    ws_history_from_ring(c);
+                    return;
+                }
                 ws_query(c, true);
                 return;
             }

@@ -389,3 +389,22 @@ test('a live client that stops reading gets its gap and is closed promptly, not 
   process.stderr.write(`# slow live client closed ${took} ms after its gap was counted; its send queue gone ${Date.now() - gapAt} ms after\n`);
   slow.ws.terminate();
 });
+
+test('?history=n is served from the ring when it holds the last n rows (no query), from the database otherwise, exactly alike', async () => {
+  const topic = `limits/ring/${'r'.repeat(20)}`;
+  // rows that arrive while serve runs are in its ring (RING rows at most)
+  await pipe.psql(`INSERT INTO readings (topic, value) SELECT '${topic}', g FROM generate_series(1, ${RING + 600}) g`);
+  const last = Number(await pipe.psql(`SELECT max(id) FROM readings`));
+  await waitFor(async () => (await metrics()).sensorpipe_ring_last_id >= last, { message: 'the ring to hold the new rows' });
+  for (const [n, fromRing] of [[300, true], [RING + 500, false]]) {
+    const before = (await metrics()).sensorpipe_ws_ring_histories_total;
+    const c = await wsOpen(`?history=${n}`, { localAddress: '127.0.0.13' });
+    await waitFor(() => c.messages.reduce((k, m) => k + rowsOf(m).length, 0) >= n, { timeout: 20000, message: `history=${n}: ${n} rows` });
+    assert.equal(c.messages[0].type, 'history');
+    const got = c.messages.flatMap((m) => rowsOf(m).map((r) => r.id));
+    const want = (await pipe.psql(`SELECT id FROM (SELECT id FROM readings ORDER BY id DESC LIMIT ${n}) s ORDER BY id`)).split('\n').map(Number);
+    assert.deepEqual(got, want, `history=${n}: the last ${n} ids, once each, in order`);
+    assert.equal((await metrics()).sensorpipe_ws_ring_histories_total - before, fromRing ? 1 : 0, `history=${n} from the ring: ${fromRing}`);
+    await close(c);
+  }
+});
