@@ -123,7 +123,7 @@ void conn_limits_destroyed(struct serve *sv, struct lws *wsi)
     if (!ci->seen) {
         int64_t age = time_mono_ms() - ci->accepted_ms;
         /* lws times out on whole seconds; a little slack for the loop */
-        bool timed_out = age >= sv->cfg.http_timeout_s * 1000 - 200;
+        bool timed_out = age >= conn_head_timeout_s(sv) * 1000 - 200;
         sv->m.http_refused[timed_out ? HTTP_REFUSE_TIMEOUT : HTTP_REFUSE_MALFORMED]++;
         log_debug("http: connection closed after %lld ms without a complete request head (%s)", (long long)age,
                   timed_out ? "timed out" : "malformed or abandoned");
@@ -171,4 +171,9 @@ void conn_limits_give(struct serve *sv, enum addr_kind kind, struct addr_hold *h
         return;
     addr_release(&sv->addrs, h->key, kind);
     h->counted = false;
+}
+
+long conn_head_timeout_s(const struct serve *sv)
+{
+    return sv->cfg.http_head_timeout_s < sv->cfg.http_timeout_s ? sv->cfg.http_head_timeout_s : sv->cfg.http_timeout_s;
 }

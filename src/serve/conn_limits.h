@@ -46,6 +46,8 @@ void conn_limits_instantiated(struct serve *sv, struct lws *wsi);
 void conn_limits_request_seen(struct lws *wsi);
 /* LWS_CALLBACK_WSI_DESTROY of a connection of ours: uncount it, count a refusal if it never sent a head, free. */
 void conn_limits_destroyed(struct serve *sv, struct lws *wsi);
+/* The request head deadline: --http-head-timeout-s, never longer than --http-timeout-s. */
+long conn_head_timeout_s(const struct serve *sv);
 /* The address the client of wsi is counted under (headers still held: http_client_bytes, as a key). 0 or -1. */
 int conn_limits_client(const struct serve *sv, struct lws *wsi, uint8_t key[16]);
 /*

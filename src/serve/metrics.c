@@ -8,8 +8,8 @@ static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin",  "bad_req
                                                              "upgrade", "handshake",   "host", "addr_limit"};
 static const char *const addr_refusal_names[ADDR_REFUSE_COUNT] = {"connections", "websockets", "requests",
                                                                   "table_full"};
-static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {"malformed", "header_timeout", "version", "body",
-                                                                  "method",    "bad_request",    "host"};
+static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {
+    "malformed", "header_timeout", "version", "body", "method", "bad_request", "host", "too_large", "busy"};
 static const char *const ws_rx_refusal_names[WS_RX_REFUSE_COUNT] = {"too_large", "binary", "bad_utf8"};
 static const char *const login_names[AUTH_LOGIN_COUNT] = {"ok", "bad_password", "throttled", "bad_request",
                                                           "unavailable"};
@@ -119,6 +119,12 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
         sbuf_printf(b, "sensorpipe_db_queue{conn=\"%s\"} %ld\n", conn_names[i], g->db_queue[i]);
     COUNTER("db_query_errors_total", "Queries that failed.", m->db_query_errors);
     COUNTER("db_queue_refused_total", "Queries refused: queue full or database down.", m->db_queue_full);
+    COUNTER("db_cancelled_total", "Running queries cancelled on the server (client gone or answer too large).",
+            m->db_cancelled);
+    GAUGE("db_pool_size", "Query connections (--db-pool).", g->db_pool_size);
+    GAUGE("db_pool_up", "Query connections ready now.", g->db_pool_up);
+    GAUGE("db_pool_busy", "Query connections running a query now.", g->db_pool_busy);
+    GAUGE("api_held_bytes", "Bytes of API response bodies held in memory now.", g->api_held_bytes);
 
     GAUGE("ring_size", "Capacity of the ring of recent readings.", g->ring_capacity);
     GAUGE("ring_rows", "Readings in the ring now.", g->ring_rows);

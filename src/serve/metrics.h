@@ -38,6 +38,8 @@ enum http_refusal {
     HTTP_REFUSE_METHOD,    /* a method other than GET and HEAD (405) */
     HTTP_REFUSE_BAD_REQUEST, /* bad API query parameters (400) */
     HTTP_REFUSE_HOST,        /* Host not in --allowed-hosts (421) */
+    HTTP_REFUSE_TOO_LARGE,   /* an /api/readings answer over --api-max-bytes (413) */
+    HTTP_REFUSE_BUSY,        /* API response bodies held reached their budget (503) */
     HTTP_REFUSE_COUNT
 };
 
@@ -106,6 +108,7 @@ struct serve_metrics {
     uint64_t db_reconnects[2];  /* [0] listen connection, [1] query connection */
     uint64_t db_query_errors;   /* queries that failed (SQL error or connection lost) */
     uint64_t db_queue_full;     /* queries refused because the queue was full or the db down */
+    uint64_t db_cancelled;      /* running queries cancelled on the server (their client left, or too large) */
     uint64_t logins[AUTH_LOGIN_COUNT];
     uint64_t auth_refused[AUTH_REFUSE_COUNT];
     uint64_t auth_reloads; /* credentials (re)loaded from the database */
@@ -118,10 +121,12 @@ struct metrics_gauges {
     int64_t ring_last_id, ring_floor;
     bool db_up[2]; /* listen, query */
     long db_queue[2];
-    bool have_rejects;     /* the rejects count query answered */
-    long long rejects;     /* SELECT count(*) FROM rejects */
-    long auth_credentials; /* live sessions and tokens held (auth.c) */
-    long addrs_tracked;    /* addresses in the per-address table */
+    long db_pool_size, db_pool_up, db_pool_busy; /* the query connections */
+    long api_held_bytes;                         /* API response bodies held */
+    bool have_rejects;                           /* the rejects count query answered */
+    long long rejects;                           /* SELECT count(*) FROM rejects */
+    long auth_credentials;                       /* live sessions and tokens held (auth.c) */
+    long addrs_tracked;                          /* addresses in the per-address table */
 };
 
 void metrics_count_http(struct serve_metrics *m, int status);

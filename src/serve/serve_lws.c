@@ -37,10 +37,10 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 /*
  * Connections libwebsockets drops on its own. A request head that is
  * malformed (lws answers 403 or hangs up), over SERVE_HTTP_HEADER_MAX, or not
- * complete within --http-timeout-s never reaches a callback with a reason. So every accepted connection carries
- * (conn_limits.h) the time it was accepted and whether a complete request head was seen; when a connection that
- * never got that far is destroyed, it is counted as timed out (it lived to the deadline) or malformed (it died
- * sooner: refused by lws, or the client gave up). pg sockets (another protocol) carry none.
+ * complete within the head deadline (--http-head-timeout-s) never reaches a callback with a reason. So every accepted
+ * connection carries (conn_limits.h) the time it was accepted and whether a complete request head was seen; when a
+ * connection that never got that far is destroyed, it is counted as timed out (it lived to the deadline) or malformed
+ * (it died sooner: refused by lws, or the client gave up). pg sockets (another protocol) carry none.
  */
 static bool ours(struct lws *wsi)
 {
@@ -240,7 +240,7 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
      * allocated while in use); beyond it new connections wait for one.
      */
     info.timeout_secs = (unsigned)sv->cfg.http_timeout_s;
-    info.timeout_secs_ah_idle = (unsigned)sv->cfg.http_timeout_s;
+    info.timeout_secs_ah_idle = (unsigned)conn_head_timeout_s(sv);
     info.ka_time = 60; /* TCP keepalive finds dead WebSocket peers */
     info.ka_probes = 3;
     info.ka_interval = 10;

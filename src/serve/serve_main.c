@@ -5,8 +5,8 @@
  * --db-password-file, migrate the schema (blocking, before the loop, unless
  * --no-migrate; as the schema's owner only: connected as another role, such
  * as sensorpipe_serve, it checks the schema's version instead), make the ring,
- * the lws context, and the two database connections (LISTEN + query), which
- * connect asynchronously inside the loop. SIGTERM/SIGINT stop the loop;
+ * the lws context, and the database connections (LISTEN + the --db-pool query
+ * connections), which connect asynchronously inside the loop. SIGTERM/SIGINT stop the loop;
  * everything is freed and the exit status is 0.
  */
 #include "serve.h"
@@ -55,16 +55,14 @@ static void query_up(struct pgc *c, void *arg)
 
 static void query_input(struct pgc *c, void *arg)
 {
-    (void)c;
-    dbq_on_input(&((struct serve *)arg)->query_q);
+    dbq_on_input(&((struct serve *)arg)->query_q, c);
 }
 
 static void query_down(struct pgc *c, void *arg, const char *why)
 {
-    (void)c;
     struct serve *sv = arg;
     sv->m.db_reconnects[1]++;
-    dbq_on_down(&sv->query_q, why);
+    dbq_on_down(&sv->query_q, c, why);
 }
 
 /* Blocking migration (as the schema's owner) or version check (as another role) before the loop starts. 0 or -1. */
@@ -210,6 +208,8 @@ int serve_main(int argc, char **argv)
         {"query-timeout-ms", CFG_INT, &cfg->query_timeout_ms, "30000", 100, 3600000, NULL,
          "statement_timeout of backfill and API queries", false},
         {"http-timeout-s", CFG_INT, &cfg->http_timeout_s, "10", 1, 3600, NULL,
+         "an idle kept-alive connection, or one waiting for a header slot, is closed after this", false},
+        {"http-head-timeout-s", CFG_INT, &cfg->http_head_timeout_s, "3", 1, 3600, NULL,
          "a connection must send a complete request head within this (slow-loris defence)", false},
         {"max-conns-per-addr", CFG_INT, &cfg->max_conns_per_addr, "64", 1, 1000000, NULL,
          "open connections one client address may hold (not counted for --trusted-proxy; more are closed at accept)",
@@ -226,6 +226,10 @@ int serve_main(int argc, char **argv)
          "SO_RCVBUF of accepted connections in bytes (0 = the kernel's auto-tuning)", false},
         {"client-close-ms", CFG_INT, &cfg->client_close_ms, "1000", 100, 60000, NULL,
          "a WebSocket client being closed (gap, error) that does not take its close frame this long is reset", false},
+        {"db-pool", CFG_INT, &cfg->db_pool, "3", 1, DBQ_POOL_MAX, NULL,
+         "database connections for backfills and the API (heavy queries use at most all but one)", false},
+        {"api-max-bytes", CFG_INT, &cfg->api_max_bytes, "4194304", 65536, 1073741824, NULL,
+         "largest /api/readings response body; larger answers get 413 (narrow the range or lower limit)", false},
         {"session-hours", CFG_INT, &cfg->session_hours, "12", 1, 8760, NULL,
          "a dashboard login lasts this many hours (the session cookie's expiry)", false},
         {"migrate", CFG_BOOL, &cfg->migrate, "true", 0, 0, NULL, "create/upgrade the schema at start", false},
@@ -324,12 +328,16 @@ int serve_main(int argc, char **argv)
     snprintf(options, sizeof options, "-c statement_timeout=%ld", cfg->query_timeout_ms);
     pgc_init(&sv->listen_conn, "listen", cfg->db, db_password, "sensorpipe-serve-listen", NULL, sv->ctx, sv->vh,
              &listen_hooks, sv);
-    pgc_init(&sv->query_conn, "query", cfg->db, db_password, "sensorpipe-serve", options, sv->ctx, sv->vh, &query_hooks,
-             sv);
-    dbq_init(&sv->listen_q, &sv->listen_conn, LISTEN_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full);
-    dbq_init(&sv->query_q, &sv->query_conn, QUERY_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full);
+    for (int i = 0; i < (int)cfg->db_pool; i++)
+        pgc_init(&sv->query_conns[i], "query", cfg->db, db_password, "sensorpipe-serve", options, sv->ctx, sv->vh,
+                 &query_hooks, sv);
+    dbq_init(&sv->listen_q, &sv->listen_conn, 1, LISTEN_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full,
+             &sv->m.db_cancelled);
+    dbq_init(&sv->query_q, sv->query_conns, (int)cfg->db_pool, QUERY_QUEUE_MAX, &sv->m.db_query_errors,
+             &sv->m.db_queue_full, &sv->m.db_cancelled);
     pgc_start(&sv->listen_conn);
-    pgc_start(&sv->query_conn);
+    for (int i = 0; i < (int)cfg->db_pool; i++)
+        pgc_start(&sv->query_conns[i]);
     auth_start(sv);
     ws_clients_timer_start(sv);
 
@@ -350,7 +358,8 @@ int serve_main(int argc, char **argv)
     ws_clients_timer_stop(sv);
     auth_stop(sv);
     pgc_stop(&sv->listen_conn);
-    pgc_stop(&sv->query_conn);
+    for (int i = 0; i < (int)cfg->db_pool; i++)
+        pgc_stop(&sv->query_conns[i]);
     dbq_free(&sv->listen_q);
     dbq_free(&sv->query_q);
     serve_signal_ctx = NULL;

@@ -244,7 +244,7 @@ static void ws_query(struct ws_client *c, bool start)
     }
     c->start_query = start;
     c->state = WS_QUERY;
-    if (dbq_submit(&sv->query_q, sql, 3, params, ws_query_cb, c, NULL, &why)) {
+    if (dbq_submit_opts(&sv->query_q, sql, 3, params, &(struct dbq_opts){.heavy = true}, ws_query_cb, c, NULL, &why)) {
         sv->m.ws_db_closed++;
         log_warn("ws %s: backfill query refused: %s", c->peer, why);
         ws_begin_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "database unavailable");
