@@ -72,6 +72,8 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
             m->ws_aborted);
     COUNTER("ws_backfill_stalled_total", "Clients that took no backfill page for --client-stall-ms (gap, closed).",
             m->ws_backfill_stalled);
+    COUNTER("ws_ring_histories_total", "History backfills served from the ring of recent readings, without a query.",
+            m->ws_ring_histories);
     head(b, "sensorpipe_addr_refused_total", "counter",
          "Connections, WebSockets and requests refused by the per-address limits, by limit.");
     for (int i = 0; i < ADDR_REFUSE_COUNT; i++)

@@ -93,6 +93,7 @@ struct serve_metrics {
     uint64_t ws_send_failed;      /* frames that could not be built or written (client closed) */
     uint64_t ws_aborted;          /* closing clients that did not take their close within --client-close-ms (reset) */
     uint64_t ws_backfill_stalled; /* clients that took no backfill page for --client-stall-ms (gap, closed) */
+    uint64_t ws_ring_histories;   /* ?history=n backfills served from the ring, without a query */
     uint64_t addr_refused[ADDR_REFUSE_COUNT];
     uint64_t http_by_code[METRICS_HTTP_CODES + 1];
     uint64_t http_connections; /* TCP connections accepted on --listen */

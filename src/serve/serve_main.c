@@ -21,6 +21,7 @@
 #include "hub_feed.h"
 #include "serve_lws.h"
 #include "serve_state.h"
+#include "ws_client.h"
 #include "ws_origin.h"
 
 #include <errno.h>
@@ -340,6 +341,7 @@ int serve_main(int argc, char **argv)
     for (int i = 0; i < (int)cfg->db_pool; i++)
         pgc_start(&sv->query_conns[i]);
     auth_start(sv);
+    ws_clients_timer_start(sv);
 
     bool v6 = strchr(host, ':') != NULL;
     log_info("listening on %s://%s%s%s:%d (dashboard from %s, WebSocket /ws; hosts %s)",
@@ -355,6 +357,7 @@ int serve_main(int argc, char **argv)
     log_info("stopping");
 
     hub_feed_stop(sv);
+    ws_clients_timer_stop(sv);
     auth_stop(sv);
     pgc_stop(&sv->listen_conn);
     for (int i = 0; i < (int)cfg->db_pool; i++)

@@ -96,11 +96,12 @@ struct serve {
     struct sbuf scratch; /* LWS_PRE headroom; one frame or chunk at a time */
     struct sbuf fanout;  /* LWS_PRE headroom; the live frame shared by unfiltered clients */
     struct ws_fanout_cache fanout_cache;
-    char *allowed_hosts;     /* effective --allowed-hosts (owned; made at start) */
-    bool proxy_set;          /* --trusted-proxy given */
-    uint8_t proxy_addr[16];  /* its address, IPv4 as ::ffff:a.b.c.d */
-    struct auth_state auth;  /* sessions and tokens (auth.h) */
-    struct addr_table addrs; /* per-address counts (conn_limits.h) */
+    lws_sorted_usec_list_t ws_tick; /* ws_clients_tick: stalls, gaps and resets on a clock */
+    char *allowed_hosts;            /* effective --allowed-hosts (owned; made at start) */
+    bool proxy_set;                 /* --trusted-proxy given */
+    uint8_t proxy_addr[16];         /* its address, IPv4 as ::ffff:a.b.c.d */
+    struct auth_state auth;         /* sessions and tokens (auth.h) */
+    struct addr_table addrs;        /* per-address counts (conn_limits.h) */
     struct limit_log limit_log[ADDR_REFUSE_COUNT];
     size_t
         api_held; /* bytes of API response bodies held now (http_api.c; at most API_HELD_RESPONSES x api_max_bytes) */
