@@ -60,6 +60,14 @@ bool copy_binary_row(struct sbuf *b, int64_t ts_us, const char *topic, size_t to
     return sbuf_append(b, tail, sizeof tail);
 }
 
+void copy_binary_params(int64_t ts_us, double value, unsigned char ts_out[8], unsigned char value_out[8])
+{
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    put_be64(ts_out, (uint64_t)copy_pg_ts(ts_us));
+    put_be64(value_out, bits);
+}
+
 bool copy_binary_trailer(struct sbuf *b)
 {
     static const unsigned char trailer[2] = {0xff, 0xff};

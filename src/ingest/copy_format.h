@@ -34,5 +34,10 @@ bool copy_binary_header(struct sbuf *b);
 bool copy_binary_row(struct sbuf *b, int64_t ts_us, const char *topic, size_t topic_len, double value);
 /* Append the 2-byte trailer that ends the data. */
 bool copy_binary_trailer(struct sbuf *b);
+/*
+ * The same row's ts and value in the binary forms of a timestamptz and a
+ * float8 query parameter (the one-row INSERT, writer.c): 8 bytes each.
+ */
+void copy_binary_params(int64_t ts_us, double value, unsigned char ts_out[8], unsigned char value_out[8]);
 
 #endif

@@ -22,6 +22,23 @@
  * so the COPY's commit is the only one it affects.
  */
 #define WRITER_COPY_ASYNC_SQL "SET LOCAL synchronous_commit = off; " COPY_READINGS_SQL
+/*
+ * A lone reading (a batch of one: nothing arrived while the previous write was
+ * under way) goes in one round trip instead of the COPY's two (COPY, then its
+ * data): a prepared one-row INSERT with binary parameters, the same triggers
+ * (one statement, one NOTIFY). The QoS 0 variant sets synchronous_commit off
+ * for its own transaction (set_config(..., true) is SET LOCAL) in the same
+ * statement. Both are prepared by JOB_SESSION on every new connection.
+ */
+#define WRITER_INSERT1 "sensorpipe_reading"
+#define WRITER_INSERT1_ASYNC "sensorpipe_reading_async"
+#define WRITER_SESSION_SQL                                                                                             \
+    "PREPARE " WRITER_INSERT1 " (timestamptz, text, float8) AS "                                                       \
+    "INSERT INTO readings (ts, topic, value) VALUES ($1, $2, $3); "                                                    \
+    "PREPARE " WRITER_INSERT1_ASYNC " (timestamptz, text, float8) AS "                                                 \
+    "WITH local AS (SELECT set_config('synchronous_commit', 'off', true)) "                                            \
+    "INSERT INTO readings (ts, topic, value) SELECT $1, $2, $3 FROM local; "                                           \
+    "SET client_connection_check_interval = 1000"
 
 void writer_init(struct writer *w, const struct writer_config *cfg, struct batchq *readings, struct rejectq *rejects,
                  struct presenceq *presence, struct ingest_stats *stats)
@@ -180,6 +197,18 @@ static int writer_send_readings(struct writer *w)
         return -1;
     }
     w->job_async = w->cfg.qos0_async_commit && !held_ack;
+    w->job_insert1 = n == 1 && w->insert1_ready;
+    if (w->job_insert1) {
+        const struct reading_row *r = batchq_row(w->readings, 0);
+        copy_binary_params(r->ts_us, r->value, w->ins_ts, w->ins_value);
+        const char *values[3] = {(const char *)w->ins_ts, r->topic->text, (const char *)w->ins_value};
+        const int lengths[3] = {8, (int)r->topic->len, 8}, formats[3] = {1, 1, 1};
+        if (!PQsendQueryPrepared(w->pc.conn, w->job_async ? WRITER_INSERT1_ASYNC : WRITER_INSERT1, 3, values, lengths,
+                                 formats, 0))
+            return -1;
+        w->state = WR_RESULT;
+        return 0;
+    }
     if (!PQsendQuery(w->pc.conn, w->job_async ? WRITER_COPY_ASYNC_SQL : COPY_READINGS_SQL))
         return -1;
     w->state = WR_COPY_START;
@@ -225,7 +254,7 @@ static int writer_start(struct writer *w, enum writer_job j)
     case JOB_SESSION:
         w->job_rows = 0;
         w->session_set = true;
-        rc = PQsendQuery(w->pc.conn, "SET client_connection_check_interval = 1000") ? 0 : -1;
+        rc = PQsendQuery(w->pc.conn, WRITER_SESSION_SQL) ? 0 : -1;
         if (rc == 0)
             w->state = WR_RESULT;
         break;
@@ -303,9 +332,10 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             n = batchq_done(w->readings);
             w->stats->written += n;
             w->stats->batches++;
+            w->stats->inserts1 += w->job_insert1;
             if (n > w->stats->max_batch)
                 w->stats->max_batch = n;
-            log_debug("wrote %zu readings in one COPY%s; %zu waiting", n,
+            log_debug("wrote %zu readings in one %s%s; %zu waiting", n, w->job_insert1 ? "INSERT" : "COPY",
                       w->job_async ? " (QoS 0 only: commit without waiting for the WAL flush)" : "",
                       batchq_count(w->readings));
             if (!batchq_count(w->readings) && w->copy.cap > WRITER_COPY_KEEP)
@@ -324,6 +354,8 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
         default:
             break;
         }
+        if (j == JOB_SESSION)
+            w->insert1_ready = true;
         if (j != JOB_MAINTAIN && j != JOB_SESSION)
             backoff_reset(&w->pc.backoff);
         w->job = JOB_NONE;
@@ -333,7 +365,9 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
 
     if (j == JOB_SESSION) {
         /* not fatal: without it a statement in flight at a crash may still commit (more duplicates) */
-        log_warn("database: cannot set client_connection_check_interval (%s); going on without it", w->errmsg);
+        log_warn("database: session setup failed (%s); going on without client_connection_check_interval and the "
+                 "one-row INSERT (every batch by COPY)",
+                 w->errmsg);
         w->job = JOB_NONE;
         w->state = WR_IDLE;
         return;
