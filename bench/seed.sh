@@ -9,12 +9,14 @@
 #                    at the same time (each stack's own broker)
 # One after the other: the seed at each rate of BENCH_SEED_RATES (then it is stopped), then
 # sensorpipe (fresh database, its own ingest and serve) at each rate of BENCH_SEED_SP_RATES;
-# BENCH_SEED_REPS rounds of the two (default 1). Skipped with a note when the seed stack is absent.
+# BENCH_SEED_REPS rounds of the two (default 1). BENCH_SEED_BEFORE=<binary>: in each round, also an
+# older sensorpipe build the same way, right after the current one (before/after from one run).
+# Skipped with a note when the seed stack is absent.
 # Its Python needs Debian's python3-* packages: installed here (apt-get) when an import fails.
 #
 # Environment: BENCH_SEED_DIR (default ../shared/seed-stack), BENCH_SEED_RATES ("20 1000"),
 # BENCH_SEED_SP_RATES ("20 1000 10000"), BENCH_SEED_SECONDS (seconds per rate: "30 15 10"),
-# BENCH_SEED_REPS.
+# BENCH_SEED_REPS, BENCH_SEED_BEFORE.
 
 SEED_PY_PACKAGES=(python3-paho-mqtt python3-psycopg2 python3-fastapi python3-uvicorn python3-asyncpg python3-websockets)
 SEED_CTL=
@@ -59,11 +61,31 @@ seed_lat() {
         pub_late_max_us="$(jget late_max_us "$pub")" rep="${SEED_REP:-1}"
 }
 
+# seed_sp_round stack binary: one round of sensorpipe (that binary: its own schema, ingest and
+# serve) at each rate; sets SR_P50[rate] SR_P99[rate]
+declare -A SR_P50 SR_P99
+seed_sp_round() {
+    local stack=$1 keep=$SP R
+    SP=$2
+    new_db seedcmp
+    start_ingest seedcmp "bench-seedcmp-$stack-$SEED_REP"
+    start_serve seedcmp "seedcmp-$stack"
+    for R in $sp_rates; do
+        seed_lat "$stack" "$R" "${secs_of[$R]}" "$MQ_PORT" "$HTTP_PORT" '/ws?history=0'
+        SR_P50[$R]=$SL_P50; SR_P99[$R]=$SL_P99
+    done
+    stop_pid "$SERVE_PID"
+    stop_pid "$INGEST_PID"
+    forget_session "bench-seedcmp-$stack-$SEED_REP"
+    dropdb seedcmp
+    SP=$keep
+}
+
 seed_stage() {
     local dir=${BENCH_SEED_DIR:-$ROOT/../shared/seed-stack}
     local rates=${BENCH_SEED_RATES:-20 1000} sp_rates=${BENCH_SEED_SP_RATES:-20 1000 10000}
-    local secs=${BENCH_SEED_SECONDS:-$LAT_SECONDS} reps=${BENCH_SEED_REPS:-1} R S rep
-    declare -A secs_of seed50 seed99 sp50 sp99
+    local secs=${BENCH_SEED_SECONDS:-$LAT_SECONDS} reps=${BENCH_SEED_REPS:-1} before=${BENCH_SEED_BEFORE:-} R S rep
+    declare -A secs_of seed50 seed99 sp50 sp99 bf50 bf99
     set -- $secs
     for R in 20 1000 10000; do secs_of[$R]=${1:-10}; [ $# -gt 1 ] && shift; done
     if [ ! -x "$dir/seedctl.sh" ]; then
@@ -86,23 +108,24 @@ seed_stage() {
         done
         seed_stop
         # sensorpipe on the bench's broker and PostgreSQL, a fresh database
-        new_db seedcmp
-        start_ingest seedcmp "bench-seedcmp-$rep"
-        start_serve seedcmp seedcmp
-        for R in $sp_rates; do
-            seed_lat sensorpipe "$R" "${secs_of[$R]}" "$MQ_PORT" "$HTTP_PORT" '/ws?history=0'
-            sp50[$R]+="$SL_P50 "; sp99[$R]+="$SL_P99 "
-        done
-        stop_pid "$SERVE_PID"
-        stop_pid "$INGEST_PID"
-        forget_session "bench-seedcmp-$rep"
-        dropdb seedcmp
+        seed_sp_round sensorpipe "$SP"
+        for R in $sp_rates; do sp50[$R]+="${SR_P50[$R]} "; sp99[$R]+="${SR_P99[$R]} "; done
+        if [ -n "$before" ]; then
+            seed_sp_round sensorpipe_before "$before"
+            for R in $sp_rates; do bf50[$R]+="${SR_P50[$R]} "; bf99[$R]+="${SR_P99[$R]} "; done
+        fi
     done
     # the goals, on the median over the rounds
     med() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
     for R in $sp_rates; do
-        local s50 s99 p50 p99 ok target
+        local s50 s99 p50 p99 ok target b50 b99
         p50=$(med "${sp50[$R]}"); p99=$(med "${sp99[$R]}")
+        if [ -n "$before" ]; then
+            b50=$(med "${bf50[$R]}"); b99=$(med "${bf99[$R]}")
+            line "seed stage $R/s, before/after: $before p50 $(ms "$b50") p99 $(ms "$b99") ms -> $SP p50 $(ms "$p50") p99 $(ms "$p99") ms (median of $reps, alternating in each round)"
+            rec "seed_before_$R" group=seed rate="$R" value="$b99" unit=us p50="$b50" p99="$b99" binary="$before" \
+                after_p50="$p50" after_p99="$p99" reference="$p99" ratio="$(calc "$p99 / ($b99 > 0 ? $b99 : 1)")"
+        fi
         if [ -n "${seed50[$R]:-}" ]; then
             s50=$(med "${seed50[$R]}"); s99=$(med "${seed99[$R]}")
             target="p50 and p99 below the seed's"; ok="$p50 < $s50 && $p99 < $s99"
