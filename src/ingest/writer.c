@@ -23,21 +23,24 @@
  */
 #define WRITER_COPY_ASYNC_SQL "SET LOCAL synchronous_commit = off; " COPY_READINGS_SQL
 /*
- * A lone reading (a batch of one: nothing arrived while the previous write was
- * under way) goes in one round trip instead of the COPY's two (COPY, then its
- * data): a prepared one-row INSERT with binary parameters, the same triggers
- * (one statement, one NOTIFY). The QoS 0 variant sets synchronous_commit off
- * for its own transaction (set_config(..., true) is SET LOCAL) in the same
- * statement. Both are prepared by JOB_SESSION on every new connection.
+ * A small batch (at most WRITER_INSERT_MAX rows; a lone reading is the usual
+ * case below a few hundred a second: nothing arrived while the previous write
+ * was under way) goes in one round trip instead of the COPY's two (the COPY
+ * statement, then its data): a prepared INSERT of the rows of three binary
+ * array parameters, unnest()ed in order, with the same triggers (one
+ * statement, one NOTIFY). The QoS 0 variant sets synchronous_commit off for
+ * its own transaction in the same statement (set_config(..., true) is SET
+ * LOCAL; the filter is evaluated per row, before the commit). Both are
+ * prepared by JOB_SESSION on every new connection.
  */
-#define WRITER_INSERT1 "sensorpipe_reading"
-#define WRITER_INSERT1_ASYNC "sensorpipe_reading_async"
+#define WRITER_INSERT_MAX 16
+#define WRITER_INSERT "sensorpipe_readings"
+#define WRITER_INSERT_ASYNC "sensorpipe_readings_async"
+#define WRITER_INSERT_ROWS "INSERT INTO readings (ts, topic, value) SELECT * FROM unnest($1, $2, $3)"
 #define WRITER_SESSION_SQL                                                                                             \
-    "PREPARE " WRITER_INSERT1 " (timestamptz, text, float8) AS "                                                       \
-    "INSERT INTO readings (ts, topic, value) VALUES ($1, $2, $3); "                                                    \
-    "PREPARE " WRITER_INSERT1_ASYNC " (timestamptz, text, float8) AS "                                                 \
-    "WITH local AS (SELECT set_config('synchronous_commit', 'off', true)) "                                            \
-    "INSERT INTO readings (ts, topic, value) SELECT $1, $2, $3 FROM local; "                                           \
+    "PREPARE " WRITER_INSERT " (timestamptz[], text[], float8[]) AS " WRITER_INSERT_ROWS "; "                          \
+    "PREPARE " WRITER_INSERT_ASYNC " (timestamptz[], text[], float8[]) AS " WRITER_INSERT_ROWS                         \
+    " WHERE set_config('synchronous_commit', 'off', true) = 'off'; "                                                   \
     "SET client_connection_check_interval = 1000"
 
 void writer_init(struct writer *w, const struct writer_config *cfg, struct batchq *readings, struct rejectq *rejects,
@@ -178,36 +181,61 @@ static int writer_flush(struct writer *w)
     return 0;
 }
 
+/* A small batch: the rows as three arrays in w->copy, one INSERT. */
+static int writer_send_insert(struct writer *w, size_t n)
+{
+    size_t at[3];
+    sbuf_reset(&w->copy);
+    at[0] = w->copy.len;
+    copy_array_begin(&w->copy, COPY_OID_TIMESTAMPTZ, n);
+    for (size_t i = 0; i < n; i++)
+        copy_array_ts(&w->copy, batchq_row(w->readings, i)->ts_us);
+    at[1] = w->copy.len;
+    copy_array_begin(&w->copy, COPY_OID_TEXT, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct reading_row *r = batchq_row(w->readings, i);
+        copy_array_text(&w->copy, r->topic->text, r->topic->len);
+    }
+    at[2] = w->copy.len;
+    copy_array_begin(&w->copy, COPY_OID_FLOAT8, n);
+    for (size_t i = 0; i < n; i++)
+        copy_array_f64(&w->copy, batchq_row(w->readings, i)->value);
+    if (w->copy.failed) {
+        log_error("database: out of memory formatting %zu readings", n);
+        return -1;
+    }
+    const char *values[3] = {w->copy.data + at[0], w->copy.data + at[1], w->copy.data + at[2]};
+    const int lengths[3] = {(int)(at[1] - at[0]), (int)(at[2] - at[1]), (int)(w->copy.len - at[2])};
+    const int formats[3] = {1, 1, 1};
+    if (!PQsendQueryPrepared(w->pc.conn, w->job_async ? WRITER_INSERT_ASYNC : WRITER_INSERT, 3, values, lengths,
+                             formats, 0))
+        return -1;
+    w->state = WR_RESULT;
+    return 0;
+}
+
 static int writer_send_readings(struct writer *w)
 {
     size_t n = batchq_begin(w->readings);
     bool held_ack = false; /* a row whose message's PUBACK waits for this commit */
+    for (size_t i = 0; i < n && !held_ack; i++)
+        held_ack = batchq_row(w->readings, i)->ack.mid != 0;
+    w->job_rows = n;
+    w->job_async = w->cfg.qos0_async_commit && !held_ack;
+    w->job_insert = n <= WRITER_INSERT_MAX && w->insert_ready;
+    if (w->job_insert)
+        return writer_send_insert(w, n);
     sbuf_reset(&w->copy);
     copy_binary_header(&w->copy);
     for (size_t i = 0; i < n; i++) {
         const struct reading_row *r = batchq_row(w->readings, i);
         copy_binary_row(&w->copy, r->ts_us, r->topic->text, r->topic->len, r->value);
-        held_ack |= r->ack.mid != 0;
     }
     copy_binary_trailer(&w->copy);
-    w->job_rows = n;
     w->copy_off = 0;
     if (w->copy.failed) {
         log_error("database: out of memory formatting %zu readings", n);
         return -1;
-    }
-    w->job_async = w->cfg.qos0_async_commit && !held_ack;
-    w->job_insert1 = n == 1 && w->insert1_ready;
-    if (w->job_insert1) {
-        const struct reading_row *r = batchq_row(w->readings, 0);
-        copy_binary_params(r->ts_us, r->value, w->ins_ts, w->ins_value);
-        const char *values[3] = {(const char *)w->ins_ts, r->topic->text, (const char *)w->ins_value};
-        const int lengths[3] = {8, (int)r->topic->len, 8}, formats[3] = {1, 1, 1};
-        if (!PQsendQueryPrepared(w->pc.conn, w->job_async ? WRITER_INSERT1_ASYNC : WRITER_INSERT1, 3, values, lengths,
-                                 formats, 0))
-            return -1;
-        w->state = WR_RESULT;
-        return 0;
     }
     if (!PQsendQuery(w->pc.conn, w->job_async ? WRITER_COPY_ASYNC_SQL : COPY_READINGS_SQL))
         return -1;
@@ -332,10 +360,10 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             n = batchq_done(w->readings);
             w->stats->written += n;
             w->stats->batches++;
-            w->stats->inserts1 += w->job_insert1;
+            w->stats->inserts += w->job_insert;
             if (n > w->stats->max_batch)
                 w->stats->max_batch = n;
-            log_debug("wrote %zu readings in one %s%s; %zu waiting", n, w->job_insert1 ? "INSERT" : "COPY",
+            log_debug("wrote %zu readings in one %s%s; %zu waiting", n, w->job_insert ? "INSERT" : "COPY",
                       w->job_async ? " (QoS 0 only: commit without waiting for the WAL flush)" : "",
                       batchq_count(w->readings));
             if (!batchq_count(w->readings) && w->copy.cap > WRITER_COPY_KEEP)
@@ -355,7 +383,7 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             break;
         }
         if (j == JOB_SESSION)
-            w->insert1_ready = true;
+            w->insert_ready = true;
         if (j != JOB_MAINTAIN && j != JOB_SESSION)
             backoff_reset(&w->pc.backoff);
         w->job = JOB_NONE;
@@ -366,7 +394,7 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
     if (j == JOB_SESSION) {
         /* not fatal: without it a statement in flight at a crash may still commit (more duplicates) */
         log_warn("database: session setup failed (%s); going on without client_connection_check_interval and the "
-                 "one-row INSERT (every batch by COPY)",
+                 "INSERT of small batches (every batch by COPY)",
                  w->errmsg);
         w->job = JOB_NONE;
         w->state = WR_IDLE;

@@ -102,16 +102,15 @@ struct writer {
 
     struct pgconn pc; /* owned: the connection (pc.conn) and its reconnects */
     enum writer_state state;
-    enum writer_job job;                   /* under way, or JOB_NONE */
-    enum writer_job last_job;              /* the previous one, for taking turns */
-    size_t job_rows;                       /* rows of the job under way */
-    bool job_async;                        /* the readings job under way commits with synchronous_commit off */
-    bool job_insert1;                      /* ... and is one reading by the prepared one-row INSERT, not a COPY */
-    unsigned char ins_ts[8], ins_value[8]; /* that INSERT's binary parameters */
-    struct sbuf copy;                      /* owned: COPY text of the readings batch under way */
-    size_t copy_off;                       /* bytes of it handed to libpq */
-    struct stmt stmt;                      /* owned: rejects / presence statement under way */
-    bool flushing;                         /* PQflush left data: wait for the socket to be writable */
+    enum writer_job job;      /* under way, or JOB_NONE */
+    enum writer_job last_job; /* the previous one, for taking turns */
+    size_t job_rows;          /* rows of the job under way */
+    bool job_async;           /* the readings job under way commits with synchronous_commit off */
+    bool job_insert;          /* ... and is a small batch by the prepared INSERT, not a COPY */
+    struct sbuf copy;         /* owned: COPY data of the readings batch under way (or the INSERT's array parameters) */
+    size_t copy_off;          /* bytes of it handed to libpq */
+    struct stmt stmt;         /* owned: rejects / presence statement under way */
+    bool flushing;            /* PQflush left data: wait for the socket to be writable */
 
     bool job_failed; /* an error result came back for the job */
     char sqlstate[6];
@@ -121,7 +120,7 @@ struct writer {
     int64_t maintain_at_ms; /* next partition upkeep */
     bool setup_done;        /* migrations and maintenance at start ran */
     bool session_set;       /* this connection's session settings were sent (JOB_SESSION) */
-    bool insert1_ready;     /* ... and the one-row INSERTs are prepared on it */
+    bool insert_ready;      /* ... and the INSERTs of small batches are prepared on it */
     bool ever_connected;
     bool stopping;  /* shutting down: no more upkeep, only flushing */
     char peer[160]; /* "host=... port=... dbname=..." for log lines */
