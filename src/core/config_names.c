@@ -40,27 +40,12 @@ static const char *const ingest_names[] = {
 };
 
 static const char *const serve_names[] = {
-    "listen",
-    "db",
-    "db-password-file",
-    "web-root",
-    "allow-origin",
-    "ring-size",
-    "client-max-lag",
-    "client-stall-ms",
-    "client-hold-ms",
-    "history-max",
-    "max-clients",
-    "query-timeout-ms",
-    "http-timeout-s",
-    "migrate",
-    "log-level",
-    "allowed-hosts",
-    "tls-cert",
-    "tls-key",
-    "trusted-proxy",
-    "session-hours",
-    NULL,
+    "listen",         "db",          "db-password-file", "web-root",
+    "allow-origin",   "ring-size",   "client-max-lag",   "client-stall-ms",
+    "client-hold-ms", "history-max", "max-clients",      "query-timeout-ms",
+    "http-timeout-s", "notify-rows", "migrate",          "log-level",
+    "allowed-hosts",  "tls-cert",    "tls-key",          "trusted-proxy",
+    "session-hours",  NULL,
 };
 
 static const char *const sim_names[] = {

@@ -194,7 +194,7 @@ static void reading_notify(struct serve *sv, const char *payload)
         notify_rows_free(&nr); /* a fetch already read these */
         return;
     }
-    if (rc == 1 && sv->feed.ready && !sv->feed.fetching && !sv->feed.held && !sv->feed.dirty &&
+    if (rc == 1 && sv->cfg.notify_rows && sv->feed.ready && !sv->feed.fetching && !sv->feed.held && !sv->feed.dirty &&
         nr.first == sv->ring.last_id + 1 && ws_clients_room(sv, nr.n)) {
         bool any = false;
         for (size_t i = 0; i < nr.n; i++) {

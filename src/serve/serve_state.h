@@ -42,6 +42,7 @@ struct serve_config {
     long query_timeout_ms;
     long http_timeout_s;
     bool migrate;
+    bool notify_rows;   /* take the rows a new_reading NOTIFY carries (db/008) with no fetch */
     long session_hours; /* a login's session lasts this long */
 };
 

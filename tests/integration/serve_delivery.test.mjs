@@ -166,6 +166,19 @@ test('rows carried by the NOTIFY reach clients with no query; an id gap, a large
   assert.equal(await metric('sensorpipe_rows_notified_total'), 20, 'back to payload rows after the bad one');
   await c.close();
   assert.equal(await serve.stop(), 0);
+  // --notify-rows=false: every NOTIFY is a doorbell, the rows come from the table
+  const port2 = await freePort();
+  const serve2 = await startServe(db, port2, ['--notify-rows=false']);
+  const c2 = await wsConnect(`ws://127.0.0.1:${port2}/ws?history=0`);
+  await c2.next((m) => m.type === 'history');
+  await psql(db.dsn, `INSERT INTO readings (topic, value) VALUES ('${topic}', 300)`);
+  const last = (await dbIds(db, `topic = '${topic}'`)).at(-1);
+  await waitFor(() => c2.rows().some((r) => r.id === last), { message: 'the row through serve --notify-rows=false' });
+  const m2 = await (await fetch(`http://127.0.0.1:${port2}/metrics`)).text();
+  assert.match(m2, /^sensorpipe_rows_notified_total 0$/m);
+  assert.match(m2, /^sensorpipe_rows_fetched_total 1$/m);
+  await c2.close();
+  assert.equal(await serve2.stop(), 0);
 });
 
 test('LISTEN connection killed again and again under a steady write load: nothing lost or doubled', { timeout: 120000 }, async () => {
