@@ -60,6 +60,8 @@ for (const m of measurements) {
     row('beside the seed stack', `skipped: ${m.note}`, '', '', '', '');
   } else if (m.group === 'seed' && id.startsWith('seed_before_')) {
     row(`sensorpipe before (${m.binary}) at ${n0(m.rate)}/s, same rounds (median)`, `p50 ${ms(m.p50)}, p99 ${ms(m.p99)}`, `after: p50 ${ms(m.after_p50)}, p99 ${ms(m.after_p99)}`, x2(m.ratio), '', '');
+  } else if (m.group === 'seed' && id.startsWith('seed_abs_')) {
+    row(`sensorpipe publish→WebSocket at ${n0(m.rate)}/s, seed stage (median of the rounds)`, `p50 ${ms(m.p50)}, p99 ${ms(m.p99)}`, `MQTT hop alone p50 ${ms(m.mqtt_p50)}, p99 ${ms(m.mqtt_p99)}`, x2(m.ratio), tgt(m), met(m));
   } else if (m.group === 'seed' && id.startsWith('seed_goal_')) {
     const ref = m.seed_p50 != null ? `the seed p50 ${ms(m.seed_p50)}, p99 ${ms(m.seed_p99)}` : '';
     row(`sensorpipe beside the seed at ${n0(m.rate)}/s (median of the rounds)`, `p50 ${ms(m.p50)}, p99 ${ms(m.p99)}`, ref, x2(m.ratio), tgt(m), met(m));

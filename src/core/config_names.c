@@ -28,6 +28,7 @@ static const char *const ingest_names[] = {
     "qos0-async-commit",
     "queue-max",
     "batch-max",
+    "insert-max",
     "retention-days",
     "ts-past-days",
     "ts-future-minutes",

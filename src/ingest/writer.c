@@ -23,7 +23,7 @@
  */
 #define WRITER_COPY_ASYNC_SQL "SET LOCAL synchronous_commit = off; " COPY_READINGS_SQL
 /*
- * A small batch (at most WRITER_INSERT_MAX rows; a lone reading is the usual
+ * A small batch (at most cfg.insert_max rows, --insert-max, 16 by default; a lone reading is the usual
  * case below a few hundred a second: nothing arrived while the previous write
  * was under way) goes in one round trip instead of the COPY's two (the COPY
  * statement, then its data): a prepared INSERT of the rows of three binary
@@ -33,7 +33,6 @@
  * LOCAL; the filter is evaluated per row, before the commit). Both are
  * prepared by JOB_SESSION on every new connection.
  */
-#define WRITER_INSERT_MAX 16
 #define WRITER_INSERT "sensorpipe_readings"
 #define WRITER_INSERT_ASYNC "sensorpipe_readings_async"
 #define WRITER_INSERT_ROWS "INSERT INTO readings (ts, topic, value) SELECT * FROM unnest($1, $2, $3)"
@@ -222,7 +221,7 @@ static int writer_send_readings(struct writer *w)
         held_ack = batchq_row(w->readings, i)->ack.mid != 0;
     w->job_rows = n;
     w->job_async = w->cfg.qos0_async_commit && !held_ack;
-    w->job_insert = n <= WRITER_INSERT_MAX && w->insert_ready;
+    w->job_insert = n <= w->cfg.insert_max && w->insert_ready;
     if (w->job_insert)
         return writer_send_insert(w, n);
     sbuf_reset(&w->copy);
@@ -256,6 +255,7 @@ static int writer_send_stmt(struct writer *w)
 static int writer_start(struct writer *w, enum writer_job j)
 {
     w->job = j;
+    w->job_start_us = time_now_us();
     if (j != JOB_SESSION)
         w->last_job = j;
     w->job_failed = false;
@@ -363,9 +363,10 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             w->stats->inserts += w->job_insert;
             if (n > w->stats->max_batch)
                 w->stats->max_batch = n;
-            log_debug("wrote %zu readings in one %s%s; %zu waiting", n, w->job_insert ? "INSERT" : "COPY",
+            log_debug("wrote %zu readings in one %s%s; %zu waiting; %.3f ms from send to commit", n,
+                      w->job_insert ? "INSERT" : "COPY",
                       w->job_async ? " (QoS 0 only: commit without waiting for the WAL flush)" : "",
-                      batchq_count(w->readings));
+                      batchq_count(w->readings), (double)(time_now_us() - w->job_start_us) / 1000.0);
             if (!batchq_count(w->readings) && w->copy.cap > WRITER_COPY_KEEP)
                 sbuf_free(&w->copy); /* the burst is over: give its buffer back (reusable, grows again) */
             break;

@@ -59,6 +59,7 @@ struct writer_config {
      * the WAL flush need not either. A batch holding a PUBACK always waits.
      */
     bool qos0_async_commit;
+    size_t insert_max; /* batches of at most this many readings by the prepared INSERT (writer.c); 0: all by COPY */
 };
 
 /* Named after what holds the connection in each state. */
@@ -118,6 +119,7 @@ struct writer {
     char note[256]; /* first value of a SELECT (maintenance summary) */
 
     int64_t maintain_at_ms; /* next partition upkeep */
+    int64_t job_start_us;   /* wall clock when the job under way was sent (for the debug log's write time) */
     bool setup_done;        /* migrations and maintenance at start ran */
     bool session_set;       /* this connection's session settings were sent (JOB_SESSION) */
     bool insert_ready;      /* ... and the INSERTs of small batches are prepared on it */

@@ -98,6 +98,21 @@ test('--qos0-async-commit=false: QoS 0 writes wait for the WAL flush too', async
   }
 });
 
+test('--insert-max 0: even a lone reading goes by COPY', async () => {
+  const p = await startPipeline({ serve: false, ingestArgs: ['--log-level', 'debug', '--insert-max', '0'] });
+  try {
+    const t = prefix();
+    await p.publish(`${t}/a/b`, '2', { qos: 0 });
+    await waitFor(async () => Number(await p.psql(`SELECT count(*) FROM readings WHERE topic = '${t}/a/b'`)) === 1, {
+      message: 'the reading in the table',
+    });
+    assert.match(p.ingest.output(), /wrote 1 readings in one COPY \(QoS 0 only[^\n]*; \d+\.\d{3} ms from send to commit/);
+    assert.doesNotMatch(p.ingest.output(), /in one INSERT/);
+  } finally {
+    await p.stop();
+  }
+});
+
 test('QoS 0 (asynchronous commit): a row the database refuses is isolated into rejects, the rest written', async () => {
   const p = await startPipeline({ serve: false, ingestArgs: ['--log-level', 'debug'] });
   const locker = new pg.Client({ host: process.env.PGHOST || '127.0.0.1', port: Number(process.env.PGPORT || 5432),
