@@ -24,7 +24,7 @@ struct ingest_stats {
     uint64_t rejects_lost;             /* refused messages that could not be kept (queue full, row refused) */
     uint64_t presence;                 /* presence updates committed */
     uint64_t retained_skipped;         /* retained readings replayed by the broker, not stored again */
-    uint64_t batches;                  /* COPY statements committed (and one-row INSERTs) */
+    uint64_t batches;                  /* statements committed that wrote readings: COPYs and INSERTs */
     uint64_t inserts;                  /* ... of which INSERTs (small batches, see writer.c) */
     uint64_t max_batch;                /* most rows in one of them */
     uint64_t duplicates_skipped;       /* redelivered QoS 1 messages already stored, not stored again */

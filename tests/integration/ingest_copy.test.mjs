@@ -90,7 +90,7 @@ test('--qos0-async-commit=false: QoS 0 writes wait for the WAL flush too', async
     await waitFor(async () => Number(await p.psql(`SELECT count(*) FROM readings WHERE topic = '${t}/a/b'`)) === 1, {
       message: 'the reading in the table',
     });
-    // a lone reading: the prepared one-row INSERT, committed durably like a COPY would be
+    // a lone reading: the prepared INSERT of small batches, committed durably like a COPY would be
     assert.match(p.ingest.output(), /wrote 1 readings in one INSERT;/);
     assert.doesNotMatch(p.ingest.output(), /QoS 0 only/);
   } finally {
