@@ -81,19 +81,21 @@ struct serve_metrics {
     uint64_t http_by_code[METRICS_HTTP_CODES + 1];
     uint64_t http_connections; /* TCP connections accepted on --listen */
     uint64_t http_refused[HTTP_REFUSE_COUNT];
-    uint64_t notifies_reading;     /* NOTIFY new_reading received */
-    uint64_t notifies_presence;    /* NOTIFY device_presence received */
-    uint64_t notifies_bad;         /* presence payloads that were not a JSON object (dropped) */
-    uint64_t hub_fetches;          /* fetch queries run by the hub */
-    uint64_t hub_holds;            /* fetches held back for a lagging client (flow control) */
-    uint64_t hub_held_ms;          /* total time fetches were held */
-    uint64_t rows_fetched;         /* rows the hub appended to the ring */
-    uint64_t rows_skipped;         /* rows the hub could not keep (out of order, oversized) */
-    uint64_t rows_notified;        /* rows appended straight from a NOTIFY payload (no fetch), of rows_fetched */
-    uint64_t notifies_reading_bad; /* new_reading payloads not understood (a fetch read the rows) */
-    uint64_t db_reconnects[2];     /* [0] listen connection, [1] query connection */
-    uint64_t db_query_errors;      /* queries that failed (SQL error or connection lost) */
-    uint64_t db_queue_full;        /* queries refused because the queue was full or the db down */
+    uint64_t notifies_reading;  /* NOTIFY new_reading received */
+    uint64_t notifies_presence; /* NOTIFY device_presence received */
+    uint64_t notifies_bad;      /* presence payloads that were not a JSON object (dropped) */
+    uint64_t hub_fetches;       /* fetch queries run by the hub */
+    uint64_t hub_holds;         /* fetches held back for a lagging client (flow control) */
+    uint64_t hub_held_ms;       /* total time fetches were held */
+    uint64_t rows_fetched;      /* rows the hub appended to the ring */
+    uint64_t rows_skipped;      /* rows the hub could not keep (out of order, oversized) */
+    /* rows appended straight from a NOTIFY payload (no fetch), counted in rows_fetched too */
+    uint64_t rows_notified;
+    /* new_reading payloads not understood (a fetch read the rows instead) */
+    uint64_t notifies_reading_bad;
+    uint64_t db_reconnects[2]; /* [0] listen connection, [1] query connection */
+    uint64_t db_query_errors;  /* queries that failed (SQL error or connection lost) */
+    uint64_t db_queue_full;    /* queries refused because the queue was full or the db down */
     uint64_t logins[AUTH_LOGIN_COUNT];
     uint64_t auth_refused[AUTH_REFUSE_COUNT];
     uint64_t auth_reloads; /* credentials (re)loaded from the database */
