@@ -116,7 +116,7 @@ FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB  := $(filter-out src/core/migrate.c src/core/pgconn.c,$(wildcard src/core/*.c)) $(wildcard src/serve/query_params.c src/serve/history_params.c) \
              $(addprefix src/ingest/,mqtt_frame.c mqtt_encode.c mqtt_client.c ack_tracker.c fifo.c) \
-             $(wildcard firmware/core/*.c) $(addprefix src/serve/,ws_origin.c forwarded.c hub.c ws_frame.c ws_rx.c auth_parse.c) \
+             $(wildcard firmware/core/*.c) $(addprefix src/serve/,ws_origin.c forwarded.c hub.c ws_frame.c ws_rx.c auth_parse.c notify_rows.c) \
              src/device/dynsec_reply.c
 FUZZ_SECONDS ?= 10
 # each fuzz/fuzz_X.c names its own -max_len in a "fuzz-max-len: N" comment (`make fuzz` refuses one without)

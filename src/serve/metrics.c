@@ -107,6 +107,10 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
     COUNTER("hub_held_milliseconds_total", "Time fetches were held back, in all.", m->hub_held_ms);
     COUNTER("rows_fetched_total", "Rows the hub read into its ring.", m->rows_fetched);
     COUNTER("rows_skipped_total", "Rows the hub could not keep (out of order or oversized).", m->rows_skipped);
+    COUNTER("rows_notified_total", "Rows of rows_fetched_total the NOTIFY itself carried (no query).",
+            m->rows_notified);
+    COUNTER("notifies_reading_bad_total", "new_reading payloads not understood (a fetch read the rows instead).",
+            m->notifies_reading_bad);
 
     head(b, "sensorpipe_db_up", "gauge", "1 when the database connection is ready.");
     for (int i = 0; i < 2; i++)

@@ -106,10 +106,14 @@ struct serve_metrics {
     uint64_t hub_held_ms;       /* total time fetches were held */
     uint64_t rows_fetched;      /* rows the hub appended to the ring */
     uint64_t rows_skipped;      /* rows the hub could not keep (out of order, oversized) */
-    uint64_t db_reconnects[2];  /* [0] listen connection, [1] query connection */
-    uint64_t db_query_errors;   /* queries that failed (SQL error or connection lost) */
-    uint64_t db_queue_full;     /* queries refused because the queue was full or the db down */
-    uint64_t db_cancelled;      /* running queries cancelled on the server (their client left, or too large) */
+    /* rows appended straight from a NOTIFY payload (no fetch), counted in rows_fetched too */
+    uint64_t rows_notified;
+    /* new_reading payloads not understood (a fetch read the rows instead) */
+    uint64_t notifies_reading_bad;
+    uint64_t db_reconnects[2]; /* [0] listen connection, [1] query connection */
+    uint64_t db_query_errors;  /* queries that failed (SQL error or connection lost) */
+    uint64_t db_queue_full;    /* queries refused because the queue was full or the db down */
+    uint64_t db_cancelled;     /* running queries cancelled on the server (their client left, or too large) */
     uint64_t logins[AUTH_LOGIN_COUNT];
     uint64_t auth_refused[AUTH_REFUSE_COUNT];
     uint64_t auth_reloads; /* credentials (re)loaded from the database */

@@ -234,6 +234,10 @@ int serve_main(int argc, char **argv)
          "largest /api/readings response body; larger answers get 413 (narrow the range or lower limit)", false},
         {"session-hours", CFG_INT, &cfg->session_hours, "12", 1, 8760, NULL,
          "a dashboard login lasts this many hours (the session cookie's expiry)", false},
+        {"notify-rows", CFG_BOOL, &cfg->notify_rows, "true", 0, 0, NULL,
+         "send the rows a new_reading NOTIFY carries without reading them back (false: every NOTIFY is a doorbell; "
+         "any database login can NOTIFY, see docs/SECURITY.md)",
+         false},
         {"migrate", CFG_BOOL, &cfg->migrate, "true", 0, 0, NULL, "create/upgrade the schema at start", false},
         {"log-level", CFG_STR, &cfg->log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
         {"allowed-hosts", CFG_STR, &cfg->allowed_hosts, "", 0, 0, NULL,

@@ -54,6 +54,7 @@ struct serve_config {
     long db_pool;               /* connections for backfills and the API (query_conns) */
     long api_max_bytes;         /* largest /api/readings body */
     bool migrate;
+    bool notify_rows;   /* take the rows a new_reading NOTIFY carries (db/009) with no fetch */
     long session_hours; /* a login's session lasts this long */
 };
 
