@@ -8,7 +8,8 @@
  * and bucket in range; times that parse must format and parse back equal; refusals carry a
  * reason that fits the error buffer, however small; the rollup split of an accepted range
  * covers it exactly with whole hours and two short edges, and the minute split with whole
- * hours, whole minutes and two edges shorter than a minute.
+ * hours, whole minutes and two edges shorter than a minute; the minute-only split of minute-multiple
+ * buckets whole minutes and two edges shorter than a minute.
  */
 /* fuzz-max-len: 4096 (query strings past QP_TOPIC_MAX and every numeric bound) */
 #include "core/timeutil.h"
@@ -127,6 +128,23 @@ static void check_rollup_split(const struct qp_readings *r)
     check_minute_split(r, wf, wt);
 }
 
+/* The minute split of minute-multiple buckets: whole minutes inside the range, raw edges within one minute each. */
+static void check_minute_only_split(const struct qp_readings *r)
+{
+    const int64_t minute = 60LL * 1000000;
+    int64_t wf = INT64_MIN, wt = INT64_MIN;
+    if (!qp_minute_split(r, &wf, &wt))
+        return;
+    if (r->bucket_s % 60 || r->bucket_s % 3600 == 0)
+        abort();
+    if (wf < r->from_us || wt > r->to_us || wf > wt)
+        abort();
+    if (wf < wt && (wf % minute || wt % minute))
+        abort();
+    if (wf - r->from_us >= minute || (wf < wt && r->to_us - wt >= minute))
+        abort(); /* a raw part holds a whole minute */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2 || size > 4096)
@@ -162,6 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         check_topic(r.topic);
         check_rollup_split(&r);
+        check_minute_only_split(&r);
     } else
         check_err(err, sizeof err);
 

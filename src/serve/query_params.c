@@ -343,3 +343,16 @@ bool qp_rollup_split(const struct qp_readings *q, int64_t *whole_from, int64_t *
     *whole_to = hi;
     return true;
 }
+
+bool qp_minute_split(const struct qp_readings *q, int64_t *whole_from, int64_t *whole_to)
+{
+    if (q->bucket_s <= 0 || q->bucket_s % 60 || q->bucket_s % 3600 == 0)
+        return false;
+    int64_t lo = qp_minute_ceil(q->from_us, q->to_us);
+    int64_t hi = qp_minute_floor(q->to_us);
+    if (hi < lo)
+        hi = lo; /* from and to in one minute: all of it is the first part */
+    *whole_from = lo;
+    *whole_to = hi;
+    return true;
+}

@@ -87,4 +87,13 @@ struct qp_split {
  */
 bool qp_rollup_split_minutes(const struct qp_readings *q, struct qp_split *s);
 
+/*
+ * Split the range of a bucket query of whole minutes that are not whole hours (bucket_s a
+ * multiple of 60, not of 3600) for the minute rollup (readings_minutely): the whole minutes
+ * [*whole_from, *whole_to) from the rollup, [from, whole_from) and [whole_to, to) raw rows,
+ * each within one minute, hence in the bucket of its start. With no whole minute in the
+ * range, whole_from == whole_to. False (outputs left alone) for other buckets or raw rows.
+ */
+bool qp_minute_split(const struct qp_readings *q, int64_t *whole_from, int64_t *whole_to);
+
 #endif

@@ -2,8 +2,8 @@
 #include "serve_lws.h"
 
 #include "core/log.h"
-#include "core/timeutil.h"
 #include "auth.h"
+#include "conn_limits.h"
 #include "http_api.h"
 #include "http_peer.h"
 #include "metrics.h"
@@ -15,8 +15,7 @@
 #include <string.h>
 
 #define SERVE_PROTOCOL "sensorpipe"
-#define SERVE_HTTP_HEADER_MAX 8192  /* a request head larger than this is dropped by lws */
-#define SERVE_HTTP_HEADER_POOL 1024 /* request heads parsed at once */
+#define SERVE_HTTP_HEADER_MAX 8192 /* a request head larger than this is dropped by lws */
 
 /*
  * Per-connection memory, zeroed by lws and re-made whenever the connection is
@@ -37,40 +36,15 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 /*
  * Connections libwebsockets drops on its own. A request head that is
  * malformed (lws answers 403 or hangs up), over SERVE_HTTP_HEADER_MAX, or not
- * complete within --http-timeout-s never reaches a callback with a reason. So every accepted connection carries, in its
- * opaque user data, the monotonic ms it was accepted at (shifted left) and a bit set once a complete request head was
- * seen; when a connection that never got that far is destroyed, it is counted as timed out (it lived to the deadline)
- * or malformed (it died sooner: refused by lws, or the client gave up). No memory per connection; pg sockets (another
- * protocol) are never marked.
+ * complete within the head deadline (--http-head-timeout-s) never reaches a callback with a reason. So every accepted
+ * connection carries (conn_limits.h) the time it was accepted and whether a complete request head was seen; when a
+ * connection that never got that far is destroyed, it is counted as timed out (it lived to the deadline) or malformed
+ * (it died sooner: refused by lws, or the client gave up). pg sockets (another protocol) carry none.
  */
-#define CONN_SEEN ((uintptr_t)1)
-
-static void conn_accepted(struct serve *sv, struct lws *wsi)
+static bool ours(struct lws *wsi)
 {
-    sv->m.http_connections++;
-    lws_set_opaque_user_data(wsi, (void *)(((uintptr_t)time_mono_ms() << 1) & ~CONN_SEEN));
-}
-
-/* A complete request head arrived (any request on the connection). */
-static void conn_request_seen(struct lws *wsi)
-{
-    uintptr_t v = (uintptr_t)lws_get_opaque_user_data(wsi);
-    if (v)
-        lws_set_opaque_user_data(wsi, (void *)(v | CONN_SEEN));
-}
-
-static void conn_destroyed(struct serve *sv, struct lws *wsi)
-{
-    uintptr_t v = (uintptr_t)lws_get_opaque_user_data(wsi);
     const struct lws_protocols *p = lws_get_protocol(wsi);
-    if (!v || (v & CONN_SEEN) || !p || p->callback != serve_callback)
-        return;
-    int64_t age = time_mono_ms() - (int64_t)(v >> 1);
-    /* lws times out on whole seconds; a little slack for the loop */
-    bool timed_out = age >= sv->cfg.http_timeout_s * 1000 - 200;
-    sv->m.http_refused[timed_out ? HTTP_REFUSE_TIMEOUT : HTTP_REFUSE_MALFORMED]++;
-    log_debug("http: connection closed after %lld ms without a complete request head (%s)", (long long)age,
-              timed_out ? "timed out" : "malformed or abandoned");
+    return p && p->callback == serve_callback;
 }
 
 static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -79,16 +53,22 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     struct session *s = user;
     switch (reason) {
     /* connections */
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        /* wsi is the listening socket; in is the accepted fd. Nonzero: lws closes it */
+        return conn_limits_accept(sv, (int)(lws_intptr_t)in);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        conn_accepted(sv, wsi);
+        conn_limits_instantiated(sv, wsi);
         break;
     case LWS_CALLBACK_WSI_DESTROY:
-        conn_destroyed(sv, wsi);
+        if (ours(wsi))
+            conn_limits_destroyed(sv, wsi);
         break;
 
     /* HTTP */
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
-        conn_request_seen(wsi);
+        conn_limits_request_seen(wsi);
+        if (s && s->kind == SESSION_HTTP && s->u.http.active)
+            return api_refuse_pipelined(sv, wsi, &s->u.http);
         if (http_check_host(sv, wsi, false))
             return 1;
         return api_filter(sv, wsi);
@@ -115,7 +95,7 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 
     /* WebSocket */
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        conn_request_seen(wsi);
+        conn_limits_request_seen(wsi);
         if (http_check_host(sv, wsi, true))
             return 1;
         return ws_confirm_upgrade(sv, wsi, in);
@@ -257,16 +237,20 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
      * it is accepted and closes it when the request head is not complete
      * timeout_secs_ah_idle later, however it trickles in. A connection waiting
      * for a free ah, and one being sent a file, times out after timeout_secs.
-     * The pool bounds the connections being parsed at once (an ah is ~10 KB,
-     * allocated while in use); beyond it new connections wait for one.
+     * The pool (--http-header-pool) bounds the connections being parsed at once
+     * (an ah is ~9 KB, allocated while in use); beyond it new connections wait
+     * for one, and so does /healthz: 1,500 slow-loris sockets against a pool of
+     * 1,024 held /healthz for 2.4-6 s (head deadline 3-10 s), a pool of 4,096
+     * answered it in ~70 ms (p50; docs/SECURITY.md). Per-address connection
+     * limits keep one address from filling it.
      */
     info.timeout_secs = (unsigned)sv->cfg.http_timeout_s;
-    info.timeout_secs_ah_idle = (unsigned)sv->cfg.http_timeout_s;
+    info.timeout_secs_ah_idle = (unsigned)conn_head_timeout_s(sv);
     info.ka_time = 60; /* TCP keepalive finds dead WebSocket peers */
     info.ka_probes = 3;
     info.ka_interval = 10;
     info.max_http_header_data = SERVE_HTTP_HEADER_MAX;
-    info.max_http_header_pool = SERVE_HTTP_HEADER_POOL;
+    info.max_http_header_pool = (unsigned short)sv->cfg.http_header_pool;
     info.pt_serv_buf_size = 16384;
     sv->ctx = lws_create_context(&info);
     if (!sv->ctx) {

@@ -1,7 +1,8 @@
 // serve_rollup.test.mjs - /api/readings buckets of whole hours answered from the hourly rollup
 // (readings_hourly), the whole minutes of the partial first and last hour from the minute
 // rollup (readings_minutely) and raw rows for at most the partial first and last minute: the
-// rows must be the ones the raw date_bin query gives, for aligned and unaligned ranges (hour
+// rows must be the ones the raw date_bin query gives (buckets of whole minutes that are not
+// hours, such as the dashboard's 2m for 24 h, read the minute rollup and raw edges alone), for aligned and unaligned ranges (hour
 // and minute edges, 1 us edges, ranges inside one minute or one hour), several bucket widths
 // and topic filters; with the minute rollup off, and with both off (the TimescaleDB fallback).
 import { test, before, after } from 'node:test';
@@ -85,7 +86,8 @@ const RANGES = [
   ['2026-03-01T04:30:00Z', '2026-03-01T05:00:00.000001Z'], // whole minutes, then 1 us of an hour
   ['2026-03-01T01:00:00Z', '2026-03-01T09:30:00Z'], // whole hours, then whole minutes
 ];
-const BUCKETS = [['1h', 3600], ['2h', 7200], ['5h', 18000], ['1d', 86400]];
+// whole hours (hourly + minute rollups) and whole minutes that are not hours (minute rollup alone)
+const BUCKETS = [['1h', 3600], ['2h', 7200], ['5h', 18000], ['1d', 86400], ['2m', 120], ['30m', 1800], ['90m', 5400]];
 const FILTERS = [
   [null, TOPICS],
   ['ra/+/x', ['ra/temperature/x', 'ra/humidity/x']],
@@ -137,6 +139,11 @@ test('whole hours are read from the hourly rollup, whole minutes from the minute
   assert.equal(await count('2026-03-01T10:30:00Z', '2026-03-01T10:31:00Z'), minuteN); // one whole minute
   assert.equal(await count('2026-03-01T10:30:00Z', '2026-03-01T10:30:59.999999Z'), 0); // inside it: raw
   assert.equal(await count('2026-03-01T10:29:59.999999Z', '2026-03-01T10:31:00.000001Z'), minuteN); // 1 us edges raw
+  // minute-multiple buckets (not hours) read the minute rollup for whole minutes, raw rows for the edges
+  const count2m = async (from, to) => (await api(from, to, '2m', T)).reduce((a, r) => a + r.count, 0);
+  assert.equal(await count2m('2026-03-01T10:30:00Z', '2026-03-01T10:31:00Z'), minuteN);
+  assert.equal(await count2m('2026-03-01T10:30:00Z', '2026-03-01T10:30:59.999999Z'), 0);
+  assert.equal(await count2m('2026-03-01T10:00:00Z', '2026-03-01T11:00:00Z'), hourN);
   assert.equal(await pipe.psql(`SELECT sensorpipe_rollup_rebuild('2026-03-01T10:00:00Z', '2026-03-01T11:00:00Z')`), '3');
   assert.equal(await count('2026-03-01T10:00:00Z', '2026-03-01T11:00:00Z'), 0);
   assert.equal(await count('2026-03-01T10:00:00.000001Z', '2026-03-01T11:00:00Z'), 0);
@@ -167,11 +174,11 @@ test('with the rollup off (the TimescaleDB path) the same query answers from raw
   }
 });
 
-test('sub-hour and non-hour-multiple buckets still read raw rows', async () => {
+test('buckets that are not whole minutes still read raw rows', async () => {
   await pipe.psql(`UPDATE readings_hourly SET n = n + 1000`);
   await pipe.psql(`UPDATE readings_minutely SET n = n + 1000`);
   try {
-    for (const [bucket, secs] of [['30m', 1800], ['90m', 5400], ['45s', 45]]) {
+    for (const [bucket, secs] of [['45s', 45], ['90s', 90], ['1s', 1]]) {
       const from = '2026-03-01T00:00:00Z';
       const to = '2026-03-01T12:00:00Z';
       assert.deepEqual(await api(from, to, bucket, null), await raw(from, to, secs, TOPICS), `bucket=${bucket}`);

@@ -425,6 +425,34 @@ static void test_small_error_buffer(void **state)
     assert_int_equal(strlen(err), sizeof err - 1);
 }
 
+/* Buckets of whole minutes that are not hours: whole minutes from the minute rollup, raw edges. */
+static void test_minute_split(void **state)
+{
+    (void)state;
+    const int64_t m = 60LL * 1000000;
+    struct qp_readings q = {.from_us = NOW_US + 30 * 1000000, .to_us = NOW_US + 10 * m + 1, .bucket_s = 120};
+    int64_t wf = -1, wt = -1;
+    assert_true(qp_minute_split(&q, &wf, &wt));
+    assert_int_equal(wf, NOW_US + m); /* the first whole minute */
+    assert_int_equal(wt, NOW_US + 10 * m);
+    q.bucket_s = 3600; /* whole hours: qp_rollup_split's */
+    assert_false(qp_minute_split(&q, &wf, &wt));
+    q.bucket_s = 45; /* not whole minutes: raw rows */
+    assert_false(qp_minute_split(&q, &wf, &wt));
+    q.bucket_s = 0;
+    assert_false(qp_minute_split(&q, &wf, &wt));
+    /* inside one minute: no whole minute, all of it the first raw part */
+    q = (struct qp_readings){.from_us = NOW_US + 10 * 1000000, .to_us = NOW_US + 50 * 1000000, .bucket_s = 300};
+    assert_true(qp_minute_split(&q, &wf, &wt));
+    assert_int_equal(wf, q.to_us);
+    assert_int_equal(wt, q.to_us);
+    /* aligned: all whole minutes */
+    q = (struct qp_readings){.from_us = NOW_US, .to_us = NOW_US + 86400LL * 1000000, .bucket_s = 120};
+    assert_true(qp_minute_split(&q, &wf, &wt));
+    assert_int_equal(wf, q.from_us);
+    assert_int_equal(wt, q.to_us);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_bucket),
         cmocka_unit_test(test_rollup_split),
         cmocka_unit_test(test_rollup_split_minutes),
+        cmocka_unit_test(test_minute_split),
         cmocka_unit_test(test_readings_defaults),
         cmocka_unit_test(test_readings_valid),
         cmocka_unit_test(test_readings_invalid),
