@@ -127,6 +127,31 @@ static void check_rollup_split(const struct qp_readings *r)
     check_minute_split(r, wf, wt);
 }
 
+/*
+ * The minute split of buckets of whole minutes (not whole hours): [from, whole_from) within
+ * the minute of from, [whole_from, whole_to) whole minutes, [whole_to, to) within the minute
+ * of to; never together with the hourly split.
+ */
+static void check_whole_minutes(const struct qp_readings *r)
+{
+    const int64_t minute = 60LL * 1000000;
+    int64_t wf = INT64_MIN, wt = INT64_MIN, hf, ht;
+    if (!qp_minute_split(r, &wf, &wt))
+        return;
+    if (qp_rollup_split(r, &hf, &ht) || r->bucket_s % 60)
+        abort();
+    if (wf < r->from_us || wt > r->to_us || wf > wt)
+        abort();
+    if (wf < wt && (wf % minute != 0 || wt % minute != 0))
+        abort();
+    if (wf - r->from_us >= minute || r->to_us - wt >= minute)
+        abort(); /* a raw part holds a whole minute */
+    if (r->from_us < wf && unit_floor(wf - 1, minute) != unit_floor(r->from_us, minute))
+        abort();
+    if (wt < r->to_us && unit_floor(r->to_us - 1, minute) != unit_floor(wt, minute))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2 || size > 4096)
@@ -162,6 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         check_topic(r.topic);
         check_rollup_split(&r);
+        check_whole_minutes(&r);
     } else
         check_err(err, sizeof err);
 

@@ -79,6 +79,23 @@ static const char SQL_BUCKETS_ROLLUP[] =
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
 /*
+ * Buckets of whole minutes that are not whole hours (e.g. 2 or 10 minutes) with the minute
+ * rollup: as SQL_BUCKETS_ROLLUP from readings_minutely, $6, $7 the whole minutes of
+ * qp_minute_split; raw rows only for the partial first and last minute.
+ */
+static const char SQL_BUCKETS_MINUTELY[] =
+    "SELECT " SQL_TS_US("b") ", topic, sum(s) / sum(n)::float8, min(lo), max(hi), sum(n)::int8 FROM ("
+    " SELECT " BIN("bucket") " AS b, topic, n, sum AS s, min AS lo, max AS hi FROM readings_minutely"
+    "  WHERE bucket >= $6::timestamptz AND bucket < $7::timestamptz AND " TOPIC_MATCH
+    " UNION ALL"
+    " SELECT " BIN("$1::timestamptz") ", topic, count(*), sum(value), min(value), max(value) FROM readings"
+    "  WHERE ts >= $1::timestamptz AND ts < $6::timestamptz AND " TOPIC_MATCH " GROUP BY topic"
+    " UNION ALL"
+    " SELECT " BIN("$7::timestamptz") ", topic, count(*), sum(value), min(value), max(value) FROM readings"
+    "  WHERE ts >= $7::timestamptz AND ts < $2::timestamptz AND " TOPIC_MATCH " GROUP BY topic) p"
+    " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
+
+/*
  * As SQL_BUCKETS_ROLLUP with the minute rollup too; $6..$9 the parts of qp_rollup_split_minutes
  * (min_from, hour_from, hour_to, min_to): whole hours [$7, $8) from readings_hourly, whole
  * minutes [$6, $7) and [$8, $9) from readings_minutely, raw rows [$1, $6) and [$9, $2). Each
@@ -327,8 +344,8 @@ static void readings_cb(void *owner, void *arg, const PGresult *res, const char 
 }
 
 /*
- * Submit the /api/readings query for r->q (validated): buckets of whole hours from the rollups
- * the triggers keep (hourly_on, minute_on), otherwise from raw rows.
+ * Submit the /api/readings query for r->q (validated): buckets of whole hours or whole minutes
+ * from the rollups the triggers keep (hourly_on, minute_on), otherwise from raw rows.
  */
 static void readings_submit(struct api_req *r, bool hourly_on, bool minute_on)
 {
@@ -365,6 +382,12 @@ static void readings_submit(struct api_req *r, bool hourly_on, bool minute_on)
         api_submit(r, SQL_BUCKETS_ROLLUP, 7, params, readings_cb);
         return;
     }
+    if (minute_on && qp_minute_split(&r->q, &whole_from, &whole_to)) {
+        time_format_rfc3339(whole_from, wf);
+        time_format_rfc3339(whole_to, wt);
+        api_submit(r, SQL_BUCKETS_MINUTELY, 7, params, readings_cb);
+        return;
+    }
     api_submit(r, r->q.bucket_s ? SQL_BUCKETS : SQL_RAW, r->q.bucket_s ? 5 : 4, params, readings_cb);
 }
 
@@ -399,7 +422,7 @@ static void api_readings(struct api_req *r, bool csv_path)
     r->csv = csv_path || (acc && strstr(acc, "text/csv"));
 
     int64_t whole_from, whole_to;
-    if (qp_rollup_split(&r->q, &whole_from, &whole_to))
+    if (qp_rollup_split(&r->q, &whole_from, &whole_to) || qp_minute_split(&r->q, &whole_from, &whole_to))
         api_submit(r, SQL_ROLLUP_ON, 0, NULL, rollup_on_cb); /* is the rollup kept here? then the query */
     else
         readings_submit(r, false, false);

@@ -87,4 +87,13 @@ struct qp_split {
  */
 bool qp_rollup_split_minutes(const struct qp_readings *q, struct qp_split *s);
 
+/*
+ * Buckets of whole minutes that are not whole hours (bucket seconds a multiple of 60 but not
+ * of 3600, e.g. 2 or 10 minutes): the whole minutes [*whole_from, *whole_to) of [from, to),
+ * for the minute rollup (readings_minutely); the rest, [from, *whole_from) and
+ * [*whole_to, to), each lies within one minute, hence in the bucket of its start. False (and
+ * the outputs left alone) for other buckets: those of whole hours take qp_rollup_split.
+ */
+bool qp_minute_split(const struct qp_readings *q, int64_t *whole_from, int64_t *whole_to);
+
 #endif
