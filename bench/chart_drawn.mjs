@@ -26,14 +26,19 @@ const rangeUrl = (base, range) => `${base}/#range=${encodeURIComponent(range)}`;
  * is set while data-chart-range is that range.
  */
 function markerWatch() {
-  const el = document.documentElement;
   globalThis.__benchDrawn = {};
   const check = () => {
-    const range = el.dataset.chartRange;
-    if (el.dataset.chartDrawn && range && !(range in globalThis.__benchDrawn))
+    const el = document.documentElement;
+    const range = el?.dataset.chartRange;
+    if (el?.dataset.chartDrawn && range && !(range in globalThis.__benchDrawn))
       globalThis.__benchDrawn[range] = performance.now();
   };
-  new MutationObserver(check).observe(el, { attributes: true, attributeFilter: ['data-chart-drawn', 'data-chart-range'] });
+  // the document itself, subtree: <html> may not exist yet when this runs
+  new MutationObserver(check).observe(document, {
+    attributes: true,
+    subtree: true,
+    attributeFilter: ['data-chart-drawn', 'data-chart-range'],
+  });
 }
 
 const [base, user, passwordFile, repsArg, ...ranges] = process.argv.slice(2);
