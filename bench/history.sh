@@ -158,7 +158,7 @@ history_stage() {
     local bpr mbpr hbpr span_d
     bpr=$(calc "$H_RAW_BYTES / $H_ROWS"); mbpr=$(calc "$H_MIN_BYTES / $H_MIN_ROWS"); hbpr=$(calc "$H_HOUR_BYTES / $H_HOUR_ROWS")
     span_d=$(calc "($H_LAST - $H_FIRST) / 86400")
-    line "history dataset: $H_ROWS rows, 300 series over $(fmt1 "$span_d") days ($H_BUILD in $(fmt1 "$H_BUILD_S") s); raw $(fmt0 "$bpr") B/row on disk with indexes ($(calc "$H_RAW_BYTES / 1048576" | xargs printf '%.0f') MB); readings_minutely $H_MIN_ROWS rows $(fmt0 "$mbpr") B/row; readings_hourly $H_HOUR_ROWS rows $(fmt0 "$hbpr") B/row; rollup totals = raw count: $([ "$H_ROWS" = "$H_MIN_N" ] && [ "$H_ROWS" = "$H_HOUR_N" ] && echo yes || echo "NO ($H_MIN_N, $H_HOUR_N)"); sampled buckets equal to raw: $((H_SAMPLED - H_MISMATCH))/$H_SAMPLED"
+    line "history dataset: $H_ROWS rows, 300 series over $(fmt1 "$span_d") days ($H_BUILD in $(fmt1 "$H_BUILD_S") s); raw $(fmt0 "$bpr") B/row on disk with indexes ($(calc "$H_RAW_BYTES / 1048576" | xargs printf '%.0f') MiB); readings_minutely $H_MIN_ROWS rows $(fmt0 "$mbpr") B/row; readings_hourly $H_HOUR_ROWS rows $(fmt0 "$hbpr") B/row; rollup totals = raw count: $([ "$H_ROWS" = "$H_MIN_N" ] && [ "$H_ROWS" = "$H_HOUR_N" ] && echo yes || echo "NO ($H_MIN_N, $H_HOUR_N)"); sampled buckets equal to raw: $((H_SAMPLED - H_MISMATCH))/$H_SAMPLED"
     rec history_dataset group=history rows="$H_ROWS" step_s="$H_STEP" days="$H_DAYS" span_days="$span_d" build="$H_BUILD" \
         build_s="$H_BUILD_S" raw_bytes="$H_RAW_BYTES" raw_bytes_per_row="$bpr" minutely_rows="$H_MIN_ROWS" \
         minutely_bytes="$H_MIN_BYTES" hourly_rows="$H_HOUR_ROWS" hourly_bytes="$H_HOUR_BYTES" sampled="$H_SAMPLED" \
@@ -167,7 +167,7 @@ history_stage() {
     local m_rows=$((300 * 30 * 17280)) m_min=$((300 * 30 * 1440)) m_hour=$((300 * 30 * 24))
     local m_bytes
     m_bytes=$(calc "$m_rows * $bpr + $m_min * $mbpr + $m_hour * $hbpr")
-    line "history cost model, 30 days at 1 reading/5 s x 300 series: $m_rows raw rows ($(calc "$m_rows * $bpr / 1073741824" | xargs printf '%.1f') GB), $m_min minutely rows ($(calc "$m_min * $mbpr / 1073741824" | xargs printf '%.2f') GB), $m_hour hourly rows ($(calc "$m_hour * $hbpr / 1048576" | xargs printf '%.0f') MB); total $(calc "$m_bytes / 1073741824" | xargs printf '%.1f') GB"
+    line "history cost model, 30 days at 1 reading/5 s x 300 series: $m_rows raw rows ($(calc "$m_rows * $bpr / 1073741824" | xargs printf '%.1f') GiB), $m_min minutely rows ($(calc "$m_min * $mbpr / 1073741824" | xargs printf '%.2f') GiB), $m_hour hourly rows ($(calc "$m_hour * $hbpr / 1048576" | xargs printf '%.0f') MiB); total $(calc "$m_bytes / 1073741824" | xargs printf '%.1f') GiB"
     rec history_model group=history rows="$m_rows" minutely_rows="$m_min" hourly_rows="$m_hour" bytes="$m_bytes" \
         raw_bytes="$(calc "$m_rows * $bpr")" minutely_bytes="$(calc "$m_min * $mbpr")" hourly_bytes="$(calc "$m_hour * $hbpr")"
 
