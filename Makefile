@@ -109,7 +109,7 @@ faults: build/asan/sensorpipe build/sensorpipe
 # libFuzzer targets (clang): each fuzz/fuzz_X.c links the parsers it exercises.
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB  := $(filter-out src/core/migrate.c src/core/pgconn.c,$(wildcard src/core/*.c)) $(wildcard src/serve/query_params.c) \
+FUZZ_LIB  := $(filter-out src/core/migrate.c src/core/pgconn.c,$(wildcard src/core/*.c)) $(wildcard src/serve/query_params.c src/serve/history_params.c) \
              $(addprefix src/ingest/,mqtt_frame.c mqtt_encode.c mqtt_client.c ack_tracker.c fifo.c) \
              $(wildcard firmware/core/*.c) $(addprefix src/serve/,ws_origin.c forwarded.c hub.c ws_frame.c ws_rx.c auth_parse.c) \
              src/device/dynsec_reply.c

@@ -3,9 +3,10 @@
 // marker, for each range, cold (first visit: every asset fetched) and warm (the same link
 // opened again), over a logged-in session (POST /login, the cookie as the dashboard uses it).
 //
-//   node bench/chart_drawn.mjs <base URL> <user> <password file> <reps> <range>...
+//   node bench/chart_drawn.mjs <base URL> <user> <password file> <reps> <range>[/<device>]...
 //
-// Prints one JSON line per range: {"range","cold_ms","n","p50_ms","p99_ms","max_ms","points"}.
+// A view is a range (24h: the overview) or range/device (24h/pico: that device's page).
+// Prints one JSON line per view: {"range","cold_ms","n","p50_ms","p99_ms","max_ms","points"}.
 // Exits 3 with a one-line note on stderr when the dashboard does not set the marker (it is
 // the range picker's, issue 14 item 1).
 //
@@ -17,8 +18,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-/** The link that opens the dashboard on a range (the URL state of the range picker). */
-const rangeUrl = (base, range) => `${base}/#range=${encodeURIComponent(range)}`;
+/**
+ * The link that opens the dashboard on a range, or on a device's page with a range (the URL
+ * state of the range picker, docs/INTERFACES.md "Dashboard URL state").
+ */
+const rangeUrl = (base, range, device) =>
+  `${base}/#range=${encodeURIComponent(range)}${device ? `&device=${encodeURIComponent(device)}` : ''}`;
 
 /**
  * Runs in every page before its scripts: records in __benchDrawn[range] the performance.now()
@@ -68,12 +73,13 @@ try {
   const page = context.pages()[0] ?? (await context.newPage());
   await context.addInitScript(`(${markerWatch})()`);
   const quantile = (xs, q) => xs[Math.min(xs.length - 1, Math.round(q * (xs.length - 1)))];
-  for (const range of ranges) {
+  for (const viewArg of ranges) {
+    const [range, device] = viewArg.split('/');
     const times = [];
     let points = null;
     for (let i = 0; i <= REPS; i++) {
       await page.goto('about:blank');
-      await page.goto(rangeUrl(base, range), { waitUntil: 'commit' });
+      await page.goto(rangeUrl(base, range, device), { waitUntil: 'commit' });
       try {
         await page.waitForFunction((r) => globalThis.__benchDrawn && r in globalThis.__benchDrawn, range, {
           timeout: WAIT_MS,
@@ -99,7 +105,7 @@ try {
     if (status) break;
     times.sort((a, b) => a - b);
     console.log(JSON.stringify({
-      range, cold_ms: +times.cold.toFixed(1), n: times.length, p50_ms: +quantile(times, 0.5).toFixed(1),
+      range: viewArg, cold_ms: +times.cold.toFixed(1), n: times.length, p50_ms: +quantile(times, 0.5).toFixed(1),
       p99_ms: +quantile(times, 0.99).toFixed(1), max_ms: +times[times.length - 1].toFixed(1), points,
     }));
   }

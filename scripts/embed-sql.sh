@@ -17,7 +17,7 @@ out=$1; shift
     i=0
     for f in "$@"; do
         b=$(basename "$f" .sql)
-        echo "    {$((10#${b%%_*})), \"$b\", sql_$i}," # decimal: 008 is no octal constant
+        v=${b%%_*}; echo "    {$((10#$v)), \"$b\", sql_$i},"
         i=$((i + 1))
     done
     echo "};"

@@ -5,11 +5,18 @@
 //   3. on close: backoff + jitter, resume with /ws?after=<last id>
 // The only timer re-renders the "3 s ago" ages (and the retry countdown)
 // from local state.
+//
+// The view (range, zoom, device page) lives in the URL's hash (range.js): a link opens the
+// same view. A range other than live is fetched once from /api/readings (buckets) and then
+// kept moving by the same WebSocket rows; a device page adds its presence and rejects.
 
 import { Board } from './cards.js';
-import { LiveChart } from './chart.js';
+import { LiveChart, MAX_SERIES } from './chart.js';
 import { ReadingStream } from './stream.js';
 import { parseTs } from './format.js';
+import { HistoryChart } from './history.js';
+import { DevicePage } from './device.js';
+import { RANGES, parseHash, toHash, viewWindow, bucketParam, readingsQuery, timeZoneLabel } from './range.js';
 
 const HISTORY = 500;
 
@@ -22,6 +29,7 @@ const chart = new LiveChart($('chart'), {
 });
 const board = new Board($('devices'), {
   colorFor: (topic) => chart.colorFor(topic),
+  deviceHref: (device) => toHash({ ...view, device }),
   onEmptyChange: (empty) => {
     $('empty').hidden = !empty;
   },
@@ -40,6 +48,8 @@ function applyRows(rows) {
     board.update(row.topic, row.id, row.ts, row.value);
     chart.add(row.topic, board.card(row.topic).info.unit, row.ts, row.value);
   }
+  historyChart.addRows(rows);
+  if (board.devices.size !== shownDevices) syncDevices();
   stats.rows += rows.length;
   stats.lastId = rows[rows.length - 1].id;
   renderStats();
@@ -114,19 +124,169 @@ const stream = new ReadingStream({
   base,
   history: HISTORY,
   onRows: applyRows,
-  onPresence: (p) => board.presence(p),
+  onPresence: (p) => {
+    board.presence(p);
+    devicePage.presence(p);
+    if (board.devices.size !== shownDevices) syncDevices();
+  },
   onState: (state, info) => {
     setState(state, info);
     if (state === 'reconnecting' && info && info.retryInMs != null && info.attempt >= 2) checkSession();
   },
 });
 
+// --- the view: range, zoom, device page --------------------------------------
+
+let view = parseHash(location.hash);
+let win = null; // the window on screen (range.js viewWindow), null when live
+const zoomStack = []; // views to go back to (Back, double-click)
+
+const note = (text) => {
+  if ($('chart-note').textContent !== text) $('chart-note').textContent = text;
+};
+const historyChart = new HistoryChart($('history'), {
+  colorFor: (topic) => chart.colorFor(topic),
+  onNote: note,
+  onZoom: (from, to) => {
+    zoomStack.push(view);
+    navigate({ ...view, range: 'custom', from, to }, true);
+  },
+  onBack: () => back(),
+});
+const devicePage = new DevicePage($('device-page'));
+
+const pad2 = (n) => String(n).padStart(2, '0');
+// datetime-local values are in the browser's time zone, as every time on the page
+function localInput(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+}
+
+function title() {
+  if (view.range === 'live') return 'Last 10 minutes';
+  if (view.range !== 'custom') return `Last ${RANGES[view.range].label}`;
+  return `${new Date(view.from).toLocaleString()} – ${new Date(view.to).toLocaleString()}`;
+}
+
+// navigate: show view v; push: a new browser history entry (zoom), else the URL is replaced.
+function navigate(v, push = false) {
+  const hash = toHash(v);
+  if (hash !== location.hash) {
+    if (push) history.pushState(null, '', hash);
+    else history.replaceState(null, '', hash);
+  }
+  apply(v);
+}
+
+// The overview's history asks for every topic in one request while they are few enough to
+// draw; with more, only for the topics the chart draws (one request each): the first
+// MAX_SERIES with data by name, as the live chart. Bounds the answer whatever the fleet.
+function overviewFilters() {
+  const topics = [...board.cards.values()].filter((c) => Number.isFinite(c.tsMs)).map((c) => c.info.topic).sort();
+  return topics.length <= MAX_SERIES ? [''] : topics.slice(0, MAX_SERIES);
+}
+
+// On a device page only its group shows (new groups appear as readings come).
+let shownDevices = 0;
+let snapshotDone = false; // /api/topics answered (or failed)
+function syncDevices() {
+  shownDevices = board.devices.size;
+  for (const d of board.devices.values()) d.el.hidden = Boolean(view.device) && d.name !== view.device;
+}
+
+function back() {
+  if (zoomStack.length) navigate(zoomStack.pop());
+}
+
+function apply(v) {
+  view = v;
+  const dev = view.device;
+  const filter = dev ? `${dev}/#` : '';
+  document.body.dataset.view = dev ? 'device' : 'overview';
+  $('crumbs').hidden = !dev;
+  $('crumbs-device').textContent = dev;
+  $('crumbs-all').href = toHash({ ...view, device: '' });
+  if (dev) board.ensureDevice(dev, { standard: !board.devices.has(dev) });
+  chart.filter = dev ? (t) => t.startsWith(`${dev}/`) : null;
+  chart.schedule();
+  syncDevices();
+  for (const b of $('ranges').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.range === view.range));
+  $('zoom-back').hidden = zoomStack.length === 0;
+  $('chart-title').textContent = title();
+  $('tz').textContent = `Times in ${timeZoneLabel()}.`;
+  const live = view.range === 'live';
+  $('chart').hidden = !live;
+  $('history').hidden = live;
+  note('');
+  win = live ? null : viewWindow(view, Date.now());
+  if (live) {
+    historyChart.clear();
+    chart.resize();
+    $('bucket').textContent = 'Raw readings.';
+  } else {
+    $('bucket').textContent = `Buckets of ${bucketParam(win.bucket)}: average, min–max band.`;
+    // the overview waits for /api/topics to know its topics (apply runs again then)
+    if (dev || snapshotDone) historyChart.load(view, win, dev ? [filter] : overviewFilters());
+  }
+  const csvWin = win || viewWindow({ range: 'custom', from: Date.now() - RANGES.live.ms, to: Date.now() }, Date.now());
+  $('csv').hidden = false;
+  $('csv').href = `/api/readings.csv?${readingsQuery(csvWin, filter)}`;
+  $('csv').setAttribute('download', `${dev || 'readings'}-${view.range}.csv`);
+  {
+    // the custom form starts from what is on screen
+    const w = csvWin;
+    $('custom-from').value = localInput(w.from);
+    $('custom-to').value = localInput(w.to);
+  }
+  if (dev) devicePage.show(dev, csvWin);
+  else devicePage.hide();
+}
+
+$('ranges').addEventListener('click', (ev) => {
+  const r = ev.target.closest('button[data-range]')?.dataset.range;
+  if (!r) return;
+  zoomStack.length = 0;
+  navigate({ ...view, range: r, from: NaN, to: NaN });
+});
+$('custom').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const from = new Date($('custom-from').value).getTime();
+  const to = new Date($('custom-to').value).getTime();
+  if (!(from < to)) {
+    note('from must be earlier than to');
+    return;
+  }
+  zoomStack.length = 0;
+  navigate({ ...view, range: 'custom', from, to });
+});
+$('zoom-back').addEventListener('click', back);
+// a device's name or card opens its page in the range on screen
+$('devices').addEventListener('click', (ev) => {
+  const sec = ev.target.closest('[data-device]');
+  if (!sec || view.device === sec.dataset.device) return;
+  if (!ev.target.closest('a.device-link, .card')) return;
+  ev.preventDefault();
+  navigate({ ...view, device: sec.dataset.device }, true);
+});
+// the browser's Back/Forward or an edited URL: both events may fire for one change
+function fromUrl() {
+  const v = parseHash(location.hash);
+  if (toHash(v) !== toHash(view)) apply(v);
+}
+globalThis.addEventListener('hashchange', fromUrl);
+globalThis.addEventListener('popstate', fromUrl);
+
 // Exposed for debugging from the console and for the end-to-end test.
-globalThis.sensorpipe = { stream, board, chart };
+globalThis.sensorpipe = { stream, board, chart, history: historyChart, devicePage, view: () => view, navigate };
 
 setState('connecting', { url: stream.url() });
 renderStats();
-loadSnapshot();
+apply(view);
+loadSnapshot().then(() => {
+  snapshotDone = true;
+  if (view.device) syncDevices(); // the other devices' groups exist now: hide them
+  else apply(view); // the overview's topics are known now
+});
 stream.start();
 
 // Ages only: no network in here.

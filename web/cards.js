@@ -25,8 +25,9 @@ function el(tag, className, text) {
 
 export class Board {
   // root: container of the device groups; colorFor(topic): series colour.
-  constructor(root, { colorFor, onEmptyChange } = {}) {
+  constructor(root, { colorFor, onEmptyChange, deviceHref } = {}) {
     this.root = root;
+    this.deviceHref = deviceHref || null; // (device) -> the link of its page
     this.colorFor = colorFor || (() => '#888');
     this.onEmptyChange = onEmptyChange || (() => {});
     this.devices = new Map(); // device -> {el, badge, since, cards: Element, presence}
@@ -42,7 +43,13 @@ export class Board {
     sec.setAttribute('data-device', name);
     sec.setAttribute('data-presence', 'unknown');
     const head = el('header', 'device-head');
-    const title = el('h2', 'device-name', name);
+    const title = el('h2', 'device-name');
+    if (this.deviceHref) {
+      const link = el('a', 'device-link', name);
+      link.href = this.deviceHref(name);
+      link.title = `${name}: history, presence, rejected payloads`;
+      title.append(link);
+    } else title.textContent = name;
     const badge = el('span', 'badge', 'no status');
     badge.setAttribute('data-role', 'presence');
     badge.setAttribute('data-state', 'unknown');

@@ -50,6 +50,7 @@ export class LiveChart {
     this.windowMs = windowMs;
     this.maxPoints = maxPoints;
     this.series = new Map(); // topic -> {topic, unit, color, t: number[] (s), v: number[]}
+    this.filter = null; // (topic) -> boolean: the topics drawn (a device page's), null for all
     this.colors = new Map(); // topic -> colour, stable for the page's life
     this.newest = -Infinity; // newest timestamp seen (s)
     this.plot = null;
@@ -137,7 +138,7 @@ export class LiveChart {
 
   // Topics sorted so each device's series sit together in the legend.
   topics() {
-    const all = [...this.series.keys()].sort();
+    const all = [...this.series.keys()].filter((t) => !this.filter || this.filter(t)).sort();
     this.onNote(all.length > this.maxSeries ? `chart shows ${this.maxSeries} of ${all.length} topics` : '');
     return all.slice(0, this.maxSeries);
   }
@@ -228,7 +229,12 @@ export class LiveChart {
     if (!this.available) return;
     this.prune();
     const topics = this.topics();
-    if (topics.length === 0) return;
+    if (topics.length === 0) {
+      if (this.plot) this.plot.destroy();
+      this.plot = null;
+      this.shape = '';
+      return;
+    }
     const shape = topics.map((t) => `${t}\u0000${this.series.get(t).unit}`).join('\u0001');
     const data = this.data(topics);
     if (!this.plot || shape !== this.shape) {

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/topic.h"
+#include "http_history.h"
 #include "http_util.h"
 #include "pgval.h"
 #include "serve_state.h"
@@ -14,9 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define API_BODY_MAX (128u << 20) /* 100000 rows are ~15 MB of JSON */
-#define API_CHUNK 65536           /* body bytes per HTTP_WRITEABLE */
-#define API_TIMEOUT_SLACK_S 10    /* beyond the statement timeout before lws gives up on us */
+#define API_CHUNK 65536        /* body bytes per HTTP_WRITEABLE */
+#define API_HELD_RESPONSES 4   /* API bodies held at once: at most this many times --api-max-bytes */
+#define API_TIMEOUT_SLACK_S 10 /* beyond the statement timeout before lws gives up on us */
 
 /* clang-format off */
 /* Last reading of every topic: a loose index scan over readings_topic_ts_idx (one probe per topic). */
@@ -79,23 +80,6 @@ static const char SQL_BUCKETS_ROLLUP[] =
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
 /*
- * Buckets of whole minutes that are not whole hours (e.g. 2 or 10 minutes) with the minute
- * rollup: as SQL_BUCKETS_ROLLUP from readings_minutely, $6, $7 the whole minutes of
- * qp_minute_split; raw rows only for the partial first and last minute.
- */
-static const char SQL_BUCKETS_MINUTELY[] =
-    "SELECT " SQL_TS_US("b") ", topic, sum(s) / sum(n)::float8, min(lo), max(hi), sum(n)::int8 FROM ("
-    " SELECT " BIN("bucket") " AS b, topic, n, sum AS s, min AS lo, max AS hi FROM readings_minutely"
-    "  WHERE bucket >= $6::timestamptz AND bucket < $7::timestamptz AND " TOPIC_MATCH
-    " UNION ALL"
-    " SELECT " BIN("$1::timestamptz") ", topic, count(*), sum(value), min(value), max(value) FROM readings"
-    "  WHERE ts >= $1::timestamptz AND ts < $6::timestamptz AND " TOPIC_MATCH " GROUP BY topic"
-    " UNION ALL"
-    " SELECT " BIN("$7::timestamptz") ", topic, count(*), sum(value), min(value), max(value) FROM readings"
-    "  WHERE ts >= $7::timestamptz AND ts < $2::timestamptz AND " TOPIC_MATCH " GROUP BY topic) p"
-    " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
-
-/*
  * As SQL_BUCKETS_ROLLUP with the minute rollup too; $6..$9 the parts of qp_rollup_split_minutes
  * (min_from, hour_from, hour_to, min_to): whole hours [$7, $8) from readings_hourly, whole
  * minutes [$6, $7) and [$8, $9) from readings_minutely, raw rows [$1, $6) and [$9, $2). Each
@@ -119,13 +103,43 @@ static const char SQL_BUCKETS_MINUTES[] =
     " UNION ALL" RAW_PART("$9::timestamptz", "$2::timestamptz") ") p"
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
+/*
+ * Buckets of whole minutes that are not whole hours (qp_minute_split), with the minute rollup:
+ * the readings_minutely rows of [$6, $7) grouped into the buckets, plus the raw rows of
+ * [$1, $6) and [$7, $2), each within one minute, hence in the bucket of its start. The same
+ * rows as SQL_BUCKETS; a 24 h view of 2-minute buckets reads no raw row but two partial minutes.
+ */
+static const char SQL_BUCKETS_MINUTELY[] =
+    "SELECT " SQL_TS_US("b") ", topic, sum(s) / sum(n)::float8, min(lo), max(hi), sum(n)::int8 FROM ("
+    " SELECT " BIN("bucket") " AS b, topic, n, sum AS s, min AS lo, max AS hi FROM readings_minutely"
+    "  WHERE bucket >= $6::timestamptz AND bucket < $7::timestamptz AND " TOPIC_MATCH
+    " UNION ALL" RAW_PART("$1::timestamptz", "$6::timestamptz")
+    " UNION ALL" RAW_PART("$7::timestamptz", "$2::timestamptz") ") p"
+    " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
+
 static const char SQL_REJECTS[] = "SELECT count(*) FROM rejects";
 /* clang-format on */
 
 /* ---- response plumbing ---- */
 
+/* Keep sv->api_held the sum of the memory of every request's body (its capacity). */
+static void api_account(struct api_req *r)
+{
+    r->sv->api_held = r->sv->api_held - r->held + r->body.cap;
+    r->held = r->body.cap;
+}
+
+/* Let the body's memory go (an error answer follows). */
+static void api_body_drop(struct api_req *r)
+{
+    sbuf_free(&r->body);
+    sbuf_init(&r->body, 0, (size_t)r->sv->cfg.api_max_bytes);
+    api_account(r);
+}
+
 void api_reply(struct api_req *r, int status, const char *ctype)
 {
+    api_account(r);
     r->status = status;
     r->ctype = ctype;
     r->ready = true;
@@ -154,17 +168,27 @@ static void api_db_error(struct api_req *r, const PGresult *res, const char *err
     size_t n = strcspn(err, "\n");
     snprintf(msg, sizeof msg, "database query failed: %.*s", (int)(n > 250 ? 250 : n), err);
     log_warn("api: %s", msg);
+    api_body_drop(r);
     api_error(r, HTTP_STATUS_INTERNAL_SERVER_ERROR, msg);
 }
 
-/* The body outgrew API_BODY_MAX (or memory): say so instead. */
+/* The answer would be over --api-max-bytes: 413, counted. */
+static void api_too_large(struct api_req *r)
+{
+    char msg[160];
+    api_body_drop(r);
+    r->sv->m.http_refused[HTTP_REFUSE_TOO_LARGE]++;
+    snprintf(msg, sizeof msg, "response too large (over %ld bytes): narrow the time range or lower limit",
+             r->sv->cfg.api_max_bytes);
+    api_error(r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, msg);
+}
+
+/* The body outgrew --api-max-bytes (or memory): say so instead. */
 static bool api_body_ok(struct api_req *r)
 {
     if (!r->body.failed)
         return true;
-    sbuf_free(&r->body);
-    sbuf_init(&r->body, 0, API_BODY_MAX);
-    api_error(r, HTTP_STATUS_INTERNAL_SERVER_ERROR, "response too large; narrow the time range or lower limit");
+    api_too_large(r);
     return false;
 }
 
@@ -172,6 +196,19 @@ static int api_submit(struct api_req *r, const char *sql, int n, const char *con
 {
     const char *why;
     if (dbq_submit(&r->sv->query_q, sql, n, params, cb, r, NULL, &why)) {
+        api_error(r, HTTP_STATUS_SERVICE_UNAVAILABLE, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* A heavy query whose rows come one at a time to row (see dbq.h), then cb. */
+static int api_submit_rows(struct api_req *r, const char *sql, int n, const char *const *params, dbq_row_cb row,
+                           dbq_cb cb)
+{
+    const char *why;
+    const struct dbq_opts opts = {.heavy = true, .row = row};
+    if (dbq_submit_opts(&r->sv->query_q, sql, n, params, &opts, cb, r, NULL, &why)) {
         api_error(r, HTTP_STATUS_SERVICE_UNAVAILABLE, why);
         return -1;
     }
@@ -283,6 +320,85 @@ static void topics_cb(void *owner, void *arg, const PGresult *res, const char *e
 
 /* ---- /api/readings ---- */
 
+/* The start of the body, before the first row. */
+static void readings_open(struct api_req *r)
+{
+    if (r->csv)
+        sbuf_puts(&r->body, r->q.bucket_s > 0 ? "ts,topic,avg,min,max,count\r\n" : "id,ts,topic,value\r\n");
+    else
+        sbuf_puts(&r->body, "{\"rows\":[");
+}
+
+/* Row i of res into b; first: no separator before it. */
+static void readings_put(struct api_req *r, struct sbuf *b, const PGresult *res, int i, bool first)
+{
+    if (r->q.bucket_s > 0) {
+        const char *topic = PQgetvalue(res, i, 1);
+        if (r->csv) {
+            put_ts(b, pg_i64(res, i, 0));
+            sbuf_append(b, ",", 1);
+            sbuf_csv_field(b, topic);
+            for (int c = 2; c <= 4; c++) {
+                sbuf_append(b, ",", 1);
+                put_pg_double(b, res, i, c, true);
+            }
+            sbuf_printf(b, ",%lld\r\n", (long long)pg_i64(res, i, 5));
+        } else {
+            sbuf_puts(b, first ? "{\"ts\":" : ",{\"ts\":");
+            put_json_ts(b, pg_i64(res, i, 0));
+            sbuf_puts(b, ",\"topic\":");
+            sbuf_json_string(b, topic, strlen(topic));
+            sbuf_puts(b, ",\"avg\":");
+            put_pg_double(b, res, i, 2, false);
+            sbuf_puts(b, ",\"min\":");
+            put_pg_double(b, res, i, 3, false);
+            sbuf_puts(b, ",\"max\":");
+            put_pg_double(b, res, i, 4, false);
+            sbuf_printf(b, ",\"count\":%lld}", (long long)pg_i64(res, i, 5));
+        }
+    } else if (r->csv) {
+        sbuf_printf(b, "%lld,", (long long)pg_i64(res, i, 0));
+        put_ts(b, pg_i64(res, i, 1));
+        sbuf_append(b, ",", 1);
+        sbuf_csv_field(b, PQgetvalue(res, i, 2));
+        sbuf_append(b, ",", 1);
+        put_csv_double(b, pg_f64(res, i, 3));
+        sbuf_append(b, "\r\n", 2);
+    } else {
+        if (!first)
+            sbuf_append(b, ",", 1);
+        sbuf_json_row(b, pg_i64(res, i, 0), pg_i64(res, i, 1), PQgetvalue(res, i, 2), pg_f64(res, i, 3));
+    }
+}
+
+/*
+ * One row of the /api/readings query (single-row mode): rendered at once, so the result is never
+ * held whole. Stops the query (413) past --api-max-bytes, or (503) when the bodies of all API
+ * answers held would pass API_HELD_RESPONSES x --api-max-bytes.
+ */
+static int readings_row(void *owner, void *arg, const PGresult *row)
+{
+    (void)arg;
+    struct api_req *r = owner;
+    struct serve *sv = r->sv;
+    if (!r->rows)
+        readings_open(r);
+    readings_put(r, &r->body, row, 0, r->rows == 0);
+    r->rows++;
+    api_account(r);
+    if (r->body.failed) {
+        api_too_large(r);
+        return 1;
+    }
+    if (sv->api_held > (size_t)API_HELD_RESPONSES * (size_t)sv->cfg.api_max_bytes) {
+        api_body_drop(r);
+        sv->m.http_refused[HTTP_REFUSE_BUSY]++;
+        api_error(r, HTTP_STATUS_SERVICE_UNAVAILABLE, "too many large API answers in progress: retry later");
+        return 1;
+    }
+    return 0;
+}
+
 static void readings_cb(void *owner, void *arg, const PGresult *res, const char *err)
 {
     (void)arg;
@@ -291,61 +407,18 @@ static void readings_cb(void *owner, void *arg, const PGresult *res, const char 
         api_db_error(r, res, err);
         return;
     }
-    struct sbuf *b = &r->body;
-    int n = PQntuples(res);
-    bool buckets = r->q.bucket_s > 0;
-    if (r->csv)
-        sbuf_puts(b, buckets ? "ts,topic,avg,min,max,count\r\n" : "id,ts,topic,value\r\n");
-    else
-        sbuf_puts(b, "{\"rows\":[");
-    for (int i = 0; i < n && !b->failed; i++) {
-        if (buckets) {
-            const char *topic = PQgetvalue(res, i, 1);
-            if (r->csv) {
-                put_ts(b, pg_i64(res, i, 0));
-                sbuf_append(b, ",", 1);
-                sbuf_csv_field(b, topic);
-                for (int c = 2; c <= 4; c++) {
-                    sbuf_append(b, ",", 1);
-                    put_pg_double(b, res, i, c, true);
-                }
-                sbuf_printf(b, ",%lld\r\n", (long long)pg_i64(res, i, 5));
-            } else {
-                sbuf_puts(b, i ? ",{\"ts\":" : "{\"ts\":");
-                put_json_ts(b, pg_i64(res, i, 0));
-                sbuf_puts(b, ",\"topic\":");
-                sbuf_json_string(b, topic, strlen(topic));
-                sbuf_puts(b, ",\"avg\":");
-                put_pg_double(b, res, i, 2, false);
-                sbuf_puts(b, ",\"min\":");
-                put_pg_double(b, res, i, 3, false);
-                sbuf_puts(b, ",\"max\":");
-                put_pg_double(b, res, i, 4, false);
-                sbuf_printf(b, ",\"count\":%lld}", (long long)pg_i64(res, i, 5));
-            }
-        } else if (r->csv) {
-            sbuf_printf(b, "%lld,", (long long)pg_i64(res, i, 0));
-            put_ts(b, pg_i64(res, i, 1));
-            sbuf_append(b, ",", 1);
-            sbuf_csv_field(b, PQgetvalue(res, i, 2));
-            sbuf_append(b, ",", 1);
-            put_csv_double(b, pg_f64(res, i, 3));
-            sbuf_append(b, "\r\n", 2);
-        } else {
-            if (i)
-                sbuf_append(b, ",", 1);
-            sbuf_json_row(b, pg_i64(res, i, 0), pg_i64(res, i, 1), PQgetvalue(res, i, 2), pg_f64(res, i, 3));
-        }
-    }
+    /* rows came one by one to readings_row; res is the empty closing result */
+    if (!r->rows)
+        readings_open(r);
     if (!r->csv)
-        sbuf_puts(b, "]}");
+        sbuf_puts(&r->body, "]}");
     if (api_body_ok(r))
         api_reply(r, HTTP_STATUS_OK, r->csv ? "text/csv; charset=utf-8" : "application/json");
 }
 
 /*
- * Submit the /api/readings query for r->q (validated): buckets of whole hours or whole minutes
- * from the rollups the triggers keep (hourly_on, minute_on), otherwise from raw rows.
+ * Submit the /api/readings query for r->q (validated): buckets of whole hours from the rollups
+ * the triggers keep (hourly_on, minute_on), otherwise from raw rows.
  */
 static void readings_submit(struct api_req *r, bool hourly_on, bool minute_on)
 {
@@ -371,24 +444,24 @@ static void readings_submit(struct api_req *r, bool hourly_on, bool minute_on)
         time_format_rfc3339(sp.hour_to, wt);
         time_format_rfc3339(sp.min_to, mt);
         const char *mparams[9] = {from, to, re, limit, bucket, mf, wf, wt, mt};
-        api_submit(r, SQL_BUCKETS_MINUTES, 9, mparams, readings_cb);
+        api_submit_rows(r, SQL_BUCKETS_MINUTES, 9, mparams, readings_row, readings_cb);
         return;
     }
     const char *params[7] = {from, to, re, limit, bucket, wf, wt};
     int64_t whole_from, whole_to;
-    if (hourly_on && qp_rollup_split(&r->q, &whole_from, &whole_to)) {
-        time_format_rfc3339(whole_from, wf);
-        time_format_rfc3339(whole_to, wt);
-        api_submit(r, SQL_BUCKETS_ROLLUP, 7, params, readings_cb);
-        return;
-    }
     if (minute_on && qp_minute_split(&r->q, &whole_from, &whole_to)) {
         time_format_rfc3339(whole_from, wf);
         time_format_rfc3339(whole_to, wt);
         api_submit(r, SQL_BUCKETS_MINUTELY, 7, params, readings_cb);
         return;
     }
-    api_submit(r, r->q.bucket_s ? SQL_BUCKETS : SQL_RAW, r->q.bucket_s ? 5 : 4, params, readings_cb);
+    if (hourly_on && qp_rollup_split(&r->q, &whole_from, &whole_to)) {
+        time_format_rfc3339(whole_from, wf);
+        time_format_rfc3339(whole_to, wt);
+        api_submit_rows(r, SQL_BUCKETS_ROLLUP, 7, params, readings_row, readings_cb);
+        return;
+    }
+    api_submit_rows(r, r->q.bucket_s ? SQL_BUCKETS : SQL_RAW, r->q.bucket_s ? 5 : 4, params, readings_row, readings_cb);
 }
 
 /* The answer of SQL_ROLLUP_ON: now the query itself. */
@@ -433,7 +506,7 @@ static void api_readings(struct api_req *r, bool csv_path)
 static void api_healthz(struct api_req *r)
 {
     /* open to anyone: says only ok or unavailable */
-    bool up = pgc_up(&r->sv->listen_conn) && pgc_up(&r->sv->query_conn) && auth_ready(r->sv);
+    bool up = pgc_up(&r->sv->listen_conn) && dbq_up(&r->sv->query_q) && auth_ready(r->sv);
     sbuf_puts(&r->body, up ? "{\"status\":\"ok\"}" : "{\"status\":\"unavailable\"}");
     api_reply(r, up ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE, "application/json");
 }
@@ -447,16 +520,22 @@ static void metrics_finish(struct api_req *r, const PGresult *res)
         .ring_rows = (long)sv->ring.count,
         .ring_last_id = sv->ring.last_id,
         .ring_floor = sv->ring.floor,
-        .db_up = {pgc_up(&sv->listen_conn), pgc_up(&sv->query_conn)},
+        .db_up = {pgc_up(&sv->listen_conn), dbq_up(&sv->query_q)},
         .db_queue = {(long)sv->listen_q.queued, (long)sv->query_q.queued},
+        .db_pool_size = sv->query_q.nslots,
+        .db_pool_up = dbq_count_up(&sv->query_q),
+        .db_pool_busy = dbq_count_busy(&sv->query_q),
+        .api_held_bytes = (long)sv->api_held,
         .have_rejects = res && PQntuples(res) == 1,
         .rejects = res && PQntuples(res) == 1 ? (long long)pg_i64(res, 0, 0) : 0,
         .auth_credentials = (long)sv->auth.n,
+        .addrs_tracked = (long)sv->addrs.used,
     };
     /* count this response before rendering, so it shows up in itself */
     r->ready = true;
     metrics_count_http(&sv->m, HTTP_STATUS_OK);
     metrics_render(&r->body, &sv->m, &g);
+    api_account(r);
     r->status = HTTP_STATUS_OK;
     r->ctype = "text/plain; version=0.0.4; charset=utf-8";
     lws_callback_on_writable(r->wsi);
@@ -527,12 +606,18 @@ int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *u
     r->sv = sv;
     r->wsi = wsi;
     r->head = http_is_head(wsi);
-    sbuf_init(&r->body, 0, API_BODY_MAX);
+    sbuf_init(&r->body, 0, (size_t)sv->cfg.api_max_bytes);
     char *post_uri;
     int post_len;
     if (lws_http_get_uri_and_method(wsi, &post_uri, &post_len) == LWSHUMETH_POST && post_uri)
         uri = post_uri; /* lws passes "" for a POST */
-    if (!strcmp(uri, "/healthz"))
+    uint8_t key[16];
+    char lim[160];
+    int st =
+        conn_limits_client(sv, wsi, key) ? 0 : conn_limits_take(sv, key, ADDR_REQ, true, &r->hold, lim, sizeof lim);
+    if (st)
+        api_error(r, st, lim); /* over --max-requests-per-addr (429) or the address table is full (503) */
+    else if (!strcmp(uri, "/healthz"))
         api_healthz(r);
     else if (!strcmp(uri, "/metrics"))
         api_metrics(r);
@@ -542,6 +627,8 @@ int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *u
         api_readings(r, uri[13] == '.');
     else if (!strcmp(uri, "/login") || !strcmp(uri, "/logout"))
         auth_http(r, uri);
+    else if (history_http(r, uri))
+        ; /* /api/rejects, /api/presence (http_history.c) */
     else
         api_error(r, HTTP_STATUS_NOT_FOUND, "not found");
     if (!r->ready)
@@ -600,7 +687,9 @@ void api_closed(struct api_req *r)
     if (!r->active)
         return;
     dbq_cancel_owner(&r->sv->query_q, r);
+    conn_limits_give(r->sv, ADDR_REQ, &r->hold);
     auth_req_free(r);
     sbuf_free(&r->body);
+    api_account(r);
     r->active = false;
 }

@@ -3,11 +3,15 @@
  * /metrics, 404 for anything else that is not a file, 405 for methods other
  * than GET and HEAD.
  *
- * A request that needs the database submits its query to the query
- * connection and returns; the callback builds the whole body into `body`
- * (sbuf), asks lws for HTTP_WRITEABLE, and api_writeable() sends headers
- * then the body in chunks. A client that leaves first (CLOSED_HTTP) cancels
- * its queries, so no callback touches freed memory.
+ * A request that needs the database submits its query to the query pool
+ * (dbq.h) and returns; the callback builds the whole body into `body` (sbuf,
+ * at most --api-max-bytes: 413 beyond), asks lws for HTTP_WRITEABLE, and
+ * api_writeable() sends headers then the body in chunks. /api/readings runs
+ * as a heavy query in single-row mode, each row rendered as it comes, so its
+ * result is never held whole, and it stops (413) at the cap, or (503) when
+ * all API bodies held would pass 4 x --api-max-bytes. A client that leaves
+ * first (CLOSED_HTTP) cancels its queries (on the server too), so no callback
+ * touches freed memory.
  *
  * struct api_req lives in the lws per-session memory of the HTTP connection
  * (zeroed by lws); it owns `body` while `active`.
@@ -15,6 +19,7 @@
 #ifndef SP_SERVE_HTTP_API_H
 #define SP_SERVE_HTTP_API_H
 
+#include "conn_limits.h"
 #include "core/sbuf.h"
 #include "query_params.h"
 
@@ -33,6 +38,8 @@ struct api_req {
     int status;
     const char *ctype; /* literal */
     size_t sent;       /* body bytes written */
+    size_t held;       /* body capacity counted in sv->api_held */
+    long rows;         /* /api/readings rows rendered so far */
     struct sbuf body;  /* owned while active */
     struct serve *sv;
     struct lws *wsi;
@@ -40,6 +47,7 @@ struct api_req {
     struct auth_req *auth; /* POST /login, /logout: owned (auth.c) */
     const char *location;  /* a redirect's Location (literal), or NULL */
     char set_cookie[192];  /* a Set-Cookie value, or "" */
+    struct addr_hold hold; /* counted in flight under its address (--max-requests-per-addr) while active */
 };
 
 /*

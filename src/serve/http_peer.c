@@ -15,12 +15,10 @@
 
 #define HTTP_STATUS_MISDIRECTED 421
 
-/* The TCP peer as 16 bytes (IPv4 mapped). 0 or -1. */
-static int peer_bytes(struct lws *wsi, uint8_t out[16])
+int http_fd_peer(int fd, uint8_t out[16])
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    lws_sockfd_type fd = lws_get_socket_fd(wsi);
     if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl))
         return -1;
     if (ss.ss_family == AF_INET) {
@@ -34,6 +32,12 @@ static int peer_bytes(struct lws *wsi, uint8_t out[16])
         return 0;
     }
     return -1;
+}
+
+/* The TCP peer of wsi as 16 bytes. 0 or -1. */
+static int peer_bytes(struct lws *wsi, uint8_t out[16])
+{
+    return http_fd_peer((int)lws_get_socket_fd(wsi), out);
 }
 
 static void bytes_text(const uint8_t b[16], char *buf, size_t len)
@@ -77,6 +81,22 @@ const char *http_client_addr(const struct serve *sv, struct lws *wsi, char *buf,
     }
     bytes_text(b, buf, len);
     return buf;
+}
+
+int http_client_bytes(const struct serve *sv, struct lws *wsi, uint8_t out[16])
+{
+    char xff[1024], a[FWD_ADDR_MAX];
+    if (peer_bytes(wsi, out))
+        return -1;
+    if (sv->proxy_set && !memcmp(out, sv->proxy_addr, 16) &&
+        fwd_for_last(http_header(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof xff), a) == 0)
+        fwd_addr_parse(a, out); /* fwd_for_last gave a valid address */
+    return 0;
+}
+
+void http_addr_text(const uint8_t b[16], char *buf, size_t len)
+{
+    bytes_text(b, buf, len);
 }
 
 int http_check_host(struct serve *sv, struct lws *wsi, bool upgrade)

@@ -14,6 +14,7 @@
 #include <libwebsockets.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct serve;
 
@@ -34,6 +35,12 @@ bool http_request_https(const struct serve *sv, struct lws *wsi);
  * a.b.c.d (never ::ffff:). For per-address limits and log lines. "?" when unknown.
  */
 const char *http_client_addr(const struct serve *sv, struct lws *wsi, char *buf, size_t len);
+/* The client's address as 16 bytes (IPv4 as ::ffff:a.b.c.d), chosen as http_client_addr does. 0, or -1 (no peer). */
+int http_client_bytes(const struct serve *sv, struct lws *wsi, uint8_t out[16]);
+/* The TCP peer of a socket as 16 bytes (IPv4 mapped). 0 or -1. */
+int http_fd_peer(int fd, uint8_t out[16]);
+/* 16 address bytes as text (IPv4 as a.b.c.d), "?" when they are not printable. */
+void http_addr_text(const uint8_t b[16], char *buf, size_t len);
 /*
  * The Host check (ws_origin.h) of one request; upgrade: it is a WebSocket upgrade. 0 when
  * allowed; otherwise it answers 421 with a JSON reason, counts it (http_refused{host} or

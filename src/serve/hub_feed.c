@@ -170,7 +170,7 @@ static void presence_notify(struct serve *sv, const char *payload)
 void hub_feed_input(struct pgc *c, void *arg)
 {
     struct serve *sv = arg;
-    dbq_on_input(&sv->listen_q);
+    dbq_on_input(&sv->listen_q, c);
     PGnotify *n;
     while (pgc_up(c) && (n = PQnotifies(c->pc.conn))) {
         if (!strcmp(n->relname, "new_reading")) {
@@ -187,10 +187,9 @@ void hub_feed_input(struct pgc *c, void *arg)
 
 void hub_feed_down(struct pgc *c, void *arg, const char *why)
 {
-    (void)c;
     struct serve *sv = arg;
     sv->m.db_reconnects[0]++;
-    dbq_on_down(&sv->listen_q, why);
+    dbq_on_down(&sv->listen_q, c, why);
     sv->feed.fetching = false;
 }
 

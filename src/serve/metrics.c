@@ -5,9 +5,11 @@ const int metrics_http_codes[METRICS_HTTP_CODES] = {200, 303, 304, 400, 401, 403
                                                     413, 415, 421, 429, 500, 503, 505};
 
 static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin",  "bad_request", "path", "full",
-                                                             "upgrade", "handshake",   "host"};
-static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {"malformed", "header_timeout", "version", "body",
-                                                                  "method",    "bad_request",    "host"};
+                                                             "upgrade", "handshake",   "host", "addr_limit"};
+static const char *const addr_refusal_names[ADDR_REFUSE_COUNT] = {"connections", "websockets", "requests",
+                                                                  "table_full"};
+static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {
+    "malformed", "header_timeout", "version", "body", "method", "bad_request", "host", "too_large", "busy"};
 static const char *const ws_rx_refusal_names[WS_RX_REFUSE_COUNT] = {"too_large", "binary", "bad_utf8"};
 static const char *const login_names[AUTH_LOGIN_COUNT] = {"ok", "bad_password", "throttled", "bad_request",
                                                           "unavailable"};
@@ -65,6 +67,16 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
     COUNTER("ws_presence_dropped_total", "Presence messages a slow client lost (oldest dropped).",
             m->ws_presence_dropped);
     COUNTER("ws_send_failed_total", "Frames that could not be built or written.", m->ws_send_failed);
+    COUNTER("ws_aborted_total", "Closing clients that did not take their close frame in time (connection reset).",
+            m->ws_aborted);
+    COUNTER("ws_backfill_stalled_total", "Clients that took no backfill page for --client-stall-ms (gap, closed).",
+            m->ws_backfill_stalled);
+    head(b, "sensorpipe_addr_refused_total", "counter",
+         "Connections, WebSockets and requests refused by the per-address limits, by limit.");
+    for (int i = 0; i < ADDR_REFUSE_COUNT; i++)
+        sbuf_printf(b, "sensorpipe_addr_refused_total{limit=\"%s\"} %llu\n", addr_refusal_names[i],
+                    (unsigned long long)m->addr_refused[i]);
+    GAUGE("addrs_tracked", "Client addresses holding connections, WebSockets or requests now.", g->addrs_tracked);
 
     head(b, "sensorpipe_http_requests_total", "counter", "HTTP responses by status code.");
     for (int i = 0; i <= METRICS_HTTP_CODES; i++) {
@@ -105,6 +117,12 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
         sbuf_printf(b, "sensorpipe_db_queue{conn=\"%s\"} %ld\n", conn_names[i], g->db_queue[i]);
     COUNTER("db_query_errors_total", "Queries that failed.", m->db_query_errors);
     COUNTER("db_queue_refused_total", "Queries refused: queue full or database down.", m->db_queue_full);
+    COUNTER("db_cancelled_total", "Running queries cancelled on the server (client gone or answer too large).",
+            m->db_cancelled);
+    GAUGE("db_pool_size", "Query connections (--db-pool).", g->db_pool_size);
+    GAUGE("db_pool_up", "Query connections ready now.", g->db_pool_up);
+    GAUGE("db_pool_busy", "Query connections running a query now.", g->db_pool_busy);
+    GAUGE("api_held_bytes", "Bytes of API response bodies held in memory now.", g->api_held_bytes);
 
     GAUGE("ring_size", "Capacity of the ring of recent readings.", g->ring_capacity);
     GAUGE("ring_rows", "Readings in the ring now.", g->ring_rows);

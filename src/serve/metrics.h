@@ -25,6 +25,7 @@ enum ws_reject {
     WS_REJECT_UPGRADE,     /* an upgrade to something else than websocket (400) */
     WS_REJECT_HANDSHAKE,   /* not HTTP/1.1, no Sec-WebSocket-Key, Sec-WebSocket-Version not 13 (400) */
     WS_REJECT_HOST,        /* Host not in --allowed-hosts (421) */
+    WS_REJECT_ADDR,        /* --max-ws-per-addr reached (429), or the address table is full (503) */
     WS_REJECT_COUNT
 };
 
@@ -37,6 +38,8 @@ enum http_refusal {
     HTTP_REFUSE_METHOD,    /* a method other than GET and HEAD (405) */
     HTTP_REFUSE_BAD_REQUEST, /* bad API query parameters (400) */
     HTTP_REFUSE_HOST,        /* Host not in --allowed-hosts (421) */
+    HTTP_REFUSE_TOO_LARGE,   /* an /api/readings answer over --api-max-bytes (413) */
+    HTTP_REFUSE_BUSY,        /* API response bodies held reached their budget (503) */
     HTTP_REFUSE_COUNT
 };
 
@@ -46,6 +49,15 @@ enum ws_rx_refusal {
     WS_RX_REFUSE_BINARY,    /* 1003 */
     WS_RX_REFUSE_BAD_UTF8,  /* 1007 */
     WS_RX_REFUSE_COUNT
+};
+
+/* Refusals of the per-address limits (sensorpipe_addr_refused_total{limit}); see conn_limits.h. */
+enum addr_refusal {
+    ADDR_REFUSE_CONNECTIONS, /* --max-conns-per-addr: closed at accept */
+    ADDR_REFUSE_WEBSOCKETS,  /* --max-ws-per-addr (429) */
+    ADDR_REFUSE_REQUESTS,    /* --max-requests-per-addr (429) */
+    ADDR_REFUSE_TABLE_FULL,  /* a new address while the table tracks CONN_ADDRS_MAX (closed, or 503) */
+    ADDR_REFUSE_COUNT
 };
 
 /* Logins (POST /login) by result (sensorpipe_logins_total{result}); see auth.h. */
@@ -78,6 +90,9 @@ struct serve_metrics {
     uint64_t ws_rx_refused[WS_RX_REFUSE_COUNT];
     uint64_t ws_presence_dropped; /* presence messages a slow client lost (drop-oldest) */
     uint64_t ws_send_failed;      /* frames that could not be built or written (client closed) */
+    uint64_t ws_aborted;          /* closing clients that did not take their close within --client-close-ms (reset) */
+    uint64_t ws_backfill_stalled; /* clients that took no backfill page for --client-stall-ms (gap, closed) */
+    uint64_t addr_refused[ADDR_REFUSE_COUNT];
     uint64_t http_by_code[METRICS_HTTP_CODES + 1];
     uint64_t http_connections; /* TCP connections accepted on --listen */
     uint64_t http_refused[HTTP_REFUSE_COUNT];
@@ -92,6 +107,7 @@ struct serve_metrics {
     uint64_t db_reconnects[2];  /* [0] listen connection, [1] query connection */
     uint64_t db_query_errors;   /* queries that failed (SQL error or connection lost) */
     uint64_t db_queue_full;     /* queries refused because the queue was full or the db down */
+    uint64_t db_cancelled;      /* running queries cancelled on the server (their client left, or too large) */
     uint64_t logins[AUTH_LOGIN_COUNT];
     uint64_t auth_refused[AUTH_REFUSE_COUNT];
     uint64_t auth_reloads; /* credentials (re)loaded from the database */
@@ -104,9 +120,12 @@ struct metrics_gauges {
     int64_t ring_last_id, ring_floor;
     bool db_up[2]; /* listen, query */
     long db_queue[2];
-    bool have_rejects;     /* the rejects count query answered */
-    long long rejects;     /* SELECT count(*) FROM rejects */
-    long auth_credentials; /* live sessions and tokens held (auth.c) */
+    long db_pool_size, db_pool_up, db_pool_busy; /* the query connections */
+    long api_held_bytes;                         /* API response bodies held */
+    bool have_rejects;                           /* the rejects count query answered */
+    long long rejects;                           /* SELECT count(*) FROM rejects */
+    long auth_credentials;                       /* live sessions and tokens held (auth.c) */
+    long addrs_tracked;                          /* addresses in the per-address table */
 };
 
 void metrics_count_http(struct serve_metrics *m, int status);

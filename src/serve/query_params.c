@@ -326,31 +326,21 @@ bool qp_rollup_split_minutes(const struct qp_readings *q, struct qp_split *s)
     return true;
 }
 
-/*
- * [from, to) cut at the first and last boundary of unit (floor_of gives the start of the unit
- * holding a time): whole units [*whole_from, *whole_to), the rest within the unit of from and
- * the unit of to.
- */
-static void qp_split_whole(const struct qp_readings *q, int64_t unit, int64_t (*floor_of)(int64_t), int64_t *whole_from,
-                           int64_t *whole_to)
+bool qp_rollup_split(const struct qp_readings *q, int64_t *whole_from, int64_t *whole_to)
 {
-    int64_t lo = floor_of(q->from_us);
+    const int64_t hour = 3600LL * 1000000;
+    if (q->bucket_s <= 0 || q->bucket_s % 3600)
+        return false;
+    int64_t lo = qp_hour_floor(q->from_us);
     if (lo < q->from_us)
-        lo += unit;
+        lo += hour;
     if (lo > q->to_us)
-        lo = q->to_us; /* from and to in one unit: all of it is the first part */
-    int64_t hi = floor_of(q->to_us);
+        lo = q->to_us; /* from and to in one hour: all of it is the first part */
+    int64_t hi = qp_hour_floor(q->to_us);
     if (hi < lo)
         hi = lo;
     *whole_from = lo;
     *whole_to = hi;
-}
-
-bool qp_rollup_split(const struct qp_readings *q, int64_t *whole_from, int64_t *whole_to)
-{
-    if (q->bucket_s <= 0 || q->bucket_s % 3600)
-        return false;
-    qp_split_whole(q, 3600LL * 1000000, qp_hour_floor, whole_from, whole_to);
     return true;
 }
 
@@ -358,6 +348,11 @@ bool qp_minute_split(const struct qp_readings *q, int64_t *whole_from, int64_t *
 {
     if (q->bucket_s <= 0 || q->bucket_s % 60 || q->bucket_s % 3600 == 0)
         return false;
-    qp_split_whole(q, 60LL * 1000000, qp_minute_floor, whole_from, whole_to);
+    int64_t lo = qp_minute_ceil(q->from_us, q->to_us);
+    int64_t hi = qp_minute_floor(q->to_us);
+    if (hi < lo)
+        hi = lo; /* from and to in one minute: all of it is the first part */
+    *whole_from = lo;
+    *whole_to = hi;
     return true;
 }

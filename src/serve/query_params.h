@@ -88,11 +88,11 @@ struct qp_split {
 bool qp_rollup_split_minutes(const struct qp_readings *q, struct qp_split *s);
 
 /*
- * Buckets of whole minutes that are not whole hours (bucket seconds a multiple of 60 but not
- * of 3600, e.g. 2 or 10 minutes): the whole minutes [*whole_from, *whole_to) of [from, to),
- * for the minute rollup (readings_minutely); the rest, [from, *whole_from) and
- * [*whole_to, to), each lies within one minute, hence in the bucket of its start. False (and
- * the outputs left alone) for other buckets: those of whole hours take qp_rollup_split.
+ * Split the range of a bucket query of whole minutes that are not whole hours (bucket_s a
+ * multiple of 60, not of 3600) for the minute rollup (readings_minutely): the whole minutes
+ * [*whole_from, *whole_to) from the rollup, [from, whole_from) and [whole_to, to) raw rows,
+ * each within one minute, hence in the bucket of its start. With no whole minute in the
+ * range, whole_from == whole_to. False (outputs left alone) for other buckets or raw rows.
  */
 bool qp_minute_split(const struct qp_readings *q, int64_t *whole_from, int64_t *whole_to);
 

@@ -2,8 +2,8 @@
 #include "serve_lws.h"
 
 #include "core/log.h"
-#include "core/timeutil.h"
 #include "auth.h"
+#include "conn_limits.h"
 #include "http_api.h"
 #include "http_peer.h"
 #include "metrics.h"
@@ -37,40 +37,15 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 /*
  * Connections libwebsockets drops on its own. A request head that is
  * malformed (lws answers 403 or hangs up), over SERVE_HTTP_HEADER_MAX, or not
- * complete within --http-timeout-s never reaches a callback with a reason. So every accepted connection carries, in its
- * opaque user data, the monotonic ms it was accepted at (shifted left) and a bit set once a complete request head was
- * seen; when a connection that never got that far is destroyed, it is counted as timed out (it lived to the deadline)
- * or malformed (it died sooner: refused by lws, or the client gave up). No memory per connection; pg sockets (another
- * protocol) are never marked.
+ * complete within the head deadline (--http-head-timeout-s) never reaches a callback with a reason. So every accepted
+ * connection carries (conn_limits.h) the time it was accepted and whether a complete request head was seen; when a
+ * connection that never got that far is destroyed, it is counted as timed out (it lived to the deadline) or malformed
+ * (it died sooner: refused by lws, or the client gave up). pg sockets (another protocol) carry none.
  */
-#define CONN_SEEN ((uintptr_t)1)
-
-static void conn_accepted(struct serve *sv, struct lws *wsi)
+static bool ours(struct lws *wsi)
 {
-    sv->m.http_connections++;
-    lws_set_opaque_user_data(wsi, (void *)(((uintptr_t)time_mono_ms() << 1) & ~CONN_SEEN));
-}
-
-/* A complete request head arrived (any request on the connection). */
-static void conn_request_seen(struct lws *wsi)
-{
-    uintptr_t v = (uintptr_t)lws_get_opaque_user_data(wsi);
-    if (v)
-        lws_set_opaque_user_data(wsi, (void *)(v | CONN_SEEN));
-}
-
-static void conn_destroyed(struct serve *sv, struct lws *wsi)
-{
-    uintptr_t v = (uintptr_t)lws_get_opaque_user_data(wsi);
     const struct lws_protocols *p = lws_get_protocol(wsi);
-    if (!v || (v & CONN_SEEN) || !p || p->callback != serve_callback)
-        return;
-    int64_t age = time_mono_ms() - (int64_t)(v >> 1);
-    /* lws times out on whole seconds; a little slack for the loop */
-    bool timed_out = age >= sv->cfg.http_timeout_s * 1000 - 200;
-    sv->m.http_refused[timed_out ? HTTP_REFUSE_TIMEOUT : HTTP_REFUSE_MALFORMED]++;
-    log_debug("http: connection closed after %lld ms without a complete request head (%s)", (long long)age,
-              timed_out ? "timed out" : "malformed or abandoned");
+    return p && p->callback == serve_callback;
 }
 
 static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -79,16 +54,20 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     struct session *s = user;
     switch (reason) {
     /* connections */
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        /* wsi is the listening socket; in is the accepted fd. Nonzero: lws closes it */
+        return conn_limits_accept(sv, (int)(lws_intptr_t)in);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        conn_accepted(sv, wsi);
+        conn_limits_instantiated(sv, wsi);
         break;
     case LWS_CALLBACK_WSI_DESTROY:
-        conn_destroyed(sv, wsi);
+        if (ours(wsi))
+            conn_limits_destroyed(sv, wsi);
         break;
 
     /* HTTP */
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
-        conn_request_seen(wsi);
+        conn_limits_request_seen(wsi);
         if (http_check_host(sv, wsi, false))
             return 1;
         return api_filter(sv, wsi);
@@ -115,7 +94,7 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 
     /* WebSocket */
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        conn_request_seen(wsi);
+        conn_limits_request_seen(wsi);
         if (http_check_host(sv, wsi, true))
             return 1;
         return ws_confirm_upgrade(sv, wsi, in);
@@ -261,7 +240,7 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
      * allocated while in use); beyond it new connections wait for one.
      */
     info.timeout_secs = (unsigned)sv->cfg.http_timeout_s;
-    info.timeout_secs_ah_idle = (unsigned)sv->cfg.http_timeout_s;
+    info.timeout_secs_ah_idle = (unsigned)conn_head_timeout_s(sv);
     info.ka_time = 60; /* TCP keepalive finds dead WebSocket peers */
     info.ka_probes = 3;
     info.ka_interval = 10;

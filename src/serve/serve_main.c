@@ -5,8 +5,8 @@
  * --db-password-file, migrate the schema (blocking, before the loop, unless
  * --no-migrate; as the schema's owner only: connected as another role, such
  * as sensorpipe_serve, it checks the schema's version instead), make the ring,
- * the lws context, and the two database connections (LISTEN + query), which
- * connect asynchronously inside the loop. SIGTERM/SIGINT stop the loop;
+ * the lws context, and the database connections (LISTEN + the --db-pool query
+ * connections), which connect asynchronously inside the loop. SIGTERM/SIGINT stop the loop;
  * everything is freed and the exit status is 0.
  */
 #include "serve.h"
@@ -16,6 +16,7 @@
 #include "core/migrate.h"
 #include "core/secret.h"
 #include "auth.h"
+#include "conn_limits.h"
 #include "forwarded.h"
 #include "hub_feed.h"
 #include "serve_lws.h"
@@ -53,16 +54,14 @@ static void query_up(struct pgc *c, void *arg)
 
 static void query_input(struct pgc *c, void *arg)
 {
-    (void)c;
-    dbq_on_input(&((struct serve *)arg)->query_q);
+    dbq_on_input(&((struct serve *)arg)->query_q, c);
 }
 
 static void query_down(struct pgc *c, void *arg, const char *why)
 {
-    (void)c;
     struct serve *sv = arg;
     sv->m.db_reconnects[1]++;
-    dbq_on_down(&sv->query_q, why);
+    dbq_on_down(&sv->query_q, c, why);
 }
 
 /* Blocking migration (as the schema's owner) or version check (as another role) before the loop starts. 0 or -1. */
@@ -208,7 +207,28 @@ int serve_main(int argc, char **argv)
         {"query-timeout-ms", CFG_INT, &cfg->query_timeout_ms, "30000", 100, 3600000, NULL,
          "statement_timeout of backfill and API queries", false},
         {"http-timeout-s", CFG_INT, &cfg->http_timeout_s, "10", 1, 3600, NULL,
+         "an idle kept-alive connection, or one waiting for a header slot, is closed after this", false},
+        {"http-head-timeout-s", CFG_INT, &cfg->http_head_timeout_s, "3", 1, 3600, NULL,
          "a connection must send a complete request head within this (slow-loris defence)", false},
+        {"max-conns-per-addr", CFG_INT, &cfg->max_conns_per_addr, "64", 1, 1000000, NULL,
+         "open connections one client address may hold (not counted for --trusted-proxy; more are closed at accept)",
+         false},
+        {"max-ws-per-addr", CFG_INT, &cfg->max_ws_per_addr, "32", 1, 1000000, NULL,
+         "WebSocket clients one client address may have (at most half of --max-clients; more get 429)", false},
+        {"max-requests-per-addr", CFG_INT, &cfg->max_requests_per_addr, "16", 1, 1000000, NULL,
+         "API requests one client address may have in flight (more get 429)", false},
+        {"socket-sndbuf", CFG_INT, &cfg->socket_sndbuf, "65536", 0, 16777216, NULL,
+         "SO_SNDBUF of accepted connections in bytes: kernel memory a client that stops reading can hold (0 = the "
+         "kernel's auto-tuning)",
+         false},
+        {"socket-rcvbuf", CFG_INT, &cfg->socket_rcvbuf, "65536", 0, 16777216, NULL,
+         "SO_RCVBUF of accepted connections in bytes (0 = the kernel's auto-tuning)", false},
+        {"client-close-ms", CFG_INT, &cfg->client_close_ms, "1000", 100, 60000, NULL,
+         "a WebSocket client being closed (gap, error) that does not take its close frame this long is reset", false},
+        {"db-pool", CFG_INT, &cfg->db_pool, "3", 1, DBQ_POOL_MAX, NULL,
+         "database connections for backfills and the API (heavy queries use at most all but one)", false},
+        {"api-max-bytes", CFG_INT, &cfg->api_max_bytes, "4194304", 65536, 1073741824, NULL,
+         "largest /api/readings response body; larger answers get 413 (narrow the range or lower limit)", false},
         {"session-hours", CFG_INT, &cfg->session_hours, "12", 1, 8760, NULL,
          "a dashboard login lasts this many hours (the session cookie's expiry)", false},
         {"migrate", CFG_BOOL, &cfg->migrate, "true", 0, 0, NULL, "create/upgrade the schema at start", false},
@@ -267,11 +287,21 @@ int serve_main(int argc, char **argv)
     log_init("serve", (enum log_level)level);
     serve_lws_log_init(level);
     cfg_log_effective(opts);
+    if (cfg->max_clients > 1 && cfg->max_ws_per_addr > cfg->max_clients / 2) {
+        /* one address must leave room for the others */
+        log_info("--max-ws-per-addr %ld is more than half of --max-clients %ld: using %ld", cfg->max_ws_per_addr,
+                 cfg->max_clients, cfg->max_clients / 2);
+        cfg->max_ws_per_addr = cfg->max_clients / 2;
+    }
     serve_check_web_root(cfg->web_root);
 
     if (cfg->migrate && serve_migrate(cfg->db, db_password))
         goto out_cfg;
 
+    if (conn_limits_init(sv)) {
+        log_error("cannot allocate the per-address table");
+        goto out_cfg;
+    }
     if (hub_ring_init(&sv->ring, (size_t)cfg->ring_size)) {
         log_error("cannot allocate a ring of %ld readings", cfg->ring_size);
         goto out_cfg;
@@ -297,12 +327,16 @@ int serve_main(int argc, char **argv)
     snprintf(options, sizeof options, "-c statement_timeout=%ld", cfg->query_timeout_ms);
     pgc_init(&sv->listen_conn, "listen", cfg->db, db_password, "sensorpipe-serve-listen", NULL, sv->ctx, sv->vh,
              &listen_hooks, sv);
-    pgc_init(&sv->query_conn, "query", cfg->db, db_password, "sensorpipe-serve", options, sv->ctx, sv->vh, &query_hooks,
-             sv);
-    dbq_init(&sv->listen_q, &sv->listen_conn, LISTEN_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full);
-    dbq_init(&sv->query_q, &sv->query_conn, QUERY_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full);
+    for (int i = 0; i < (int)cfg->db_pool; i++)
+        pgc_init(&sv->query_conns[i], "query", cfg->db, db_password, "sensorpipe-serve", options, sv->ctx, sv->vh,
+                 &query_hooks, sv);
+    dbq_init(&sv->listen_q, &sv->listen_conn, 1, LISTEN_QUEUE_MAX, &sv->m.db_query_errors, &sv->m.db_queue_full,
+             &sv->m.db_cancelled);
+    dbq_init(&sv->query_q, sv->query_conns, (int)cfg->db_pool, QUERY_QUEUE_MAX, &sv->m.db_query_errors,
+             &sv->m.db_queue_full, &sv->m.db_cancelled);
     pgc_start(&sv->listen_conn);
-    pgc_start(&sv->query_conn);
+    for (int i = 0; i < (int)cfg->db_pool; i++)
+        pgc_start(&sv->query_conns[i]);
     auth_start(sv);
 
     bool v6 = strchr(host, ':') != NULL;
@@ -321,7 +355,8 @@ int serve_main(int argc, char **argv)
     hub_feed_stop(sv);
     auth_stop(sv);
     pgc_stop(&sv->listen_conn);
-    pgc_stop(&sv->query_conn);
+    for (int i = 0; i < (int)cfg->db_pool; i++)
+        pgc_stop(&sv->query_conns[i]);
     dbq_free(&sv->listen_q);
     dbq_free(&sv->query_q);
     serve_signal_ctx = NULL;
@@ -334,6 +369,7 @@ out_hub:
     hub_ring_free(&sv->ring);
 out_cfg:
     secret_wipe(password, sizeof password);
+    conn_limits_free(sv);
     cfg_free(opts);
     free(sv->allowed_hosts);
     free(sv);

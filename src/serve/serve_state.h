@@ -4,13 +4,15 @@
  * Read order for the component: serve_main.c (config, start, loop, stop) ->
  * serve_lws.c (HTTP/WebSocket/pg callbacks, dispatch) -> hub_feed.c (LISTEN,
  * fetch new rows into the hub) -> ws_client.c (backfill and live tail per
- * client) -> http_api.c (REST) ; under them pgconn_lws.c + dbq.c (libpq in the
- * loop), hub.c (the ring), ws_frame.c, ws_rx.c, query_params.c, ws_origin.c,
+ * client) -> http_api.c (REST; http_history.c the device page's routes) ; under them
+ * pgconn_lws.c + dbq.c (libpq in the loop), hub.c (the ring), ws_frame.c, ws_rx.c,
+ * query_params.c, history_params.c, ws_origin.c,
  * metrics.c.
  */
 #ifndef SP_SERVE_STATE_H
 #define SP_SERVE_STATE_H
 
+#include "addr_limit.h"
 #include "auth.h"
 #include "core/sbuf.h"
 #include "dbq.h"
@@ -41,6 +43,15 @@ struct serve_config {
     long max_clients;
     long query_timeout_ms;
     long http_timeout_s;
+    long max_conns_per_addr;    /* open connections per TCP peer (not the --trusted-proxy) */
+    long max_ws_per_addr;       /* WebSockets per client address (effective: at most max_clients / 2) */
+    long max_requests_per_addr; /* API requests in flight per client address */
+    long socket_sndbuf;         /* SO_SNDBUF of accepted sockets; 0 = the kernel's */
+    long socket_rcvbuf;         /* SO_RCVBUF of accepted sockets; 0 = the kernel's */
+    long client_close_ms;       /* a closing client that does not take its close frame is reset after this */
+    long http_head_timeout_s;   /* a request head must be complete within this */
+    long db_pool;               /* connections for backfills and the API (query_conns) */
+    long api_max_bytes;         /* largest /api/readings body */
     bool migrate;
     long session_hours; /* a login's session lasts this long */
 };
@@ -62,12 +73,18 @@ struct ws_fanout_cache {
     size_t rows;
 };
 
+/* Rate limit of the refusal log lines of one per-address limit (conn_limits.c). */
+struct limit_log {
+    int64_t last_ms;
+    uint64_t suppressed;
+};
+
 struct serve {
     struct serve_config cfg;
     struct lws_context *ctx;
     struct lws_vhost *vh;
-    struct pgc listen_conn; /* LISTEN + the hub's fetches: the live path only */
-    struct pgc query_conn;  /* backfills and the REST API */
+    struct pgc listen_conn;               /* LISTEN + the hub's fetches: the live path only */
+    struct pgc query_conns[DBQ_POOL_MAX]; /* backfills and the REST API: cfg.db_pool of them, one query_q */
     struct dbq listen_q, query_q;
     struct hub_ring ring;
     struct hub_presence presence;
@@ -78,10 +95,14 @@ struct serve {
     struct sbuf scratch; /* LWS_PRE headroom; one frame or chunk at a time */
     struct sbuf fanout;  /* LWS_PRE headroom; the live frame shared by unfiltered clients */
     struct ws_fanout_cache fanout_cache;
-    char *allowed_hosts;    /* effective --allowed-hosts (owned; made at start) */
-    bool proxy_set;         /* --trusted-proxy given */
-    uint8_t proxy_addr[16]; /* its address, IPv4 as ::ffff:a.b.c.d */
-    struct auth_state auth; /* sessions and tokens (auth.h) */
+    char *allowed_hosts;     /* effective --allowed-hosts (owned; made at start) */
+    bool proxy_set;          /* --trusted-proxy given */
+    uint8_t proxy_addr[16];  /* its address, IPv4 as ::ffff:a.b.c.d */
+    struct auth_state auth;  /* sessions and tokens (auth.h) */
+    struct addr_table addrs; /* per-address counts (conn_limits.h) */
+    struct limit_log limit_log[ADDR_REFUSE_COUNT];
+    size_t
+        api_held; /* bytes of API response bodies held now (http_api.c; at most API_HELD_RESPONSES x api_max_bytes) */
 };
 
 #endif

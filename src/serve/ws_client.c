@@ -17,20 +17,21 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
-#define WS_PENDING_MAX (64u << 20) /* a history frame of history_max rows fits easily */
-#define WS_SCAN_MAX 4096           /* ring rows looked at per WRITEABLE (filtered clients) */
+#define WS_PENDING_MAX (1u << 20) /* one page of WS_PAGE_ROWS rows fits easily */
+#define WS_SCAN_MAX 4096          /* ring rows looked at per WRITEABLE (filtered clients) */
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
 /* clang-format off */
-/* The last $3 rows with id <= $1 (matching regex $2 unless NULL), oldest first. */
-static const char SQL_LAST_N[] =
-    "SELECT id, ts_us, topic, value FROM ("
-    " SELECT id, " SQL_TS_US("ts") " AS ts_us, topic, value FROM readings"
+/* The lowest id of the last $3 rows with id <= $1 (matching regex $2 unless NULL); NULL when there are none. */
+static const char SQL_HISTORY_START[] =
+    "SELECT min(id) FROM ("
+    " SELECT id FROM readings"
     " WHERE id <= $1::int8 AND ($2::text IS NULL OR topic ~ $2::text)"
-    " ORDER BY id DESC LIMIT $3::int) s ORDER BY id";
+    " ORDER BY id DESC LIMIT $3::int) s";
 
 /* One page of rows with $1 < id <= $2 (matching regex $3 unless NULL). */
 static const char SQL_PAGE[] =
@@ -40,6 +41,12 @@ static const char SQL_PAGE[] =
 /* clang-format on */
 
 static void ws_backfill_next(struct ws_client *c);
+static void ws_timer_cb(lws_sorted_usec_list_t *sul);
+
+static void ws_timer_set(struct ws_client *c, long ms)
+{
+    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->timer, ws_timer_cb, (lws_usec_t)ms * LWS_US_PER_MS);
+}
 
 /* A live client enters the live tail: keep sv->live_min_cursor a lower bound of every live cursor. */
 static void ws_live_min_note(struct serve *sv, int64_t cursor)
@@ -55,7 +62,7 @@ static void ws_begin_close(struct ws_client *c, enum lws_close_status status, co
     c->close_status = status;
     c->close_reason = reason;
     dbq_cancel_owner(&c->sv->query_q, c);
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, WS_CLOSE_GRACE_S);
+    ws_timer_set(c, c->sv->cfg.client_close_ms);
     lws_callback_on_writable(c->wsi);
 }
 
@@ -69,6 +76,72 @@ static void ws_gap(struct ws_client *c)
     ws_frame_gap(&c->pending, c->cursor);
     c->pending_rows = 0;
     ws_begin_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
+}
+
+/*
+ * Reset the connection now: linger 0 and a disconnect (connect to AF_UNSPEC, which on Linux
+ * aborts a TCP socket with an RST and drops its queues), so the kernel frees what it still held
+ * for a client that stopped reading, instead of lws waiting for it to take its close.
+ */
+static void ws_reset(struct ws_client *c)
+{
+    int fd = (int)lws_get_socket_fd(c->wsi);
+    if (fd >= 0) {
+        struct linger lg = {1, 0};
+        struct sockaddr sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_family = AF_UNSPEC;
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        (void)connect(fd, &sa, sizeof sa);
+    }
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* Rows wait for this client and its socket has not been writable for --client-stall-ms. */
+static bool ws_stalled(const struct ws_client *c, int64_t now)
+{
+    return c->waiting_since && now - c->waiting_since > c->sv->cfg.client_stall_ms;
+}
+
+/* The live client has been sent a gap: too far behind, and not reading. */
+static bool ws_live_too_slow(const struct ws_client *c, int64_t now)
+{
+    const struct serve *sv = c->sv;
+    return c->cursor < sv->ring.floor ||
+           ((long)hub_ring_lag(&sv->ring, c->cursor) > sv->cfg.client_max_lag && ws_stalled(c, now));
+}
+
+static void ws_timer_cb(lws_sorted_usec_list_t *sul)
+{
+    struct ws_client *c = lws_container_of(sul, struct ws_client, timer);
+    struct serve *sv = c->sv;
+    if (!c->linked)
+        return;
+    if (c->state == WS_LIVE) {
+        /* the same test as when rows arrive (ws_clients_new_rows), for when none do */
+        if (ws_live_too_slow(c, time_mono_ms()))
+            ws_gap(c);
+        else if (c->waiting_since)
+            ws_timer_set(c, sv->cfg.client_stall_ms + 10);
+        return;
+    }
+    if (c->state == WS_SEND) {
+        /* it has not taken a backfill page for --client-stall-ms: a gap after what it was sent */
+        sv->m.ws_backfill_stalled++;
+        if (!c->history_written) {
+            sbuf_reset(&c->pending);
+            ws_begin_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
+            return;
+        }
+        c->cursor = c->pending_from;
+        ws_gap(c);
+        return;
+    }
+    if (c->state == WS_CLOSING) {
+        sv->m.ws_aborted++;
+        log_info("ws %s: did not take its close within %ld ms: reset", c->peer, sv->cfg.client_close_ms);
+        ws_reset(c);
+    }
 }
 
 /* Send b as one text frame. 0 or -1. */
@@ -98,11 +171,19 @@ static void ws_query_cb(void *owner, void *arg, const PGresult *res, const char 
         ws_begin_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "database unavailable");
         return;
     }
+    if (c->start_query) {
+        /* where the last `history` rows begin: page from just before it up to the snapshot */
+        bool none = PQntuples(res) < 1 || PQgetisnull(res, 0, 0);
+        c->cursor = none ? c->snapshot : pg_i64(res, 0, 0) - 1;
+        ws_backfill_next(c);
+        return;
+    }
     struct ws_frame f;
     sbuf_reset(&c->pending);
     ws_frame_begin(&f, &c->pending, !c->history_sent);
     int n = PQntuples(res);
     int64_t last = c->cursor;
+    c->pending_from = c->cursor;
     for (int i = 0; i < n; i++) {
         last = pg_i64(res, i, 0);
         ws_frame_next(&f);
@@ -117,17 +198,18 @@ static void ws_query_cb(void *owner, void *arg, const PGresult *res, const char 
         return;
     }
     /* a full page may have more behind it; otherwise everything up to the snapshot is covered */
-    c->cursor = (!c->last_n_query && n == WS_PAGE_ROWS) ? last : c->snapshot;
+    c->cursor = n == WS_PAGE_ROWS ? last : c->snapshot;
     c->pending_rows = (size_t)n;
     if (have) {
         c->state = WS_SEND;
+        ws_timer_set(c, sv->cfg.client_stall_ms);
         lws_callback_on_writable(c->wsi);
     } else
         ws_backfill_next(c);
 }
 
-/* Submit the ?history=n query (last_n) or the next page after cursor. */
-static void ws_query(struct ws_client *c, bool last_n)
+/* Submit the query that finds where ?history=n starts (start), or the next page after cursor. */
+static void ws_query(struct ws_client *c, bool start)
 {
     struct serve *sv = c->sv;
     char regex[QP_REGEX_MAX], a[24], b[24];
@@ -141,20 +223,20 @@ static void ws_query(struct ws_client *c, bool last_n)
     }
     const char *params[3];
     const char *sql;
-    if (last_n) {
+    if (start) {
         snprintf(a, sizeof a, "%lld", (long long)c->snapshot);
         snprintf(b, sizeof b, "%ld", c->params.history);
         params[0] = a, params[1] = re, params[2] = b;
-        sql = SQL_LAST_N;
+        sql = SQL_HISTORY_START;
     } else {
         snprintf(a, sizeof a, "%lld", (long long)c->cursor);
         snprintf(b, sizeof b, "%lld", (long long)c->snapshot);
         params[0] = a, params[1] = b, params[2] = re;
         sql = SQL_PAGE;
     }
-    c->last_n_query = last_n;
+    c->start_query = start;
     c->state = WS_QUERY;
-    if (dbq_submit(&sv->query_q, sql, 3, params, ws_query_cb, c, NULL, &why)) {
+    if (dbq_submit_opts(&sv->query_q, sql, 3, params, &(struct dbq_opts){.heavy = true}, ws_query_cb, c, NULL, &why)) {
         sv->m.ws_db_closed++;
         log_warn("ws %s: backfill query refused: %s", c->peer, why);
         ws_begin_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "database unavailable");
@@ -166,12 +248,15 @@ static void ws_backfill_next(struct ws_client *c)
 {
     struct serve *sv = c->sv;
     if (!c->history_sent) {
-        c->snapshot = sv->ring.last_id;
-        if (!c->params.has_after && c->params.history > 0) {
-            ws_query(c, true);
-            return;
+        if (!c->start_query) {
+            /* first step (after the start query, the cursor and snapshot stay as it found them) */
+            c->snapshot = sv->ring.last_id;
+            if (!c->params.has_after && c->params.history > 0) {
+                ws_query(c, true);
+                return;
+            }
+            c->cursor = c->params.has_after ? c->params.after : c->snapshot;
         }
-        c->cursor = c->params.has_after ? c->params.after : c->snapshot;
         if (c->cursor < c->snapshot) {
             ws_query(c, false);
             return;
@@ -183,7 +268,9 @@ static void ws_backfill_next(struct ws_client *c)
         ws_frame_end(&f);
         c->history_sent = true;
         c->pending_rows = 0;
+        c->pending_from = c->cursor;
         c->state = WS_SEND;
+        ws_timer_set(c, sv->cfg.client_stall_ms);
         lws_callback_on_writable(c->wsi);
         return;
     }
@@ -193,6 +280,7 @@ static void ws_backfill_next(struct ws_client *c)
         ws_live_min_note(sv, c->cursor);
         if (c->cursor < sv->ring.last_id || c->presence_seq < sv->presence.next_seq) {
             c->waiting_since = time_mono_ms();
+            ws_timer_set(c, sv->cfg.client_stall_ms + 10);
             lws_callback_on_writable(c->wsi);
         }
         return;
@@ -291,6 +379,7 @@ static int ws_live_send(struct ws_client *c)
     }
     if (ws_live_behind(c) || lws_partial_buffered(c->wsi)) {
         c->waiting_since = time_mono_ms();
+        ws_timer_set(c, sv->cfg.client_stall_ms + 10);
         lws_callback_on_writable(c->wsi);
     }
     return 0;
@@ -302,9 +391,11 @@ int ws_writeable(struct ws_client *c)
         return 0;
     switch (c->state) {
     case WS_SEND:
+        lws_sul_cancel(&c->timer);
         if (ws_write(c, &c->pending))
             return -1;
         c->sv->m.ws_rows += c->pending_rows;
+        c->history_written = true;
         sbuf_free(&c->pending);
         ws_backfill_next(c);
         return 0;
@@ -370,6 +461,7 @@ void ws_peer_closing(struct ws_client *c)
     c->close_reason = "";
     sbuf_reset(&c->pending);
     dbq_cancel_owner(&c->sv->query_q, c);
+    lws_sul_cancel(&c->timer);
 }
 
 /* Refuse an upgrade with an HTTP status and a JSON reason. Returns 1 (refusal written) or -1. */
@@ -417,6 +509,11 @@ int ws_confirm_upgrade(struct serve *sv, struct lws *wsi, const char *upgrade)
     if ((long)sv->clients.count >= sv->cfg.max_clients)
         return ws_refuse(sv, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, WS_REJECT_FULL,
                          "too many WebSocket clients, try again later");
+    uint8_t key[16];
+    int st;
+    if (conn_limits_client(sv, wsi, key) == 0 &&
+        (st = conn_limits_take(sv, key, ADDR_WS, false, NULL, msg, sizeof msg)))
+        return ws_refuse(sv, wsi, st, WS_REJECT_ADDR, msg);
     int n = http_query_args(wsi, argbuf, sizeof argbuf, args, HTTP_MAX_ARGS);
     if (n < 0)
         return ws_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, WS_REJECT_BAD_REQUEST, "too many or too long parameters");
@@ -435,6 +532,9 @@ int ws_filter(struct serve *sv, struct lws *wsi, struct ws_client *c)
     if (n < 0 || qp_parse_ws(args, (size_t)n, sv->cfg.history_max, &c->params, msg, sizeof msg))
         return 1;
     auth_ws_id(sv, wsi, c->auth_id, sizeof c->auth_id);
+    /* counted under this address once established (ws_established); checked already in ws_confirm_upgrade */
+    if (conn_limits_client(sv, wsi, c->hold.key))
+        memset(c->hold.key, 0, sizeof c->hold.key);
     return 0;
 }
 
@@ -446,8 +546,16 @@ void ws_client_end(struct ws_client *c, const char *reason)
 
 int ws_established(struct serve *sv, struct lws *wsi, struct ws_client *c)
 {
+    char msg[160];
     c->wsi = wsi;
     c->sv = sv;
+    uint8_t key[16];
+    memcpy(key, c->hold.key, sizeof key);
+    if (conn_limits_take(sv, key, ADDR_WS, true, &c->hold, msg, sizeof msg)) {
+        /* another upgrade from the address got in between its check and now */
+        sv->m.ws_rejected[WS_REJECT_ADDR]++;
+        return -1;
+    }
     sbuf_init(&c->pending, LWS_PRE, WS_PENDING_MAX);
     if (lws_get_peer_simple(wsi, c->peer, sizeof c->peer) == NULL)
         snprintf(c->peer, sizeof c->peer, "?");
@@ -475,8 +583,11 @@ void ws_closed(struct ws_client *c)
         lws_dll2_remove(&c->node);
         c->linked = false;
         dbq_cancel_owner(&c->sv->query_q, c);
+        lws_sul_cancel(&c->timer);
         log_info("ws %s: closed (cursor %lld)", c->peer, (long long)c->cursor);
     }
+    if (c->sv)
+        conn_limits_give(c->sv, ADDR_WS, &c->hold);
     sbuf_free(&c->pending);
 }
 
@@ -499,12 +610,6 @@ void ws_clients_hub_ready(struct serve *sv)
     }
 }
 
-/* Rows wait for this client and its socket has not been writable for --client-stall-ms. */
-static bool ws_stalled(const struct ws_client *c, int64_t now)
-{
-    return c->waiting_since && now - c->waiting_since > c->sv->cfg.client_stall_ms;
-}
-
 void ws_clients_new_rows(struct serve *sv)
 {
     int64_t now = time_mono_ms();
@@ -514,8 +619,7 @@ void ws_clients_new_rows(struct serve *sv)
         if (c->state != WS_LIVE)
             continue;
         if (c->cursor < sv->ring.last_id) {
-            if (c->cursor < sv->ring.floor ||
-                ((long)hub_ring_lag(&sv->ring, c->cursor) > sv->cfg.client_max_lag && ws_stalled(c, now))) {
+            if (ws_live_too_slow(c, now)) {
                 ws_gap(c);
                 continue;
             }

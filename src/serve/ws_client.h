@@ -11,6 +11,7 @@
  *                -> its callback formats one frame into `pending`
  *   WS_SEND      `pending` waits for WRITEABLE -> sent, then the next backfill
  *                step: another page, or WS_LIVE once cursor >= ring floor
+ *                -> gap when the page is not taken within --client-stall-ms
  *   WS_LIVE      new ring rows after cursor are written as soon as the hub
  *                appends them (ws_clients_new_rows), without waiting for
  *                WRITEABLE, unless lws still holds unsent bytes of an earlier
@@ -21,13 +22,18 @@
  *                hub's next page, none for --client-hold-ms or a hold
  *                longer than --client-stall-ms
  *   WS_CLOSING   a gap, an error or a refused client message: `pending` (if
- *                any) is sent, then the close frame
+ *                any) is sent, then the close frame; a client that has not
+ *                taken them within --client-close-ms is reset (RST: the
+ *                kernel drops what it still held for it)
  *
- * Backfill without ?after: the last `history` rows with id <= snapshot
- * (= ring.last_id when the query is made), cursor = snapshot. With ?after:
- * pages of id in (cursor, snapshot], the first one as the history frame.
- * Either way the first frame is "history", and the live tail starts exactly
- * at cursor, so nothing is lost or sent twice.
+ * Backfill is paged so that a client costs at most one page (WS_PAGE_ROWS
+ * rows) in `pending`, and the next page is read only once the previous one
+ * was written. Without ?after: a first query finds the lowest id of the last
+ * `history` rows with id <= snapshot (= ring.last_id when it is made), and the
+ * pages run from there to snapshot. With ?after: pages of id in (cursor,
+ * snapshot]. Either way the first page is the "history" frame and the others
+ * "readings" frames, and the live tail starts exactly at cursor, so nothing is
+ * lost or sent twice.
  *
  * struct ws_client lives in the lws per-session memory of the WebSocket
  * (zeroed by lws); it owns `pending` and its queued queries.
@@ -35,6 +41,7 @@
 #ifndef SP_SERVE_WS_CLIENT_H
 #define SP_SERVE_WS_CLIENT_H
 
+#include "conn_limits.h"
 #include "core/sbuf.h"
 #include "query_params.h"
 #include "ws_rx.h"
@@ -45,9 +52,8 @@
 
 struct serve;
 
-#define WS_RX_MAX 4096      /* largest message a client may send (they are ignored anyway; see ws_rx.h) */
-#define WS_PAGE_ROWS 1000   /* rows per backfill page with ?after= */
-#define WS_CLOSE_GRACE_S 30 /* a closing client that cannot take its last frame is cut after this */
+#define WS_RX_MAX 4096   /* largest message a client may send (they are ignored anyway; see ws_rx.h) */
+#define WS_PAGE_ROWS 256 /* rows per backfill page (history and resume) */
 
 enum ws_state { WS_WAIT_HUB, WS_QUERY, WS_SEND, WS_LIVE, WS_CLOSING };
 
@@ -57,18 +63,22 @@ struct ws_client {
     struct lws *wsi;
     struct serve *sv;
     enum ws_state state;
-    bool history_sent; /* the first ("history") frame is built */
-    bool last_n_query; /* the running query is the ?history=n one (not a page) */
+    bool history_sent;    /* the first ("history") frame is built */
+    bool history_written; /* ... and written */
+    bool start_query;     /* the running query finds where ?history=n starts (not a page) */
     struct qp_ws params;
     int64_t cursor;        /* last id covered */
     int64_t snapshot;      /* upper id bound of the running backfill query */
+    int64_t pending_from;  /* cursor before the page in `pending` (what a gap resumes after) */
     uint64_t presence_seq; /* next presence frame to send */
     struct sbuf pending;   /* one frame to send (LWS_PRE headroom); owned */
     size_t pending_rows;
     enum lws_close_status close_status;
-    const char *close_reason; /* literal */
-    int64_t waiting_since;    /* monotonic ms since it has rows to send and waits for WRITEABLE; 0 = not */
-    struct ws_rx rx;          /* the message being received (ws_rx.h) */
+    const char *close_reason;     /* literal */
+    int64_t waiting_since;        /* monotonic ms since it has rows to send and waits for WRITEABLE; 0 = not */
+    struct ws_rx rx;              /* the message being received (ws_rx.h) */
+    lws_sorted_usec_list_t timer; /* WS_SEND: --client-stall-ms; WS_CLOSING: --client-close-ms */
+    struct addr_hold hold;        /* counted under its address (conn_limits.h) while linked */
     char peer[48];
     char auth_id[17]; /* the session or token it came in with; auth.c ends the client when that ends */
 };

@@ -1,5 +1,5 @@
 // web_logic.test.mjs - the dashboard's non-DOM logic in Node, no browser needed:
-// topic/value/time formatting, the reconnect backoff, and the WebSocket client's
+// topic/value/time formatting, the ranges' buckets and URL state, presence spans, the reconnect backoff, and the WebSocket client's
 // protocol handling (backfill, dedupe by id, gap -> resume, drop -> resume,
 // presence, unknown frames) against a scripted `ws` server.
 //
@@ -18,13 +18,17 @@ const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../we
 let tmp;
 let fmt;
 let wsmod;
+let range;
+let device;
 
 before(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sensorpipe-web-'));
-  for (const f of ['format.js', 'stream.js']) await fs.copyFile(path.join(WEB, f), path.join(tmp, f));
+  for (const f of ['format.js', 'stream.js', 'range.js', 'device.js']) await fs.copyFile(path.join(WEB, f), path.join(tmp, f));
   await fs.writeFile(path.join(tmp, 'package.json'), '{"type":"module"}\n');
   fmt = await import(pathToFileURL(path.join(tmp, 'format.js')).href);
   wsmod = await import(pathToFileURL(path.join(tmp, 'stream.js')).href);
+  range = await import(pathToFileURL(path.join(tmp, 'range.js')).href);
+  device = await import(pathToFileURL(path.join(tmp, 'device.js')).href);
   globalThis.WebSocket = WebSocket; // Node 20 has no WebSocket global
 });
 
@@ -204,4 +208,58 @@ test('stream: a gap before any row resumes from the server\'s id; failures back 
     stream.stop();
     await srv.close();
   }
+});
+
+test('ranges: at most 1000 buckets, whole minutes over an hour, whole hours over a day', () => {
+  const want = { '1h': [5, '5s', 720], '6h': [60, '1m', 360], '24h': [120, '2m', 720], '7d': [3600, '1h', 168], '30d': [3600, '1h', 720] };
+  for (const [name, [sec, param, n]] of Object.entries(want)) {
+    const b = range.bucketFor(range.RANGES[name].ms);
+    assert.equal(b, sec, name);
+    assert.equal(range.bucketParam(b), param, name);
+    assert.equal(range.RANGES[name].ms / 1000 / b, n, name);
+  }
+  for (let span = 1000; span < 400 * 86400e3; span *= 1.37) {
+    const b = range.bucketFor(span);
+    assert.ok(Math.ceil(span / 1000 / b) <= 1000 || b === 7 * 86400, `${span} ms: ${b} s`);
+    if (span > 86400e3) assert.equal(b % 3600, 0, `${span} ms: ${b} s not whole hours`);
+    else if (span > 3600e3) assert.equal(b % 60, 0, `${span} ms: ${b} s not whole minutes`);
+  }
+  // a relative window starts on a bucket and ends at the end of the bucket holding now
+  const now = Date.parse('2026-03-01T10:03:10.5Z');
+  const w = range.viewWindow({ range: '24h' }, now);
+  assert.equal(w.end, Date.parse('2026-03-01T10:04:00Z'));
+  assert.equal(w.from, Date.parse('2026-02-28T10:04:00Z'));
+  assert.equal(w.to, now);
+  assert.equal(w.bucket, 120);
+});
+
+test('the view round-trips through the URL hash; junk falls back to live', () => {
+  for (const v of [
+    { range: '24h', from: NaN, to: NaN, device: '' },
+    { range: 'custom', from: Date.parse('2026-03-01T00:00:00Z'), to: Date.parse('2026-03-01T01:30:00.250Z'), device: 'pico' },
+    { range: 'live', from: NaN, to: NaN, device: 'sim0001' },
+  ]) assert.deepEqual(range.parseHash(range.toHash(v)), v);
+  assert.equal(range.parseHash('#range=bogus').range, 'live');
+  assert.equal(range.parseHash('#range=custom&from=x&to=y').range, 'live');
+  assert.equal(range.parseHash('#range=custom&from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z').range, 'live');
+  assert.equal(range.parseHash('#device=a/b').device, '');
+  assert.equal(range.parseHash('#device=%3Cimg%3E').device, '<img>'); // a name is text, shown with textContent
+  const q = new URLSearchParams(range.readingsQuery({ from: 0, to: 3600e3, bucket: 120 }, 'pico/#'));
+  assert.deepEqual(Object.fromEntries(q), { topic: 'pico/#', from: '1970-01-01T00:00:00.000Z', to: '1970-01-01T01:00:00.000Z', bucket: '2m', limit: '100000' });
+  assert.match(range.timeZoneLabel(), /\(UTC[+-]\d\d:\d\d\)$/);
+});
+
+test('presence spans cover the window: unknown before the first change, then each state', () => {
+  const t = (h) => Date.parse(`2026-03-01T0${h}:00:00Z`);
+  const iso = (h) => new Date(t(h)).toISOString();
+  assert.deepEqual(device.presenceSpans(null, [{ online: true, ts: iso(2) }, { online: false, ts: iso(3) }], t(1), t(5)), [
+    { state: 'unknown', from: t(1), to: t(2) },
+    { state: 'online', from: t(2), to: t(3) },
+    { state: 'offline', from: t(3), to: t(5) },
+  ]);
+  assert.deepEqual(device.presenceSpans({ online: false, ts: iso(0) }, [], t(1), t(2)), [{ state: 'offline', from: t(1), to: t(2) }]);
+  // a change at from itself, and one out of order, are handled
+  assert.deepEqual(device.presenceSpans(null, [{ online: true, ts: iso(1) }, { online: false, ts: iso(0) }], t(1), t(2)), [
+    { state: 'online', from: t(1), to: t(2) },
+  ]);
 });

@@ -154,6 +154,8 @@ test('the serve role reads and LISTENs, and cannot write or run the upkeep', asy
     for (const t of ['readings', 'devices', 'sensorpipe_settings', 'readings_hourly', 'readings_minutely', 'schema_migrations'])
       await c.query(`SELECT * FROM ${t} LIMIT 1`);
     await c.query('SELECT count(*) FROM rejects'); // what /metrics asks
+    await c.query('SELECT payload, reason FROM rejects LIMIT 1'); // the device page's GET /api/rejects (db/008)
+    await c.query('SELECT * FROM presence_history LIMIT 1'); // GET /api/presence
     const got = new Promise((resolve) => c.once('notification', resolve));
     await c.query('LISTEN new_reading');
     await psql(db.dsn, `INSERT INTO readings (topic, value) VALUES ('roles/temperature/srv', 1)`);
@@ -166,7 +168,7 @@ test('the serve role reads and LISTENs, and cannot write or run the upkeep', asy
     `INSERT INTO readings (topic, value) VALUES ('roles/temperature/srv', 2)`,
     `INSERT INTO devices (device, online) VALUES ('srv', true)`,
     `INSERT INTO rejects (topic, payload, reason) VALUES ('a', 'b', 'c')`,
-    'SELECT payload FROM rejects', // the count, not the payloads
+    `INSERT INTO presence_history (device, online, ts) VALUES ('a', true, now())`,
     'DELETE FROM readings',
     `UPDATE sensorpipe_settings SET value = '1'`,
     'DROP TABLE readings',

@@ -20,7 +20,9 @@ before(async () => {
   pipe = await startPipeline({
     ingest: false,
     dbPrefix: 'badinput',
-    serveArgs: ['--http-timeout-s', String(HTTP_TIMEOUT_S)],
+    // --max-conns-per-addr: the slow-loris test opens 300 connections from 127.0.0.1 to reach lws' own limits
+    // (serve_limits.test.mjs covers the per-address cap)
+    serveArgs: ['--http-timeout-s', String(HTTP_TIMEOUT_S), '--max-conns-per-addr', '1000'],
   });
   wsBase = pipe.httpUrl.replace(/^http/, 'ws');
   witness = await wsConnect(`${wsBase}/ws?history=0&topic=witness/%23`);

@@ -241,16 +241,20 @@ test(`${PAUSED} paused clients while ${ROWS} rows flow: bounded RSS, low latency
     assert.ok(peak < bound, `serve's RSS peaked at ${peak.toFixed(1)} MB, over the ${bound} MB bound`);
     assert.ok(pct(0.99) < P99_BOUND_MS, `p99 latency ${pct(0.99)} ms, bound ${P99_BOUND_MS} ms`);
 
-    // every paused client was cut with a gap that says where to resume
+    // every paused client was given a gap; taking neither it nor the close frame, it was reset
+    // --client-close-ms (1 s) later, freeing its kernel queues (serve.test.mjs: a gap that is taken)
     const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     assert.match(m, new RegExp(`^sensorpipe_ws_gaps_total ${PAUSED}$`, 'm'));
+    await waitFor(async () => /^sensorpipe_ws_clients 1$/m.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()), {
+      timeout: 5000,
+      message: 'serve to reset the paused clients within --client-close-ms of their gap',
+    });
+    assert.match(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), new RegExp(`^sensorpipe_ws_aborted_total ${PAUSED}$`, 'm'));
     for (const c of paused) c.ws._socket.resume();
     for (const [i, c] of paused.entries()) {
-      await waitFor(() => c.closed(), { timeout: 30000, message: `paused client ${i} to see its close` });
-      const gap = c.queue.find((msg) => msg.type === 'gap');
-      assert.ok(gap, `paused client ${i} got a gap frame`);
-      assert.equal(gap.after, ids(c).at(-1) ?? 0, `paused client ${i}: the gap names the last row it was sent`);
-      assert.equal(c.closed().code, 1008);
+      await waitFor(() => c.closed(), { timeout: 30000, message: `paused client ${i} to see its connection end` });
+      assert.equal(c.closed().code, 1006, `paused client ${i} was reset, not closed with a close frame`);
+      assert.ok(ids(c).length < ids(active).length, `paused client ${i} did not get everything`);
     }
     await active.close();
   } finally {

@@ -233,40 +233,6 @@ static void test_rollup_split(void **state)
 
 #define M_US (60LL * 1000000)
 
-static void test_minute_split(void **state)
-{
-    (void)state;
-    /* NOW_US is on an hour. Buckets of whole minutes but not whole hours: whole minutes
-     * [whole_from, whole_to), the rest within the minute of from and the minute of to. */
-    static const struct {
-        long bucket_s;
-        int64_t from, to;
-        bool minutes;
-        int64_t whole_from, whole_to;
-    } cases[] = {
-        {600, NOW_US - 7 * 24 * H_US, NOW_US, true, NOW_US - 7 * 24 * H_US, NOW_US},                /* aligned */
-        {600, NOW_US - 7 * 24 * H_US + 1, NOW_US + 5, true, NOW_US - 7 * 24 * H_US + M_US, NOW_US}, /* partial ends */
-        {120, NOW_US + 10 * 1000000, NOW_US + 50 * 1000000, true, NOW_US + 50 * 1000000, NOW_US + 50 * 1000000},
-        {120, NOW_US + 59 * 1000000, NOW_US + 61 * 1000000, true, NOW_US + M_US, NOW_US + M_US}, /* across one minute */
-        {5400, NOW_US - 24 * H_US, NOW_US - 1, true, NOW_US - 24 * H_US, NOW_US - M_US},         /* 90 min */
-        {60, -M_US - 1, 1, true, -M_US, 0},                                                      /* before 1970 */
-        {3600, NOW_US - 24 * H_US, NOW_US, false, 0, 0},  /* whole hours: qp_rollup_split's */
-        {86400, NOW_US - 24 * H_US, NOW_US, false, 0, 0}, /* a day: whole hours too */
-        {45, NOW_US - 24 * H_US, NOW_US, false, 0, 0},    /* not whole minutes */
-        {90, NOW_US - 24 * H_US, NOW_US, false, 0, 0},
-        {0, NOW_US - 24 * H_US, NOW_US, false, 0, 0}, /* raw rows */
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct qp_readings q = {.from_us = cases[i].from, .to_us = cases[i].to, .bucket_s = cases[i].bucket_s};
-        int64_t wf = 0, wt = 0;
-        if (qp_minute_split(&q, &wf, &wt) != cases[i].minutes)
-            fail_msg("case %zu: minute split %d expected", i, cases[i].minutes);
-        if (wf != cases[i].whole_from || wt != cases[i].whole_to)
-            fail_msg("case %zu: whole minutes [%lld, %lld), expected [%lld, %lld)", i, (long long)wf, (long long)wt,
-                     (long long)cases[i].whole_from, (long long)cases[i].whole_to);
-    }
-}
-
 static int64_t floor_to(int64_t us, int64_t unit)
 {
     return (us / unit - (us % unit < 0)) * unit;
@@ -457,6 +423,34 @@ static void test_small_error_buffer(void **state)
     char err[8];
     assert_int_equal(qp_parse_readings(args, 1, NOW_US, &q, err, sizeof err), -1);
     assert_int_equal(strlen(err), sizeof err - 1);
+}
+
+/* Buckets of whole minutes that are not hours: whole minutes from the minute rollup, raw edges. */
+static void test_minute_split(void **state)
+{
+    (void)state;
+    const int64_t m = 60LL * 1000000;
+    struct qp_readings q = {.from_us = NOW_US + 30 * 1000000, .to_us = NOW_US + 10 * m + 1, .bucket_s = 120};
+    int64_t wf = -1, wt = -1;
+    assert_true(qp_minute_split(&q, &wf, &wt));
+    assert_int_equal(wf, NOW_US + m); /* the first whole minute */
+    assert_int_equal(wt, NOW_US + 10 * m);
+    q.bucket_s = 3600; /* whole hours: qp_rollup_split's */
+    assert_false(qp_minute_split(&q, &wf, &wt));
+    q.bucket_s = 45; /* not whole minutes: raw rows */
+    assert_false(qp_minute_split(&q, &wf, &wt));
+    q.bucket_s = 0;
+    assert_false(qp_minute_split(&q, &wf, &wt));
+    /* inside one minute: no whole minute, all of it the first raw part */
+    q = (struct qp_readings){.from_us = NOW_US + 10 * 1000000, .to_us = NOW_US + 50 * 1000000, .bucket_s = 300};
+    assert_true(qp_minute_split(&q, &wf, &wt));
+    assert_int_equal(wf, q.to_us);
+    assert_int_equal(wt, q.to_us);
+    /* aligned: all whole minutes */
+    q = (struct qp_readings){.from_us = NOW_US, .to_us = NOW_US + 86400LL * 1000000, .bucket_s = 120};
+    assert_true(qp_minute_split(&q, &wf, &wt));
+    assert_int_equal(wf, q.from_us);
+    assert_int_equal(wt, q.to_us);
 }
 
 int main(void)
