@@ -206,7 +206,7 @@ history_stage() {
         reads=$(sed -n "${i}p" "$run_dir/history-reads.txt")
         read -r raw seq mrows hrows xraw xm xh <<<"${reads:-? ? ? ? ? ? ?}"
         read -r runs med p99 pmax < <(time_api "$(hist_url "$range" "$bucket" "$topic")" "hist-${name//\//-}")
-        rows=$(grep -o '"topic":' "$run_dir/api-hist-${name//\//-}.json" | wc -l)
+        rows=$({ grep -o '"topic":' "$run_dir/api-hist-${name//\//-}.json" || true; } | wc -l)
         codes=$(awk '{ print $1 }' "$run_dir/codes-hist-${name//\//-}" | sort | uniq -c | tr -s ' ' | tr '\n' ' ')
         ok=$(met "$p99 <= 100")
         line "history /api/readings $name (bucket $bucket, topic ${topic/-/all}): median $med ms p99 $p99 ms max $pmax ms over $runs runs ($rows rows$([ "$rows" -ge 100000 ] && echo ', cut at the limit'); HTTP $codes); read: $raw raw rows ($seq seq scans), $mrows minutely rows, $hrows hourly rows (examined: $xraw, $xm, $xh) [target p99 <= 100 ms: $(word "$ok")]"

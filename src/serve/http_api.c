@@ -452,7 +452,7 @@ static void readings_submit(struct api_req *r, bool hourly_on, bool minute_on)
     if (minute_on && qp_minute_split(&r->q, &whole_from, &whole_to)) {
         time_format_rfc3339(whole_from, wf);
         time_format_rfc3339(whole_to, wt);
-        api_submit(r, SQL_BUCKETS_MINUTELY, 7, params, readings_cb);
+        api_submit_rows(r, SQL_BUCKETS_MINUTELY, 7, params, readings_row, readings_cb);
         return;
     }
     if (hourly_on && qp_rollup_split(&r->q, &whole_from, &whole_to)) {
