@@ -9,6 +9,7 @@
 #   make deps       install apt and npm packages (idempotent)
 #   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS (10); make fuzz-long: 10 min each
 #   make format     clang-format every C file; make format-check: fail on any that is not (run by .ci/run)
+#   make hostile    the hostile-client suite (docs/SECURITY.md): full run, its table in build/hostile/ (HOSTILE_SAVE=1: into SECURITY.md)
 #   make bench      benchmarks against the targets of docs/BENCHMARKS.md (BENCH_QUICK=1: a short smoke run)
 
 CC      ?= cc
@@ -41,7 +42,7 @@ ASAN_OBJS := $(patsubst %.c,build/asan/%.o,$(SRCS) $(GEN))
 ASAN_LIB_OBJS := $(patsubst %.c,build/asan/%.o,$(LIB_SRCS) $(GEN))
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit asan web deps format format-check clean integration e2e fuzz fuzz-long faults firmware bench
+.PHONY: all run test unit asan web deps format format-check clean integration e2e fuzz fuzz-long faults firmware bench hostile
 all: build/sensorpipe web
 
 build/sensorpipe: $(REL_OBJS)
@@ -106,12 +107,16 @@ integration e2e: build/asan/sensorpipe web
 faults: build/asan/sensorpipe build/sensorpipe
 	scripts/faults.sh
 
+# hostile clients (tests/hostile/): its own stack on loopback, attackers on 127.0.0.2-9; `make test` runs the short version
+hostile: build/sensorpipe
+	scripts/hostile.sh
+
 # libFuzzer targets (clang): each fuzz/fuzz_X.c links the parsers it exercises.
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB  := $(filter-out src/core/migrate.c src/core/pgconn.c,$(wildcard src/core/*.c)) $(wildcard src/serve/query_params.c src/serve/history_params.c) \
              $(addprefix src/ingest/,mqtt_frame.c mqtt_encode.c mqtt_client.c ack_tracker.c fifo.c) \
-             $(wildcard firmware/core/*.c) $(addprefix src/serve/,ws_origin.c forwarded.c hub.c ws_frame.c ws_rx.c auth_parse.c) \
+             $(wildcard firmware/core/*.c) $(addprefix src/serve/,ws_origin.c forwarded.c hub.c ws_frame.c ws_rx.c auth_parse.c notify_rows.c) \
              src/device/dynsec_reply.c
 FUZZ_SECONDS ?= 10
 # each fuzz/fuzz_X.c names its own -max_len in a "fuzz-max-len: N" comment (`make fuzz` refuses one without)

@@ -29,7 +29,8 @@
  * on the same 64 KiB buffers), -l through mosquitto_tls_set(). The TLS ceiling.
  *
  * -L (latency reference): payloads are latency_pub's {"value": n, "ts": "<send
- * time>"}; adds percentiles of receive time - ts over every message
+ * time>"}, or its -f plain number (the send time, milliseconds since the epoch
+ * with microsecond decimals); adds percentiles of receive time - ts over every message
  * (lat_p50_us, lat_p90_us, lat_p99_us, lat_max_us): what the broker hop costs.
  */
 #include "stats.h"
@@ -132,6 +133,13 @@ static void count(const void *payload, size_t len, int64_t now)
             int64_t t = parse_ts(ts, (size_t)((const char *)payload + len - ts));
             if (t >= 0)
                 lat_add(&lat, now - t);
+        } else if (len < 64) { /* latency_pub -f: the payload is the send time in ms */
+            char num[64], *end;
+            memcpy(num, payload, len);
+            num[len] = 0;
+            double ms = strtod(num, &end);
+            if (end != num && ms > 0)
+                lat_add(&lat, now - (int64_t)(ms * 1000.0 + 0.5));
         }
     }
 }

@@ -67,7 +67,7 @@ ANALYZE readings;
 -- the rollup triggers were off: both levels for the hours of the range; on a fresh load their
 -- primary keys are built after the rows, sorted (random-order inserts into a 13M-entry btree
 -- cost more than the grouping)
--- (and db/009's topic indexes, when the schema has them)
+-- (and db/010's topic indexes, when the schema has them)
 SELECT to_regclass('readings_minutely_topic_idx') IS NOT NULL AS topic_idx \gset
 \if :fresh
 ALTER TABLE readings_minutely DROP CONSTRAINT readings_minutely_pkey;

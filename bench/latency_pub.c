@@ -1,7 +1,7 @@
 /*
  * latency_pub.c - paced publisher whose readings carry their own send time.
  *
- *   latency_pub -p PORT [-h HOST] [-r RATE] [-n COUNT] [-q QOS] [-k TOPICS] [-P PREFIX] [-s START]
+ *   latency_pub -p PORT [-h HOST] [-r RATE] [-n COUNT] [-q QOS] [-k TOPICS] [-P PREFIX] [-s START] [-f]
  *
  * Publishes COUNT readings at RATE per second (paced on the monotonic clock; a
  * late reading goes out at once, never skipped) round-robin over TOPICS topics
@@ -9,6 +9,12 @@
  * 3339 with microseconds>"}, n = START, START+1, ... The ingest stores that ts as
  * the row's ts, so a WebSocket client that reads the row computes the whole
  * pipeline's latency as its receive time minus ts (one host, one clock).
+ * -f: the payload is a plain ASCII number instead, the send time in
+ * milliseconds since the epoch with microsecond decimals ("1796616000123.456"):
+ * what any stack that stores a Pico's float payload as the value keeps (the seed
+ * stack of docs/BENCHMARKS.md stores its own now() as ts), so a WebSocket client
+ * reads the send time from the row's value (ws_client -V). A double holds it to
+ * well under a microsecond, and it stays inside the ingest's value bound (1e15).
  *
  * One thread, no library thread: mosquitto_publish writes the message to the
  * socket before it returns. Waits for every QoS 1/2 acknowledgement, then
@@ -99,8 +105,9 @@ int main(int argc, char **argv)
     int port = 0, qos = 0, topics = 10;
     double rate = 100;
     uint64_t count = 1000, start_n = 1;
+    bool stamp_value = false;
     int c;
-    while ((c = getopt(argc, argv, "h:p:r:n:q:k:P:s:")) != -1) {
+    while ((c = getopt(argc, argv, "h:p:r:n:q:k:P:s:f")) != -1) {
         switch (c) {
         case 'h':
             host = optarg;
@@ -126,9 +133,12 @@ int main(int argc, char **argv)
         case 's':
             start_n = strtoull(optarg, NULL, 10);
             break;
+        case 'f':
+            stamp_value = true;
+            break;
         default:
             fprintf(stderr, "usage: latency_pub -p PORT [-h HOST] [-r RATE] [-n COUNT] [-q QOS] [-k TOPICS] "
-                            "[-P PREFIX] [-s START]\n");
+                            "[-P PREFIX] [-s START] [-f]\n");
             return 2;
         }
     }
@@ -184,9 +194,17 @@ int main(int argc, char **argv)
         if (now - due > late_max)
             late_max = now - due;
         snprintf(topic, sizeof topic, "%s/latency/p%03d", prefix, (int)(sent % (uint64_t)topics));
-        now_rfc3339(ts);
-        int len = snprintf(payload, sizeof payload, "{\"value\": %llu, \"ts\": \"%s\"}",
+        int len;
+        if (stamp_value) {
+            struct timespec w;
+            clock_gettime(CLOCK_REALTIME, &w);
+            len = snprintf(payload, sizeof payload, "%lld.%03ld", (long long)w.tv_sec * 1000 + w.tv_nsec / 1000000,
+                           (w.tv_nsec / 1000) % 1000);
+        } else {
+            now_rfc3339(ts);
+            len = snprintf(payload, sizeof payload, "{\"value\": %llu, \"ts\": \"%s\"}",
                            (unsigned long long)(start_n + sent), ts);
+        }
         int rc = mosquitto_publish(m, NULL, topic, len, payload, qos, false);
         if (rc != MOSQ_ERR_SUCCESS) {
             fprintf(stderr, "latency_pub: publish failed: %s\n", mosquitto_strerror(rc));

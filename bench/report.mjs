@@ -56,6 +56,17 @@ for (const m of measurements) {
       : '';
     const what = `latency publish→WebSocket at ${n0(m.rate)}/s${variant}`;
     row(what, `p50 ${ms(m.p50)}, p90 ${ms(m.p90)}, p99 ${ms(m.p99)}, max ${ms(m.max)} (${m.delivered}/${m.sent}); publish→commit p50 ${ms(m.commit_p50)} p99 ${ms(m.commit_p99)}; commit→WS p50 ${ms(m.serve_p50)} p99 ${ms(m.serve_p99)}`, `MQTT hop alone p50 ${ms(m.mqtt_p50)}, p99 ${ms(m.mqtt_p99)}`, x2(m.ratio), tgt(m), met(m));
+  } else if (m.group === 'seed' && id === 'seed_skipped') {
+    row('beside the seed stack', `skipped: ${m.note}`, '', '', '', '');
+  } else if (m.group === 'seed' && id.startsWith('seed_before_')) {
+    row(`sensorpipe before (${m.binary}) at ${n0(m.rate)}/s, same rounds (median)`, `p50 ${ms(m.p50)}, p99 ${ms(m.p99)}`, `after: p50 ${ms(m.after_p50)}, p99 ${ms(m.after_p99)}`, x2(m.ratio), '', '');
+  } else if (m.group === 'seed' && id.startsWith('seed_abs_')) {
+    row(`sensorpipe publish→WebSocket at ${n0(m.rate)}/s, seed stage (median of the rounds)`, `p50 ${ms(m.p50)}, p99 ${ms(m.p99)}`, `MQTT hop alone p50 ${ms(m.mqtt_p50)}, p99 ${ms(m.mqtt_p99)}`, x2(m.ratio), tgt(m), met(m));
+  } else if (m.group === 'seed' && id.startsWith('seed_goal_')) {
+    const ref = m.seed_p50 != null ? `the seed p50 ${ms(m.seed_p50)}, p99 ${ms(m.seed_p99)}` : '';
+    row(`sensorpipe beside the seed at ${n0(m.rate)}/s (median of the rounds)`, `p50 ${ms(m.p50)}, p99 ${ms(m.p99)}`, ref, x2(m.ratio), tgt(m), met(m));
+  } else if (m.group === 'seed') {
+    row(`${{ seed: 'the seed stack (talk, Python)', sensorpipe_before: 'sensorpipe before (BENCH_SEED_BEFORE)' }[m.stack] ?? m.stack} publish→WebSocket at ${n0(m.rate)}/s, same publisher and client, round ${m.rep}`, `p50 ${ms(m.p50)}, p90 ${ms(m.p90)}, p99 ${ms(m.p99)}, max ${ms(m.max)} (${m.delivered}/${m.sent})`, `MQTT hop alone p50 ${ms(m.mqtt_p50)}, p99 ${ms(m.mqtt_p99)}`, x2(m.ratio), '', '');
   } else if (m.group === 'fanout') {
     row(`fan-out ${n0(m.clients)} WS clients at 10/s`, `${n0(m.connected)} connected, ${(m.delivery_ratio * 100).toFixed(2)}% delivered, p50 ${ms(m.p50)}, p99 ${ms(m.p99)}, max ${ms(m.max)}; serve CPU ${Math.round(m.serve_cpu_pct)}%, RSS ${mbk(m.serve_rss_kb)}; client CPU ${Math.round(m.client_cpu_pct)}%`, `1 client p99 ${ms(m.reference)}`, x2(m.ratio), tgt(m), met(m));
   } else if (id === 'footprint_idle') {

@@ -3,7 +3,7 @@
  * (libwebsockets client), measuring delivery and latency.
  *
  *   ws_client -p PORT [-H HOST] [-u PATH] [-c CLIENTS] [-C CONCURRENT] [-n EXPECT]
- *             [-T IDLE_S] [-W MAX_S] [-S CONNECT_TIMEOUT_S] [-o ROWS_FILE]
+ *             [-T IDLE_S] [-W MAX_S] [-S CONNECT_TIMEOUT_S] [-o ROWS_FILE] [-V]
  *
  * Opens CLIENTS connections to ws://HOST:PORT/PATH (default /ws?history=0), at
  * most CONCURRENT handshakes at a time. A client is live once its history frame
@@ -18,6 +18,11 @@
  * process's own CPU time (to show the client is not the bottleneck).
  * -o ROWS_FILE: also write "<id> <receive time µs>" for every counted row (the
  * bench joins it with the rows' commit timestamps: commit -> WebSocket).
+ * -V: the send time is the row's value instead (latency_pub -f: milliseconds
+ * since the epoch), and frames may also be the seed stack's (docs/BENCHMARKS.md,
+ * "Beside the seed"): a {"type": "history", ...} frame, then each row as a bare
+ * JSON object {"ts":...,"topic":...,"value":...} with no id (not checked for
+ * duplicates). Both stacks are then measured by the same rule.
  */
 #include "stats.h"
 
@@ -51,7 +56,8 @@ static struct {
     uint64_t expect;
     double idle_s, max_s, connect_timeout_s;
     const char *rows_file;
-} opt = {"127.0.0.1", "/ws?history=0", 0, 1, 200, 0, 5, 300, 60, NULL};
+    bool stamp_value;
+} opt = {"127.0.0.1", "/ws?history=0", 0, 1, 200, 0, 5, 300, 60, NULL, false};
 static FILE *rows_out;
 
 static struct client *clients;
@@ -117,9 +123,86 @@ static void client_done_check(struct client *c)
         done_clients++;
 }
 
+static void count_row(struct client *c, int64_t id, int64_t lat_us, int64_t now)
+{
+    c->rows++;
+    rows_total++;
+    client_done_check(c);
+    lat_add(&lat, lat_us);
+    if (rows_out)
+        fprintf(rows_out, "%" PRId64 " %" PRId64 "\n", id, now);
+    if (!first_row_us)
+        first_row_us = now;
+    last_row_us = now;
+}
+
+/* -V: the send time in ms from the row's "value" in [p, end); -1 if none */
+static int64_t value_stamp_us(const char *p, const char *end)
+{
+    const char *v = memmem(p, (size_t)(end - p), "\"value\":", 8);
+    if (!v)
+        return -1;
+    char num[64], *stop_at;
+    size_t n = (size_t)(end - (v + 8));
+    n = n < sizeof num - 1 ? n : sizeof num - 1;
+    memcpy(num, v + 8, n);
+    num[n] = 0;
+    double ms = strtod(num, &stop_at);
+    return stop_at == num || ms <= 0 ? -1 : (int64_t)(ms * 1000.0 + 0.5);
+}
+
+/* -V: one message of either stack */
+static void on_message_stamped(struct client *c, const char *m, size_t len, int64_t now)
+{
+    const char *end = m + len;
+    frames++;
+    if (len > 17 && (!strncmp(m, "{\"type\":\"history\"", 17) || !strncmp(m, "{\"type\": \"history\"", 18))) {
+        if (c->state == C_OPEN) {
+            c->state = C_LIVE;
+            live++;
+        }
+        return;
+    }
+    if (len > 13 && !strncmp(m, "{\"type\":\"gap\"", 13)) {
+        gaps++;
+        return;
+    }
+    if (!strncmp(m, "{\"ts\":", 6)) { /* the seed's: one row, no id */
+        int64_t t = value_stamp_us(m, end);
+        if (t < 0)
+            parse_errors++;
+        else if (ready_printed)
+            count_row(c, 0, now - t, now);
+        return;
+    }
+    if (strncmp(m, "{\"type\":\"reading", 16))
+        return; /* presence */
+    for (const char *p = m; (p = memmem(p, (size_t)(end - p), "{\"id\":", 6)); p += 6) {
+        const char *next = memmem(p + 6, (size_t)(end - p - 6), "{\"id\":", 6);
+        int64_t id = strtoll(p + 6, NULL, 10);
+        int64_t t = value_stamp_us(p, next ? next : end);
+        if (t < 0) {
+            parse_errors++;
+            continue;
+        }
+        if (id <= c->last_id) {
+            c->dups++;
+            dups_total++;
+            continue;
+        }
+        c->last_id = id;
+        if (ready_printed)
+            count_row(c, id, now - t, now);
+    }
+}
+
 /* One complete text message. */
 static void on_message(struct client *c, const char *m, size_t len, int64_t now)
 {
+    if (opt.stamp_value) {
+        on_message_stamped(c, m, len, now);
+        return;
+    }
     const char *end = m + len;
     frames++;
     if (len > 16 && !strncmp(m, "{\"type\":\"history\"", 17)) {
@@ -153,15 +236,7 @@ static void on_message(struct client *c, const char *m, size_t len, int64_t now)
         c->last_id = id;
         if (!ready_printed)
             continue; /* before the measurement */
-        c->rows++;
-        rows_total++;
-        client_done_check(c);
-        lat_add(&lat, now - ts);
-        if (rows_out)
-            fprintf(rows_out, "%" PRId64 " %" PRId64 "\n", id, now);
-        if (!first_row_us)
-            first_row_us = now;
-        last_row_us = now;
+        count_row(c, id, now - ts, now);
     }
 }
 
@@ -293,7 +368,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 int main(int argc, char **argv)
 {
     int ch;
-    while ((ch = getopt(argc, argv, "H:p:u:c:C:n:T:W:S:o:")) != -1) {
+    while ((ch = getopt(argc, argv, "H:p:u:c:C:n:T:W:S:o:V")) != -1) {
         switch (ch) {
         case 'H':
             opt.host = optarg;
@@ -325,9 +400,12 @@ int main(int argc, char **argv)
         case 'o':
             opt.rows_file = optarg;
             break;
+        case 'V':
+            opt.stamp_value = true;
+            break;
         default:
             fprintf(stderr, "usage: ws_client -p PORT [-H HOST] [-u PATH] [-c CLIENTS] [-C CONCURRENT] [-n EXPECT] "
-                            "[-T IDLE_S] [-W MAX_S] [-S CONNECT_TIMEOUT_S] [-o ROWS_FILE]\n");
+                            "[-T IDLE_S] [-W MAX_S] [-S CONNECT_TIMEOUT_S] [-o ROWS_FILE] [-V]\n");
             return 2;
         }
     }

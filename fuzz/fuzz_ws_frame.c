@@ -260,6 +260,34 @@ static void fuzz_frames(const uint8_t *data, size_t size)
     if (!g || (int64_t)cJSON_GetObjectItemCaseSensitive(g, "after")->valuedouble != cursor)
         abort();
     cJSON_Delete(g);
+
+    /* ?history=n from the ring: found exactly when the ring holds n matching rows, and then
+     * exactly n matching rows lie above the cursor, which is at or above the floor */
+    size_t matching = 0;
+    for (size_t i = first_kept; i < nrows; i++)
+        matching += !*filter || topic_matches(filter, rows[i].topic);
+    for (size_t n = 0; n <= matching + 1; n++) {
+        int64_t hc = INT64_MIN;
+        bool found = ws_frame_history_cursor(&ring, filter, n, &hc);
+        if (found != (n > 0 && n <= matching))
+            abort();
+        if (!found)
+            continue;
+        size_t above = 0;
+        for (size_t i = first_kept; i < nrows; i++)
+            above += rows[i].id > hc && (!*filter || topic_matches(filter, rows[i].topic));
+        if (above != n || hc < ring.floor)
+            abort();
+        /* the first frame built from there is a "history" frame */
+        sbuf_reset(&b);
+        int64_t c2 = hc;
+        ws_frame_ring(&b, &ring, &c2, filter, max_rows, max_scan, true);
+        cJSON *hf = cJSON_ParseWithLength(b.data, b.len);
+        const cJSON *ht = hf ? cJSON_GetObjectItemCaseSensitive(hf, "type") : NULL;
+        if (!cJSON_IsString(ht) || strcmp(ht->valuestring, "history"))
+            abort();
+        cJSON_Delete(hf);
+    }
     sbuf_free(&b);
     hub_ring_free(&ring);
 }

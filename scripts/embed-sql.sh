@@ -17,7 +17,7 @@ out=$1; shift
     i=0
     for f in "$@"; do
         b=$(basename "$f" .sql)
-        v=${b%%_*}; echo "    {$((10#$v)), \"$b\", sql_$i},"
+        echo "    {$((10#${b%%_*})), \"$b\", sql_$i}," # decimal: a leading 0 would make 008 an (invalid) octal constant
         i=$((i + 1))
     done
     echo "};"

@@ -4,6 +4,7 @@
 #   scripts/test.sh integration  only tests/integration
 #   scripts/test.sh e2e          only tests/e2e (headless Chromium)
 #   scripts/test.sh faults       only tests/faults (its own PostgreSQL and mosquitto; `make faults` also renders the table)
+#   scripts/test.sh hostile      only tests/hostile, the short hostile-client run (its own stack; `make hostile`: the full run)
 # Expects the builds from `make test` (build/asan/sensorpipe, build/asan/tests/*, web/vendor).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,10 +48,11 @@ export SENSORPIPE_BIN="$PWD/build/asan/sensorpipe"
 
 suites=()
 case "$what" in
-    all) suites=(tests/integration tests/e2e tests/faults) ;;
+    all) suites=(tests/integration tests/e2e tests/faults tests/hostile) ;;
     integration) suites=(tests/integration) ;;
     e2e) suites=(tests/e2e) ;;
     faults) suites=(tests/faults) ;;
+    hostile) suites=(tests/hostile) ;;
     *) echo "test.sh: unknown suite $what" >&2; exit 2 ;;
 esac
 files=()

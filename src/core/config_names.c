@@ -28,6 +28,7 @@ static const char *const ingest_names[] = {
     "qos0-async-commit",
     "queue-max",
     "batch-max",
+    "insert-max",
     "retention-days",
     "ts-past-days",
     "ts-future-minutes",
@@ -39,6 +40,8 @@ static const char *const ingest_names[] = {
     NULL,
 };
 
+/* one name a line: clang-format would pack a list of more than 20 into columns */
+/* clang-format off */
 static const char *const serve_names[] = {
     "listen",
     "db",
@@ -54,8 +57,10 @@ static const char *const serve_names[] = {
     "query-timeout-ms",
     "http-timeout-s",
     "http-head-timeout-s",
+    "http-header-pool",
     "db-pool",
     "api-max-bytes",
+    "notify-rows",
     "migrate",
     "log-level",
     "allowed-hosts",
@@ -71,6 +76,7 @@ static const char *const serve_names[] = {
     "session-hours",
     NULL,
 };
+/* clang-format on */
 
 static const char *const sim_names[] = {
     "mqtt-host",

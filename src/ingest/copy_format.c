@@ -60,6 +60,51 @@ bool copy_binary_row(struct sbuf *b, int64_t ts_us, const char *topic, size_t to
     return sbuf_append(b, tail, sizeof tail);
 }
 
+bool copy_array_begin(struct sbuf *b, uint32_t elem_oid, size_t n)
+{
+    if (n > INT32_MAX) {
+        b->failed = true;
+        return false;
+    }
+    unsigned char head[20];
+    put_be32(head, 1);
+    put_be32(head + 4, 0);
+    put_be32(head + 8, elem_oid);
+    put_be32(head + 12, (uint32_t)n);
+    put_be32(head + 16, 1);
+    return sbuf_append(b, head, sizeof head);
+}
+
+bool copy_array_ts(struct sbuf *b, int64_t ts_us)
+{
+    unsigned char e[12];
+    put_be32(e, 8);
+    put_be64(e + 4, (uint64_t)copy_pg_ts(ts_us));
+    return sbuf_append(b, e, sizeof e);
+}
+
+bool copy_array_text(struct sbuf *b, const char *s, size_t len)
+{
+    if (len > INT32_MAX) {
+        b->failed = true;
+        return false;
+    }
+    unsigned char e[4];
+    put_be32(e, (uint32_t)len);
+    sbuf_append(b, e, sizeof e);
+    return sbuf_append(b, s, len);
+}
+
+bool copy_array_f64(struct sbuf *b, double value)
+{
+    unsigned char e[12];
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    put_be32(e, 8);
+    put_be64(e + 4, bits);
+    return sbuf_append(b, e, sizeof e);
+}
+
 bool copy_binary_trailer(struct sbuf *b)
 {
     static const unsigned char trailer[2] = {0xff, 0xff};

@@ -34,5 +34,20 @@ bool copy_binary_header(struct sbuf *b);
 bool copy_binary_row(struct sbuf *b, int64_t ts_us, const char *topic, size_t topic_len, double value);
 /* Append the 2-byte trailer that ends the data. */
 bool copy_binary_trailer(struct sbuf *b);
+/*
+ * The same rows as three binary array parameters, timestamptz[], text[] and
+ * float8[], for the INSERT ... SELECT FROM unnest($1, $2, $3) of a small batch
+ * (writer.c): each array is begun with its element type and length, then gets
+ * one element per row (the same encodings as the COPY fields above). Array
+ * header: int32 ndim 1, int32 flags 0 (no NULLs), int32 element type OID,
+ * int32 length, int32 lower bound 1; an element: int32 byte length, the bytes.
+ */
+#define COPY_OID_TIMESTAMPTZ 1184
+#define COPY_OID_TEXT 25
+#define COPY_OID_FLOAT8 701
+bool copy_array_begin(struct sbuf *b, uint32_t elem_oid, size_t n);
+bool copy_array_ts(struct sbuf *b, int64_t ts_us);
+bool copy_array_text(struct sbuf *b, const char *s, size_t len);
+bool copy_array_f64(struct sbuf *b, double value);
 
 #endif

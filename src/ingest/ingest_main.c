@@ -57,7 +57,7 @@
 struct ingest_options {
     char *db, *db_password_file, *mqtt_host, *client_id, *subscribe, *log_level, *mqtt_username, *mqtt_password_file,
         *mqtt_cafile; /* cfg_free */
-    long mqtt_port, qos, queue_max, batch_max, retention_days, stats_interval, mqtt_max_packet;
+    long mqtt_port, qos, queue_max, batch_max, insert_max, retention_days, stats_interval, mqtt_max_packet;
     long ts_past_days, ts_future_minutes, max_devices, max_topics_per_device;
     bool clean_session, migrate, qos0_async_commit, mqtt_tls;
 };
@@ -447,6 +447,10 @@ int ingest_main(int argc, char **argv)
         {"queue-max", CFG_INT, &o.queue_max, "100000", 1, 10000000, NULL,
          "readings held in memory at most; reading MQTT pauses when full", false},
         {"batch-max", CFG_INT, &o.batch_max, "10000", 1, 1000000, NULL, "readings per COPY statement at most", false},
+        {"insert-max", CFG_INT, &o.insert_max, "16", 0, 1000, NULL,
+         "a batch of at most this many readings goes in one INSERT (one round trip), a larger one by COPY (two); 0: "
+         "always COPY",
+         false},
         {"retention-days", CFG_INT, &o.retention_days, "-1", -1, 36500, NULL,
          "drop readings, rejects, readings_default rows and offline devices older than this many days (0 = keep; "
          "-1 = leave the stored setting)",
@@ -512,7 +516,8 @@ int ingest_main(int argc, char **argv)
                                  .db_password = *o.db_password_file ? db_password : NULL,
                                  .migrate = o.migrate,
                                  .retention_days = o.retention_days,
-                                 .qos0_async_commit = o.qos0_async_commit};
+                                 .qos0_async_commit = o.qos0_async_commit,
+                                 .insert_max = (size_t)o.insert_max};
     writer_init(&in->writer, &wcfg, &in->readings, &in->rejects, &in->presence, &in->stats);
     writer_set_settle(&in->writer, ingest_settle, in);
     writer_set_known(&in->writer, &in->known);

@@ -4,8 +4,8 @@
  * The summary is logged every --stats-interval seconds when a counter moved, and at exit:
  *   stats received=.. written=.. rejected=.. (topic=.. payload=.. status=.. overflow=.. database=.. too_large=..
  * limit=..) rejects_written=.. rejects_lost=.. presence=.. retained_skipped=.. duplicates_skipped=.. batches=..
- * max_batch=.. queue_paused=.. db_reconnects=.. mqtt_reconnects=.. held_acks=.. max_held_acks=.. acks_sent=..
- * acks_discarded=.. queued=.. max_queued=.. protocol_errors=..
+ * max_batch=.. inserts=.. queue_paused=.. db_reconnects=.. mqtt_reconnects=.. held_acks=.. max_held_acks=..
+ * acks_sent=.. acks_discarded=.. queued=.. max_queued=.. protocol_errors=..
  */
 #ifndef SP_INGEST_STATS_H
 #define SP_INGEST_STATS_H
@@ -24,7 +24,8 @@ struct ingest_stats {
     uint64_t rejects_lost;             /* refused messages that could not be kept (queue full, row refused) */
     uint64_t presence;                 /* presence updates committed */
     uint64_t retained_skipped;         /* retained readings replayed by the broker, not stored again */
-    uint64_t batches;                  /* COPY statements committed */
+    uint64_t batches;                  /* statements committed that wrote readings: COPYs and INSERTs */
+    uint64_t inserts;                  /* ... of which INSERTs (small batches, see writer.c) */
     uint64_t max_batch;                /* most rows in one of them */
     uint64_t duplicates_skipped;       /* redelivered QoS 1 messages already stored, not stored again */
     uint64_t queue_paused;             /* times reading MQTT paused because a queue was full */

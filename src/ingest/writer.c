@@ -22,6 +22,25 @@
  * so the COPY's commit is the only one it affects.
  */
 #define WRITER_COPY_ASYNC_SQL "SET LOCAL synchronous_commit = off; " COPY_READINGS_SQL
+/*
+ * A small batch (at most cfg.insert_max rows, --insert-max, 16 by default; a lone reading is the usual
+ * case below a few hundred a second: nothing arrived while the previous write
+ * was under way) goes in one round trip instead of the COPY's two (the COPY
+ * statement, then its data): a prepared INSERT of the rows of three binary
+ * array parameters, unnest()ed in order, with the same triggers (one
+ * statement, one NOTIFY). The QoS 0 variant sets synchronous_commit off for
+ * its own transaction in the same statement (set_config(..., true) is SET
+ * LOCAL; the filter is evaluated per row, before the commit). Both are
+ * prepared by JOB_SESSION on every new connection.
+ */
+#define WRITER_INSERT "sensorpipe_readings"
+#define WRITER_INSERT_ASYNC "sensorpipe_readings_async"
+#define WRITER_INSERT_ROWS "INSERT INTO readings (ts, topic, value) SELECT * FROM unnest($1, $2, $3)"
+#define WRITER_SESSION_SQL                                                                                             \
+    "PREPARE " WRITER_INSERT " (timestamptz[], text[], float8[]) AS " WRITER_INSERT_ROWS "; "                          \
+    "PREPARE " WRITER_INSERT_ASYNC " (timestamptz[], text[], float8[]) AS " WRITER_INSERT_ROWS                         \
+    " WHERE set_config('synchronous_commit', 'off', true) = 'off'; "                                                   \
+    "SET client_connection_check_interval = 1000"
 
 void writer_init(struct writer *w, const struct writer_config *cfg, struct batchq *readings, struct rejectq *rejects,
                  struct presenceq *presence, struct ingest_stats *stats)
@@ -161,25 +180,62 @@ static int writer_flush(struct writer *w)
     return 0;
 }
 
+/* A small batch: the rows as three arrays in w->copy, one INSERT. */
+static int writer_send_insert(struct writer *w, size_t n)
+{
+    size_t at[3];
+    sbuf_reset(&w->copy);
+    at[0] = w->copy.len;
+    copy_array_begin(&w->copy, COPY_OID_TIMESTAMPTZ, n);
+    for (size_t i = 0; i < n; i++)
+        copy_array_ts(&w->copy, batchq_row(w->readings, i)->ts_us);
+    at[1] = w->copy.len;
+    copy_array_begin(&w->copy, COPY_OID_TEXT, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct reading_row *r = batchq_row(w->readings, i);
+        copy_array_text(&w->copy, r->topic->text, r->topic->len);
+    }
+    at[2] = w->copy.len;
+    copy_array_begin(&w->copy, COPY_OID_FLOAT8, n);
+    for (size_t i = 0; i < n; i++)
+        copy_array_f64(&w->copy, batchq_row(w->readings, i)->value);
+    if (w->copy.failed) {
+        log_error("database: out of memory formatting %zu readings", n);
+        return -1;
+    }
+    const char *values[3] = {w->copy.data + at[0], w->copy.data + at[1], w->copy.data + at[2]};
+    const int lengths[3] = {(int)(at[1] - at[0]), (int)(at[2] - at[1]), (int)(w->copy.len - at[2])};
+    const int formats[3] = {1, 1, 1};
+    if (!PQsendQueryPrepared(w->pc.conn, w->job_async ? WRITER_INSERT_ASYNC : WRITER_INSERT, 3, values, lengths,
+                             formats, 0))
+        return -1;
+    w->state = WR_RESULT;
+    return 0;
+}
+
 static int writer_send_readings(struct writer *w)
 {
     size_t n = batchq_begin(w->readings);
     bool held_ack = false; /* a row whose message's PUBACK waits for this commit */
+    for (size_t i = 0; i < n && !held_ack; i++)
+        held_ack = batchq_row(w->readings, i)->ack.mid != 0;
+    w->job_rows = n;
+    w->job_async = w->cfg.qos0_async_commit && !held_ack;
+    w->job_insert = n <= w->cfg.insert_max && w->insert_ready;
+    if (w->job_insert)
+        return writer_send_insert(w, n);
     sbuf_reset(&w->copy);
     copy_binary_header(&w->copy);
     for (size_t i = 0; i < n; i++) {
         const struct reading_row *r = batchq_row(w->readings, i);
         copy_binary_row(&w->copy, r->ts_us, r->topic->text, r->topic->len, r->value);
-        held_ack |= r->ack.mid != 0;
     }
     copy_binary_trailer(&w->copy);
-    w->job_rows = n;
     w->copy_off = 0;
     if (w->copy.failed) {
         log_error("database: out of memory formatting %zu readings", n);
         return -1;
     }
-    w->job_async = w->cfg.qos0_async_commit && !held_ack;
     if (!PQsendQuery(w->pc.conn, w->job_async ? WRITER_COPY_ASYNC_SQL : COPY_READINGS_SQL))
         return -1;
     w->state = WR_COPY_START;
@@ -199,6 +255,7 @@ static int writer_send_stmt(struct writer *w)
 static int writer_start(struct writer *w, enum writer_job j)
 {
     w->job = j;
+    w->job_start_us = time_now_us();
     if (j != JOB_SESSION)
         w->last_job = j;
     w->job_failed = false;
@@ -225,7 +282,7 @@ static int writer_start(struct writer *w, enum writer_job j)
     case JOB_SESSION:
         w->job_rows = 0;
         w->session_set = true;
-        rc = PQsendQuery(w->pc.conn, "SET client_connection_check_interval = 1000") ? 0 : -1;
+        rc = PQsendQuery(w->pc.conn, WRITER_SESSION_SQL) ? 0 : -1;
         if (rc == 0)
             w->state = WR_RESULT;
         break;
@@ -303,11 +360,13 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             n = batchq_done(w->readings);
             w->stats->written += n;
             w->stats->batches++;
+            w->stats->inserts += w->job_insert;
             if (n > w->stats->max_batch)
                 w->stats->max_batch = n;
-            log_debug("wrote %zu readings in one COPY%s; %zu waiting", n,
+            log_debug("wrote %zu readings in one %s%s; %zu waiting; %.3f ms from send to commit", n,
+                      w->job_insert ? "INSERT" : "COPY",
                       w->job_async ? " (QoS 0 only: commit without waiting for the WAL flush)" : "",
-                      batchq_count(w->readings));
+                      batchq_count(w->readings), (double)(time_now_us() - w->job_start_us) / 1000.0);
             if (!batchq_count(w->readings) && w->copy.cap > WRITER_COPY_KEEP)
                 sbuf_free(&w->copy); /* the burst is over: give its buffer back (reusable, grows again) */
             break;
@@ -324,6 +383,8 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
         default:
             break;
         }
+        if (j == JOB_SESSION)
+            w->insert_ready = true;
         if (j != JOB_MAINTAIN && j != JOB_SESSION)
             backoff_reset(&w->pc.backoff);
         w->job = JOB_NONE;
@@ -333,7 +394,9 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
 
     if (j == JOB_SESSION) {
         /* not fatal: without it a statement in flight at a crash may still commit (more duplicates) */
-        log_warn("database: cannot set client_connection_check_interval (%s); going on without it", w->errmsg);
+        log_warn("database: session setup failed (%s); going on without client_connection_check_interval and the "
+                 "INSERT of small batches (every batch by COPY)",
+                 w->errmsg);
         w->job = JOB_NONE;
         w->state = WR_IDLE;
         return;

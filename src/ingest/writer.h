@@ -59,6 +59,7 @@ struct writer_config {
      * the WAL flush need not either. A batch holding a PUBACK always waits.
      */
     bool qos0_async_commit;
+    size_t insert_max; /* batches of at most this many readings by the prepared INSERT (writer.c); 0: all by COPY */
 };
 
 /* Named after what holds the connection in each state. */
@@ -106,7 +107,8 @@ struct writer {
     enum writer_job last_job; /* the previous one, for taking turns */
     size_t job_rows;          /* rows of the job under way */
     bool job_async;           /* the readings job under way commits with synchronous_commit off */
-    struct sbuf copy;         /* owned: COPY text of the readings batch under way */
+    bool job_insert;          /* ... and is a small batch by the prepared INSERT, not a COPY */
+    struct sbuf copy;         /* owned: COPY data of the readings batch under way (or the INSERT's array parameters) */
     size_t copy_off;          /* bytes of it handed to libpq */
     struct stmt stmt;         /* owned: rejects / presence statement under way */
     bool flushing;            /* PQflush left data: wait for the socket to be writable */
@@ -117,8 +119,10 @@ struct writer {
     char note[256]; /* first value of a SELECT (maintenance summary) */
 
     int64_t maintain_at_ms; /* next partition upkeep */
+    int64_t job_start_us;   /* wall clock when the job under way was sent (for the debug log's write time) */
     bool setup_done;        /* migrations and maintenance at start ran */
     bool session_set;       /* this connection's session settings were sent (JOB_SESSION) */
+    bool insert_ready;      /* ... and the INSERTs of small batches are prepared on it */
     bool ever_connected;
     bool stopping;  /* shutting down: no more upkeep, only flushing */
     char peer[160]; /* "host=... port=... dbname=..." for log lines */

@@ -132,6 +132,7 @@ static void writer_connected_ok(struct writer *w, int64_t now_ms)
     }
     w->state = WR_IDLE;
     w->session_set = false; /* JOB_SESSION runs first on this connection */
+    w->insert_ready = false;
     if (w->ever_connected)
         w->stats->db_reconnects++;
     w->ever_connected = true;

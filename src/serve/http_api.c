@@ -568,6 +568,13 @@ static int api_refuse(struct serve *sv, struct lws *wsi, int status, enum http_r
     return 1;
 }
 
+int api_refuse_pipelined(struct serve *sv, struct lws *wsi, struct api_req *r)
+{
+    api_closed(r); /* its answer is not sent: the connection closes after the 400 */
+    return api_refuse(sv, wsi, HTTP_STATUS_BAD_REQUEST, HTTP_REFUSE_PIPELINED,
+                      "pipelined requests are not supported: wait for each response before the next request");
+}
+
 int api_filter(struct serve *sv, struct lws *wsi)
 {
     char *uri, cl[32];
@@ -642,6 +649,8 @@ int api_writeable(struct api_req *r)
         return 0;
     struct lws *wsi = r->wsi;
     struct serve *sv = r->sv;
+    /* a client must take each piece within --http-timeout-s: one that stops reading lets its body go then */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)sv->cfg.http_timeout_s);
     if (!r->headers_sent) {
         unsigned char buf[LWS_PRE + 1024];
         unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;

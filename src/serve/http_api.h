@@ -57,6 +57,13 @@ struct api_req {
  * reason, counted. 0, or 1 (refused: close).
  */
 int api_filter(struct serve *sv, struct lws *wsi);
+/*
+ * FILTER_HTTP_CONNECTION of a request that came while the one before it on the
+ * connection is still being answered (HTTP pipelining): libwebsockets 4.1.6
+ * would answer neither and hold the connection until --http-timeout-s, so it
+ * gets 400 and is closed, counted. Returns 1 (close).
+ */
+int api_refuse_pipelined(struct serve *sv, struct lws *wsi, struct api_req *r);
 /* LWS_CALLBACK_HTTP with the request path. 0, or -1 to close. */
 int api_http(struct serve *sv, struct lws *wsi, struct api_req *r, const char *uri);
 /* LWS_CALLBACK_HTTP_WRITEABLE. 0, or -1 to close. */

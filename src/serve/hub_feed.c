@@ -2,6 +2,7 @@
 #include "hub_feed.h"
 
 #include "auth.h"
+#include "notify_rows.h"
 
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -35,6 +36,23 @@ static void hold_cb(lws_sorted_usec_list_t *sul)
     hub_fetch(sv);
 }
 
+/* Append one row to the ring (a fetched one, or one a NOTIFY carried); false when it could not be kept. */
+static bool ring_take(struct serve *sv, int64_t id, int64_t ts_us, const char *topic, size_t topic_len, double value)
+{
+    int rc = hub_ring_append(&sv->ring, id, ts_us, topic, topic_len, value);
+    if (rc == 0) {
+        sv->m.rows_fetched++;
+        return true;
+    }
+    sv->m.rows_skipped++;
+    if (rc == -2 && hub_ring_skip(&sv->ring, id) == 0)
+        log_warn("hub: reading %lld skipped (topic of %zu bytes too long to keep, or out of memory)", (long long)id,
+                 topic_len);
+    else
+        log_warn("hub: reading %lld out of order (last id %lld): skipped", (long long)id, (long long)sv->ring.last_id);
+    return false;
+}
+
 static void fetch_cb(void *owner, void *arg, const PGresult *res, const char *err)
 {
     (void)arg;
@@ -46,22 +64,9 @@ static void fetch_cb(void *owner, void *arg, const PGresult *res, const char *er
         return;
     }
     int n = PQntuples(res);
-    for (int i = 0; i < n; i++) {
-        int64_t id = pg_i64(res, i, 0);
-        int rc = hub_ring_append(&sv->ring, id, pg_i64(res, i, 1), PQgetvalue(res, i, 2),
-                                 (size_t)PQgetlength(res, i, 2), pg_f64(res, i, 3));
-        if (rc == 0) {
-            sv->m.rows_fetched++;
-            continue;
-        }
-        sv->m.rows_skipped++;
-        if (rc == -2 && hub_ring_skip(&sv->ring, id) == 0)
-            log_warn("hub: reading %lld skipped (topic of %d bytes too long to keep, or out of memory)", (long long)id,
-                     PQgetlength(res, i, 2));
-        else
-            log_warn("hub: reading %lld out of order (last id %lld): skipped", (long long)id,
-                     (long long)sv->ring.last_id);
-    }
+    for (int i = 0; i < n; i++)
+        ring_take(sv, pg_i64(res, i, 0), pg_i64(res, i, 1), PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2),
+                  pg_f64(res, i, 3));
     if (n)
         ws_clients_new_rows(sv);
     if (sv->feed.dirty || (size_t)n == hub_page(sv))
@@ -167,6 +172,45 @@ static void presence_notify(struct serve *sv, const char *payload)
     ws_clients_presence(sv);
 }
 
+/*
+ * NOTIFY new_reading. A payload with the statement's rows (db/009) whose first
+ * id follows the ring's last one goes straight into the ring: no query. That
+ * is exact only when nothing else is under way (no fetch running, held or
+ * owed) and the ids are contiguous, so no other committed row can fall
+ * between; any other case (a gap in the ids, e.g. a rolled-back statement or
+ * rows written past the NOTIFY trigger, a bad payload, the ring without room)
+ * is a doorbell as before: fetch `id > last_id`.
+ */
+static void reading_notify(struct serve *sv, const char *payload)
+{
+    struct notify_rows nr;
+    const char *why = NULL;
+    int rc = notify_rows_parse(payload, strlen(payload), &nr, &why);
+    if (rc < 0) {
+        sv->m.notifies_reading_bad++;
+        log_warn("hub: new_reading payload not understood (%s): fetching instead (%.80s)", why, payload);
+    }
+    if (rc >= 0 && sv->feed.ready && nr.last <= sv->ring.last_id) {
+        notify_rows_free(&nr); /* a fetch already read these */
+        return;
+    }
+    if (rc == 1 && sv->cfg.notify_rows && sv->feed.ready && !sv->feed.fetching && !sv->feed.held && !sv->feed.dirty &&
+        nr.first == sv->ring.last_id + 1 && ws_clients_room(sv, nr.n)) {
+        bool any = false;
+        for (size_t i = 0; i < nr.n; i++) {
+            const struct notify_row *r = &nr.row[i];
+            any |= ring_take(sv, r->id, r->ts_us, r->topic, r->topic_len, r->value);
+        }
+        sv->m.rows_notified += nr.n;
+        notify_rows_free(&nr);
+        if (any)
+            ws_clients_new_rows(sv);
+        return;
+    }
+    notify_rows_free(&nr);
+    hub_fetch(sv);
+}
+
 void hub_feed_input(struct pgc *c, void *arg)
 {
     struct serve *sv = arg;
@@ -175,7 +219,7 @@ void hub_feed_input(struct pgc *c, void *arg)
     while (pgc_up(c) && (n = PQnotifies(c->pc.conn))) {
         if (!strcmp(n->relname, "new_reading")) {
             sv->m.notifies_reading++;
-            hub_fetch(sv);
+            reading_notify(sv, n->extra);
         } else if (!strcmp(n->relname, "device_presence")) {
             sv->m.notifies_presence++;
             presence_notify(sv, n->extra);

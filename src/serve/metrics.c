@@ -8,8 +8,9 @@ static const char *const ws_reject_names[WS_REJECT_COUNT] = {"origin",  "bad_req
                                                              "upgrade", "handshake",   "host", "addr_limit"};
 static const char *const addr_refusal_names[ADDR_REFUSE_COUNT] = {"connections", "websockets", "requests",
                                                                   "table_full"};
-static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {
-    "malformed", "header_timeout", "version", "body", "method", "bad_request", "host", "too_large", "busy"};
+static const char *const http_refusal_names[HTTP_REFUSE_COUNT] = {"malformed", "header_timeout", "version", "body",
+                                                                  "method",    "bad_request",    "host",    "too_large",
+                                                                  "busy",      "pipelined"};
 static const char *const ws_rx_refusal_names[WS_RX_REFUSE_COUNT] = {"too_large", "binary", "bad_utf8"};
 static const char *const login_names[AUTH_LOGIN_COUNT] = {"ok", "bad_password", "throttled", "bad_request",
                                                           "unavailable"};
@@ -71,6 +72,8 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
             m->ws_aborted);
     COUNTER("ws_backfill_stalled_total", "Clients that took no backfill page for --client-stall-ms (gap, closed).",
             m->ws_backfill_stalled);
+    COUNTER("ws_ring_histories_total", "History backfills served from the ring of recent readings, without a query.",
+            m->ws_ring_histories);
     head(b, "sensorpipe_addr_refused_total", "counter",
          "Connections, WebSockets and requests refused by the per-address limits, by limit.");
     for (int i = 0; i < ADDR_REFUSE_COUNT; i++)
@@ -104,6 +107,10 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
     COUNTER("hub_held_milliseconds_total", "Time fetches were held back, in all.", m->hub_held_ms);
     COUNTER("rows_fetched_total", "Rows the hub read into its ring.", m->rows_fetched);
     COUNTER("rows_skipped_total", "Rows the hub could not keep (out of order or oversized).", m->rows_skipped);
+    COUNTER("rows_notified_total", "Rows of rows_fetched_total the NOTIFY itself carried (no query).",
+            m->rows_notified);
+    COUNTER("notifies_reading_bad_total", "new_reading payloads not understood (a fetch read the rows instead).",
+            m->notifies_reading_bad);
 
     head(b, "sensorpipe_db_up", "gauge", "1 when the database connection is ready.");
     for (int i = 0; i < 2; i++)

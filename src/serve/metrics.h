@@ -40,6 +40,7 @@ enum http_refusal {
     HTTP_REFUSE_HOST,        /* Host not in --allowed-hosts (421) */
     HTTP_REFUSE_TOO_LARGE,   /* an /api/readings answer over --api-max-bytes (413) */
     HTTP_REFUSE_BUSY,        /* API response bodies held reached their budget (503) */
+    HTTP_REFUSE_PIPELINED,   /* a request sent before the answer to the one before it (400) */
     HTTP_REFUSE_COUNT
 };
 
@@ -92,6 +93,7 @@ struct serve_metrics {
     uint64_t ws_send_failed;      /* frames that could not be built or written (client closed) */
     uint64_t ws_aborted;          /* closing clients that did not take their close within --client-close-ms (reset) */
     uint64_t ws_backfill_stalled; /* clients that took no backfill page for --client-stall-ms (gap, closed) */
+    uint64_t ws_ring_histories;   /* ?history=n backfills served from the ring, without a query */
     uint64_t addr_refused[ADDR_REFUSE_COUNT];
     uint64_t http_by_code[METRICS_HTTP_CODES + 1];
     uint64_t http_connections; /* TCP connections accepted on --listen */
@@ -104,10 +106,14 @@ struct serve_metrics {
     uint64_t hub_held_ms;       /* total time fetches were held */
     uint64_t rows_fetched;      /* rows the hub appended to the ring */
     uint64_t rows_skipped;      /* rows the hub could not keep (out of order, oversized) */
-    uint64_t db_reconnects[2];  /* [0] listen connection, [1] query connection */
-    uint64_t db_query_errors;   /* queries that failed (SQL error or connection lost) */
-    uint64_t db_queue_full;     /* queries refused because the queue was full or the db down */
-    uint64_t db_cancelled;      /* running queries cancelled on the server (their client left, or too large) */
+    /* rows appended straight from a NOTIFY payload (no fetch), counted in rows_fetched too */
+    uint64_t rows_notified;
+    /* new_reading payloads not understood (a fetch read the rows instead) */
+    uint64_t notifies_reading_bad;
+    uint64_t db_reconnects[2]; /* [0] listen connection, [1] query connection */
+    uint64_t db_query_errors;  /* queries that failed (SQL error or connection lost) */
+    uint64_t db_queue_full;    /* queries refused because the queue was full or the db down */
+    uint64_t db_cancelled;     /* running queries cancelled on the server (their client left, or too large) */
     uint64_t logins[AUTH_LOGIN_COUNT];
     uint64_t auth_refused[AUTH_REFUSE_COUNT];
     uint64_t auth_reloads; /* credentials (re)loaded from the database */

@@ -15,8 +15,7 @@
 #include <string.h>
 
 #define SERVE_PROTOCOL "sensorpipe"
-#define SERVE_HTTP_HEADER_MAX 8192  /* a request head larger than this is dropped by lws */
-#define SERVE_HTTP_HEADER_POOL 1024 /* request heads parsed at once */
+#define SERVE_HTTP_HEADER_MAX 8192 /* a request head larger than this is dropped by lws */
 
 /*
  * Per-connection memory, zeroed by lws and re-made whenever the connection is
@@ -68,6 +67,8 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     /* HTTP */
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
         conn_limits_request_seen(wsi);
+        if (s && s->kind == SESSION_HTTP && s->u.http.active)
+            return api_refuse_pipelined(sv, wsi, &s->u.http);
         if (http_check_host(sv, wsi, false))
             return 1;
         return api_filter(sv, wsi);
@@ -236,8 +237,12 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
      * it is accepted and closes it when the request head is not complete
      * timeout_secs_ah_idle later, however it trickles in. A connection waiting
      * for a free ah, and one being sent a file, times out after timeout_secs.
-     * The pool bounds the connections being parsed at once (an ah is ~10 KB,
-     * allocated while in use); beyond it new connections wait for one.
+     * The pool (--http-header-pool) bounds the connections being parsed at once
+     * (an ah is ~9 KB, allocated while in use); beyond it new connections wait
+     * for one, and so does /healthz: 1,500 slow-loris sockets against a pool of
+     * 1,024 held /healthz for 2.4-6 s (head deadline 3-10 s), a pool of 4,096
+     * answered it in ~70 ms (p50; docs/SECURITY.md). Per-address connection
+     * limits keep one address from filling it.
      */
     info.timeout_secs = (unsigned)sv->cfg.http_timeout_s;
     info.timeout_secs_ah_idle = (unsigned)conn_head_timeout_s(sv);
@@ -245,7 +250,7 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
     info.ka_probes = 3;
     info.ka_interval = 10;
     info.max_http_header_data = SERVE_HTTP_HEADER_MAX;
-    info.max_http_header_pool = SERVE_HTTP_HEADER_POOL;
+    info.max_http_header_pool = (unsigned short)sv->cfg.http_header_pool;
     info.pt_serv_buf_size = 16384;
     sv->ctx = lws_create_context(&info);
     if (!sv->ctx) {

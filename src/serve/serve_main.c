@@ -21,6 +21,7 @@
 #include "hub_feed.h"
 #include "serve_lws.h"
 #include "serve_state.h"
+#include "ws_client.h"
 #include "ws_origin.h"
 
 #include <errno.h>
@@ -225,12 +226,18 @@ int serve_main(int argc, char **argv)
          "SO_RCVBUF of accepted connections in bytes (0 = the kernel's auto-tuning)", false},
         {"client-close-ms", CFG_INT, &cfg->client_close_ms, "1000", 100, 60000, NULL,
          "a WebSocket client being closed (gap, error) that does not take its close frame this long is reset", false},
+        {"http-header-pool", CFG_INT, &cfg->http_header_pool, "4096", 16, 32768, NULL,
+         "request heads parsed at once (~9 KB each while in use); more connections wait for one", false},
         {"db-pool", CFG_INT, &cfg->db_pool, "3", 1, DBQ_POOL_MAX, NULL,
          "database connections for backfills and the API (heavy queries use at most all but one)", false},
         {"api-max-bytes", CFG_INT, &cfg->api_max_bytes, "4194304", 65536, 1073741824, NULL,
          "largest /api/readings response body; larger answers get 413 (narrow the range or lower limit)", false},
         {"session-hours", CFG_INT, &cfg->session_hours, "12", 1, 8760, NULL,
          "a dashboard login lasts this many hours (the session cookie's expiry)", false},
+        {"notify-rows", CFG_BOOL, &cfg->notify_rows, "true", 0, 0, NULL,
+         "send the rows a new_reading NOTIFY carries without reading them back (false: every NOTIFY is a doorbell; "
+         "any database login can NOTIFY, see docs/SECURITY.md)",
+         false},
         {"migrate", CFG_BOOL, &cfg->migrate, "true", 0, 0, NULL, "create/upgrade the schema at start", false},
         {"log-level", CFG_STR, &cfg->log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
         {"allowed-hosts", CFG_STR, &cfg->allowed_hosts, "", 0, 0, NULL,
@@ -338,6 +345,7 @@ int serve_main(int argc, char **argv)
     for (int i = 0; i < (int)cfg->db_pool; i++)
         pgc_start(&sv->query_conns[i]);
     auth_start(sv);
+    ws_clients_timer_start(sv);
 
     bool v6 = strchr(host, ':') != NULL;
     log_info("listening on %s://%s%s%s:%d (dashboard from %s, WebSocket /ws; hosts %s)",
@@ -353,6 +361,7 @@ int serve_main(int argc, char **argv)
     log_info("stopping");
 
     hub_feed_stop(sv);
+    ws_clients_timer_stop(sv);
     auth_stop(sv);
     pgc_stop(&sv->listen_conn);
     for (int i = 0; i < (int)cfg->db_pool; i++)

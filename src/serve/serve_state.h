@@ -5,9 +5,9 @@
  * serve_lws.c (HTTP/WebSocket/pg callbacks, dispatch) -> hub_feed.c (LISTEN,
  * fetch new rows into the hub) -> ws_client.c (backfill and live tail per
  * client) -> http_api.c (REST; http_history.c the device page's routes) ; under them
- * pgconn_lws.c + dbq.c (libpq in the loop), hub.c (the ring), ws_frame.c, ws_rx.c,
- * query_params.c, history_params.c, ws_origin.c,
- * metrics.c.
+ * pgconn_lws.c + dbq.c (libpq in the loop, a pool of query connections; pgcancel.c:
+ * server-side cancels from a helper thread), hub.c (the ring), ws_frame.c, ws_rx.c,
+ * query_params.c, history_params.c, ws_origin.c, metrics.c.
  */
 #ifndef SP_SERVE_STATE_H
 #define SP_SERVE_STATE_H
@@ -50,9 +50,11 @@ struct serve_config {
     long socket_rcvbuf;         /* SO_RCVBUF of accepted sockets; 0 = the kernel's */
     long client_close_ms;       /* a closing client that does not take its close frame is reset after this */
     long http_head_timeout_s;   /* a request head must be complete within this */
+    long http_header_pool;      /* request heads parsed at once (lws header tables) */
     long db_pool;               /* connections for backfills and the API (query_conns) */
     long api_max_bytes;         /* largest /api/readings body */
     bool migrate;
+    bool notify_rows;   /* take the rows a new_reading NOTIFY carries (db/009) with no fetch */
     long session_hours; /* a login's session lasts this long */
 };
 
@@ -95,11 +97,12 @@ struct serve {
     struct sbuf scratch; /* LWS_PRE headroom; one frame or chunk at a time */
     struct sbuf fanout;  /* LWS_PRE headroom; the live frame shared by unfiltered clients */
     struct ws_fanout_cache fanout_cache;
-    char *allowed_hosts;     /* effective --allowed-hosts (owned; made at start) */
-    bool proxy_set;          /* --trusted-proxy given */
-    uint8_t proxy_addr[16];  /* its address, IPv4 as ::ffff:a.b.c.d */
-    struct auth_state auth;  /* sessions and tokens (auth.h) */
-    struct addr_table addrs; /* per-address counts (conn_limits.h) */
+    lws_sorted_usec_list_t ws_tick; /* ws_clients_tick: stalls, gaps and resets on a clock */
+    char *allowed_hosts;            /* effective --allowed-hosts (owned; made at start) */
+    bool proxy_set;                 /* --trusted-proxy given */
+    uint8_t proxy_addr[16];         /* its address, IPv4 as ::ffff:a.b.c.d */
+    struct auth_state auth;         /* sessions and tokens (auth.h) */
+    struct addr_table addrs;        /* per-address counts (conn_limits.h) */
     struct limit_log limit_log[ADDR_REFUSE_COUNT];
     size_t
         api_held; /* bytes of API response bodies held now (http_api.c; at most API_HELD_RESPONSES x api_max_bytes) */

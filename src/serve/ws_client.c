@@ -17,6 +17,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #define WS_PENDING_MAX (1u << 20) /* one page of WS_PAGE_ROWS rows fits easily */
@@ -41,12 +45,6 @@ static const char SQL_PAGE[] =
 /* clang-format on */
 
 static void ws_backfill_next(struct ws_client *c);
-static void ws_timer_cb(lws_sorted_usec_list_t *sul);
-
-static void ws_timer_set(struct ws_client *c, long ms)
-{
-    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->timer, ws_timer_cb, (lws_usec_t)ms * LWS_US_PER_MS);
-}
 
 /* A live client enters the live tail: keep sv->live_min_cursor a lower bound of every live cursor. */
 static void ws_live_min_note(struct serve *sv, int64_t cursor)
@@ -62,7 +60,7 @@ static void ws_begin_close(struct ws_client *c, enum lws_close_status status, co
     c->close_status = status;
     c->close_reason = reason;
     dbq_cancel_owner(&c->sv->query_q, c);
-    ws_timer_set(c, c->sv->cfg.client_close_ms);
+    c->since = time_mono_ms();
     lws_callback_on_writable(c->wsi);
 }
 
@@ -83,7 +81,7 @@ static void ws_gap(struct ws_client *c)
  * aborts a TCP socket with an RST and drops its queues), so the kernel frees what it still held
  * for a client that stopped reading, instead of lws waiting for it to take its close.
  */
-static void ws_reset(struct ws_client *c)
+static void ws_reset_socket(struct ws_client *c)
 {
     int fd = (int)lws_get_socket_fd(c->wsi);
     if (fd >= 0) {
@@ -94,6 +92,12 @@ static void ws_reset(struct ws_client *c)
         (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         (void)connect(fd, &sa, sizeof sa);
     }
+}
+
+/* Reset c's connection and have lws close it. */
+static void ws_reset(struct ws_client *c)
+{
+    ws_reset_socket(c);
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
@@ -111,21 +115,14 @@ static bool ws_live_too_slow(const struct ws_client *c, int64_t now)
            ((long)hub_ring_lag(&sv->ring, c->cursor) > sv->cfg.client_max_lag && ws_stalled(c, now));
 }
 
-static void ws_timer_cb(lws_sorted_usec_list_t *sul)
+/* The clock's look at one client (ws_clients_tick). */
+static void ws_check(struct ws_client *c, int64_t now)
 {
-    struct ws_client *c = lws_container_of(sul, struct ws_client, timer);
     struct serve *sv = c->sv;
-    if (!c->linked)
-        return;
-    if (c->state == WS_LIVE) {
-        /* the same test as when rows arrive (ws_clients_new_rows), for when none do */
-        if (ws_live_too_slow(c, time_mono_ms()))
-            ws_gap(c);
-        else if (c->waiting_since)
-            ws_timer_set(c, sv->cfg.client_stall_ms + 10);
-        return;
-    }
-    if (c->state == WS_SEND) {
+    switch (c->state) {
+    case WS_SEND:
+        if (!c->since || now - c->since <= sv->cfg.client_stall_ms)
+            return;
         /* it has not taken a backfill page for --client-stall-ms: a gap after what it was sent */
         sv->m.ws_backfill_stalled++;
         if (!c->history_written) {
@@ -136,11 +133,22 @@ static void ws_timer_cb(lws_sorted_usec_list_t *sul)
         c->cursor = c->pending_from;
         ws_gap(c);
         return;
-    }
-    if (c->state == WS_CLOSING) {
+    case WS_LIVE:
+        /* the same test as when rows arrive (ws_clients_new_rows), for when none do */
+        if (ws_live_too_slow(c, now))
+            ws_gap(c);
+        return;
+    case WS_CLOSING:
+        if (!c->since || now - c->since <= sv->cfg.client_close_ms)
+            return;
+        c->since = 0;
         sv->m.ws_aborted++;
         log_info("ws %s: did not take its close within %ld ms: reset", c->peer, sv->cfg.client_close_ms);
         ws_reset(c);
+        return;
+    case WS_WAIT_HUB:
+    case WS_QUERY:
+        return;
     }
 }
 
@@ -202,7 +210,7 @@ static void ws_query_cb(void *owner, void *arg, const PGresult *res, const char 
     c->pending_rows = (size_t)n;
     if (have) {
         c->state = WS_SEND;
-        ws_timer_set(c, sv->cfg.client_stall_ms);
+        c->since = time_mono_ms();
         lws_callback_on_writable(c->wsi);
     } else
         ws_backfill_next(c);
@@ -243,6 +251,30 @@ static void ws_query(struct ws_client *c, bool start)
     }
 }
 
+/*
+ * The ring holds the last `history` rows the client asked for (c->cursor is just below them):
+ * the first page comes from it as the history frame, no query, and the rest from the live tail.
+ */
+static void ws_history_from_ring(struct ws_client *c)
+{
+    struct serve *sv = c->sv;
+    c->pending_from = c->cursor;
+    sbuf_reset(&c->pending);
+    size_t n = ws_frame_ring(&c->pending, &sv->ring, &c->cursor, c->params.topic, WS_PAGE_ROWS, WS_SCAN_MAX, true);
+    if (c->pending.failed) {
+        sv->m.ws_send_failed++;
+        sbuf_reset(&c->pending);
+        ws_begin_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "backfill too large");
+        return;
+    }
+    sv->m.ws_ring_histories++;
+    c->history_sent = true;
+    c->pending_rows = n;
+    c->state = WS_SEND;
+    c->since = time_mono_ms();
+    lws_callback_on_writable(c->wsi);
+}
+
 /* Decide the next backfill step: first frame, another page, or the live tail. */
 static void ws_backfill_next(struct ws_client *c)
 {
@@ -252,6 +284,10 @@ static void ws_backfill_next(struct ws_client *c)
             /* first step (after the start query, the cursor and snapshot stay as it found them) */
             c->snapshot = sv->ring.last_id;
             if (!c->params.has_after && c->params.history > 0) {
+                if (ws_frame_history_cursor(&sv->ring, c->params.topic, (size_t)c->params.history, &c->cursor)) {
+                    ws_history_from_ring(c);
+                    return;
+                }
                 ws_query(c, true);
                 return;
             }
@@ -270,7 +306,7 @@ static void ws_backfill_next(struct ws_client *c)
         c->pending_rows = 0;
         c->pending_from = c->cursor;
         c->state = WS_SEND;
-        ws_timer_set(c, sv->cfg.client_stall_ms);
+        c->since = time_mono_ms();
         lws_callback_on_writable(c->wsi);
         return;
     }
@@ -280,7 +316,6 @@ static void ws_backfill_next(struct ws_client *c)
         ws_live_min_note(sv, c->cursor);
         if (c->cursor < sv->ring.last_id || c->presence_seq < sv->presence.next_seq) {
             c->waiting_since = time_mono_ms();
-            ws_timer_set(c, sv->cfg.client_stall_ms + 10);
             lws_callback_on_writable(c->wsi);
         }
         return;
@@ -379,7 +414,6 @@ static int ws_live_send(struct ws_client *c)
     }
     if (ws_live_behind(c) || lws_partial_buffered(c->wsi)) {
         c->waiting_since = time_mono_ms();
-        ws_timer_set(c, sv->cfg.client_stall_ms + 10);
         lws_callback_on_writable(c->wsi);
     }
     return 0;
@@ -391,7 +425,6 @@ int ws_writeable(struct ws_client *c)
         return 0;
     switch (c->state) {
     case WS_SEND:
-        lws_sul_cancel(&c->timer);
         if (ws_write(c, &c->pending))
             return -1;
         c->sv->m.ws_rows += c->pending_rows;
@@ -461,7 +494,7 @@ void ws_peer_closing(struct ws_client *c)
     c->close_reason = "";
     sbuf_reset(&c->pending);
     dbq_cancel_owner(&c->sv->query_q, c);
-    lws_sul_cancel(&c->timer);
+    c->since = 0; /* lws finishes this close itself */
 }
 
 /* Refuse an upgrade with an HTTP status and a JSON reason. Returns 1 (refusal written) or -1. */
@@ -577,13 +610,32 @@ int ws_established(struct serve *sv, struct lws *wsi, struct ws_client *c)
     return 0;
 }
 
+/* Bytes the kernel still holds to send on c's socket (unsent or unacknowledged); 0 when unknown. */
+static int ws_outq(struct ws_client *c)
+{
+    int n = 0, fd = (int)lws_get_socket_fd(c->wsi);
+    if (fd < 0 || ioctl(fd, SIOCOUTQ, &n))
+        return 0;
+    return n;
+}
+
 void ws_closed(struct ws_client *c)
 {
+    if (c->linked && c->state == WS_CLOSING && c->since && ws_outq(c) > 0) {
+        /*
+         * Our close (gap, error) was written but the client has not taken all of it: the kernel
+         * delivers it if the client reads on, and drops the connection (and what it holds) if it
+         * takes nothing for --client-close-ms, rather than keep an orphaned socket for minutes.
+         */
+        unsigned int ms = (unsigned int)c->sv->cfg.client_close_ms;
+        int fd = (int)lws_get_socket_fd(c->wsi);
+        if (fd >= 0)
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+    }
     if (c->linked) {
         lws_dll2_remove(&c->node);
         c->linked = false;
         dbq_cancel_owner(&c->sv->query_q, c);
-        lws_sul_cancel(&c->timer);
         log_info("ws %s: closed (cursor %lld)", c->peer, (long long)c->cursor);
     }
     if (c->sv)
@@ -669,6 +721,32 @@ bool ws_clients_room(struct serve *sv, size_t rows)
     }
     sv->live_min_cursor = min_cursor;
     return room;
+}
+
+static long ws_tick_ms(const struct serve *sv)
+{
+    long ms =
+        (sv->cfg.client_stall_ms < sv->cfg.client_close_ms ? sv->cfg.client_stall_ms : sv->cfg.client_close_ms) / 4;
+    return ms < 20 ? 20 : ms > 250 ? 250 : ms;
+}
+
+static void ws_clients_tick(lws_sorted_usec_list_t *sul)
+{
+    struct serve *sv = lws_container_of(sul, struct serve, ws_tick);
+    int64_t now = time_mono_ms();
+    for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next)
+        ws_check(ws_of(d), now);
+    lws_sul_schedule(sv->ctx, 0, &sv->ws_tick, ws_clients_tick, (lws_usec_t)ws_tick_ms(sv) * LWS_US_PER_MS);
+}
+
+void ws_clients_timer_start(struct serve *sv)
+{
+    lws_sul_schedule(sv->ctx, 0, &sv->ws_tick, ws_clients_tick, (lws_usec_t)ws_tick_ms(sv) * LWS_US_PER_MS);
+}
+
+void ws_clients_timer_stop(struct serve *sv)
+{
+    lws_sul_cancel(&sv->ws_tick);
 }
 
 void ws_clients_presence(struct serve *sv)

@@ -74,11 +74,11 @@ struct ws_client {
     struct sbuf pending;   /* one frame to send (LWS_PRE headroom); owned */
     size_t pending_rows;
     enum lws_close_status close_status;
-    const char *close_reason;     /* literal */
-    int64_t waiting_since;        /* monotonic ms since it has rows to send and waits for WRITEABLE; 0 = not */
-    struct ws_rx rx;              /* the message being received (ws_rx.h) */
-    lws_sorted_usec_list_t timer; /* WS_SEND: --client-stall-ms; WS_CLOSING: --client-close-ms */
-    struct addr_hold hold;        /* counted under its address (conn_limits.h) while linked */
+    const char *close_reason; /* literal */
+    int64_t waiting_since;    /* monotonic ms since it has rows to send and waits for WRITEABLE; 0 = not */
+    struct ws_rx rx;          /* the message being received (ws_rx.h) */
+    int64_t since;            /* monotonic ms WS_SEND or our WS_CLOSING began (ws_clients_tick); 0 = not timed */
+    struct addr_hold hold;    /* counted under its address (conn_limits.h) while linked */
     char peer[48];
     char auth_id[17]; /* the session or token it came in with; auth.c ends the client when that ends */
 };
@@ -125,6 +125,15 @@ void ws_clients_new_rows(struct serve *sv);
  * Looks at no client when sv->live_min_cursor shows every one has room.
  */
 bool ws_clients_room(struct serve *sv, size_t rows);
+/*
+ * Start / stop the periodic check of every client (a fraction of --client-stall-ms and
+ * --client-close-ms): a backfill page not taken for --client-stall-ms, or a live client too far
+ * behind that takes nothing (as in ws_clients_new_rows, for when no rows arrive), gets its gap;
+ * a closing client that has not taken its close for --client-close-ms is reset. One timer for
+ * all clients: lws keeps timers in a sorted list, one per client would cost O(clients) each.
+ */
+void ws_clients_timer_start(struct serve *sv);
+void ws_clients_timer_stop(struct serve *sv);
 /* A presence frame was pushed: wake live clients. */
 void ws_clients_presence(struct serve *sv);
 

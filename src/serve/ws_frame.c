@@ -53,8 +53,33 @@ bool ws_frame_end(struct ws_frame *f)
 size_t ws_frame_live(struct sbuf *b, const struct hub_ring *r, int64_t *cursor, const char *filter, size_t max_rows,
                      size_t max_scan)
 {
+    return ws_frame_ring(b, r, cursor, filter, max_rows, max_scan, false);
+}
+
+bool ws_frame_history_cursor(const struct hub_ring *r, const char *filter, size_t n, int64_t *cursor)
+{
+    if (n == 0 || r->count < n)
+        return false;
+    if (!*filter) {
+        *cursor = hub_ring_at(r, r->count - n)->id - 1;
+        return true;
+    }
+    size_t found = 0;
+    for (size_t i = r->count; i-- > 0;) {
+        const struct hub_row *row = hub_ring_at(r, i);
+        if (topic_matches(filter, hub_row_topic(row)) && ++found == n) {
+            *cursor = row->id - 1;
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t ws_frame_ring(struct sbuf *b, const struct hub_ring *r, int64_t *cursor, const char *filter, size_t max_rows,
+                     size_t max_scan, bool history)
+{
     struct ws_frame f;
-    ws_frame_begin(&f, b, false);
+    ws_frame_begin(&f, b, history);
     size_t i = hub_ring_first_after(r, *cursor);
     for (size_t scanned = 0; i < r->count && scanned < max_scan && f.rows < max_rows; i++, scanned++) {
         const struct hub_row *row = hub_ring_at(r, i);

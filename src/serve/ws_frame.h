@@ -46,6 +46,16 @@ bool ws_frame_end(struct ws_frame *f);
 size_t ws_frame_live(struct sbuf *b, const struct hub_ring *r, int64_t *cursor, const char *filter, size_t max_rows,
                      size_t max_scan);
 
+/* ws_frame_live, as the first ("history") frame of a client when history is true (never empty then). */
+size_t ws_frame_ring(struct sbuf *b, const struct hub_ring *r, int64_t *cursor, const char *filter, size_t max_rows,
+                     size_t max_scan, bool history);
+/*
+ * Does the ring hold the last n rows matching filter ("" = all)? Then true, with *cursor just
+ * below the oldest of them (every matching row after it is one of the n), so a ?history=n
+ * backfill can come from the ring without a query. False when n is 0 or the ring holds fewer.
+ */
+bool ws_frame_history_cursor(const struct hub_ring *r, const char *filter, size_t n, int64_t *cursor);
+
 /* {"type":"gap","after":<id>} */
 bool ws_frame_gap(struct sbuf *b, int64_t after);
 

@@ -72,12 +72,12 @@ async function checkExact(qos) {
 test('QoS 0: values and timestamps land exactly (negative, fractional, at the value bound, far past, ahead)', async () => {
   const out = await checkExact(0);
   // nothing in these writes waits for a PUBACK: committed without waiting for the WAL flush
-  assert.match(out, /wrote \d+ readings in one COPY \(QoS 0 only: commit without waiting for the WAL flush\)/);
+  assert.match(out, /wrote \d+ readings in one (COPY|INSERT) \(QoS 0 only: commit without waiting for the WAL flush\)/);
 });
 
 test('QoS 1: the same exact values; a write holding a PUBACK waits for the WAL flush', async () => {
   const out = await checkExact(1);
-  const writes = out.split('\n').filter((l) => /wrote \d+ readings in one COPY/.test(l));
+  const writes = out.split('\n').filter((l) => /wrote \d+ readings in one (COPY|INSERT)/.test(l));
   assert.ok(writes.length > 0, out);
   for (const l of writes) assert.doesNotMatch(l, /QoS 0 only/, 'a QoS 1 write committed asynchronously');
 });
@@ -90,8 +90,24 @@ test('--qos0-async-commit=false: QoS 0 writes wait for the WAL flush too', async
     await waitFor(async () => Number(await p.psql(`SELECT count(*) FROM readings WHERE topic = '${t}/a/b'`)) === 1, {
       message: 'the reading in the table',
     });
-    assert.match(p.ingest.output(), /wrote 1 readings in one COPY;/);
+    // a lone reading: the prepared INSERT of small batches, committed durably like a COPY would be
+    assert.match(p.ingest.output(), /wrote 1 readings in one INSERT;/);
     assert.doesNotMatch(p.ingest.output(), /QoS 0 only/);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('--insert-max 0: even a lone reading goes by COPY', async () => {
+  const p = await startPipeline({ serve: false, ingestArgs: ['--log-level', 'debug', '--insert-max', '0'] });
+  try {
+    const t = prefix();
+    await p.publish(`${t}/a/b`, '2', { qos: 0 });
+    await waitFor(async () => Number(await p.psql(`SELECT count(*) FROM readings WHERE topic = '${t}/a/b'`)) === 1, {
+      message: 'the reading in the table',
+    });
+    assert.match(p.ingest.output(), /wrote 1 readings in one COPY \(QoS 0 only[^\n]*; \d+\.\d{3} ms from send to commit/);
+    assert.doesNotMatch(p.ingest.output(), /in one INSERT/);
   } finally {
     await p.stop();
   }

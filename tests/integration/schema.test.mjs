@@ -91,6 +91,12 @@ test('one NOTIFY per statement, not per row, carrying the id range', async () =>
   assert.equal(a.last - a.first, 499);
   assert.equal(b.count, 2);
   assert.ok(b.first > a.last, 'ids increase from one statement to the next');
+  // db/009: a small statement carries its rows ([id, ts in µs, topic, value], in id order); a large one does not
+  assert.equal(a.rows, undefined, 'a 500-row statement sends the id range alone');
+  assert.equal(b.rows.length, 2);
+  assert.deepEqual(b.rows.map((r) => [r[0], r[2], r[3]]), [[b.first, 'c/t/s', 1], [b.last, 'c/t/s', 2]]);
+  const stored = await psql(db.dsn, `SELECT (extract(epoch FROM ts) * 1000000)::bigint FROM readings WHERE id = ${b.first}`);
+  assert.equal(String(b.rows[0][1]), stored.trim(), 'ts_us is the stored ts, exactly');
   // nothing more arrives for those two statements: a third statement's notification is the next one
   await psql(db.dsn, `INSERT INTO readings (topic, value) VALUES ('x/y/z', 1)`);
   await waitFor(() => notes.length >= 3, { message: 'third notification' });

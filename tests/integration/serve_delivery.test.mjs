@@ -124,6 +124,63 @@ test('serve restart: a client resuming with ?after= on the new process gets exac
   }
 });
 
+test('rows carried by the NOTIFY reach clients with no query; an id gap, a large statement or a bad payload is fetched instead', { timeout: 120000 }, async () => {
+  const db = await createDatabase('notifyrows');
+  const port = await freePort();
+  const topic = 'nrows/temperature/x';
+  const serve = await startServe(db, port);
+  const metric = async (name) => {
+    const m = (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).match(new RegExp(`^${name} (\\d+)$`, 'm'));
+    assert.ok(m, `${name} in /metrics`);
+    return Number(m[1]);
+  };
+  const c = await wsConnect(`ws://127.0.0.1:${port}/ws?history=0`);
+  await c.next((m) => m.type === 'history');
+  const fetches0 = await metric('sensorpipe_hub_fetches_total');
+  const caughtUp = async (what) => {
+    const all = await dbIds(db, `topic = '${topic}'`);
+    await waitFor(() => c.rows().some((r) => r.id === all.at(-1)), { message: what });
+    assert.deepEqual(ids(c), all, `${what}: every row exactly once, in order`);
+  };
+  // lone readings and small statements (db/009 puts up to 16 rows in the payload): no fetch
+  for (let i = 0; i < 3; i++) await psql(db.dsn, `INSERT INTO readings (topic, value) VALUES ('${topic}', ${i})`);
+  await psql(db.dsn, `INSERT INTO readings (topic, value) SELECT '${topic}', g FROM generate_series(1, 16) g`);
+  await caughtUp('rows from the payloads');
+  assert.equal(await metric('sensorpipe_rows_notified_total'), 19);
+  assert.equal(await metric('sensorpipe_hub_fetches_total'), fetches0, 'no query for rows the NOTIFY carried');
+  // a rolled-back statement leaves a hole in the ids: the next payload does not follow the ring, so it is fetched
+  await psql(db.dsn, `BEGIN; INSERT INTO readings (topic, value) VALUES ('${topic}', -1); ROLLBACK`);
+  await psql(db.dsn, `INSERT INTO readings (topic, value) VALUES ('${topic}', 100)`);
+  await caughtUp('the row after an id gap');
+  assert.equal(await metric('sensorpipe_hub_fetches_total'), fetches0 + 1, 'the row after the gap was fetched');
+  // a statement of more than 16 rows sends the id range alone: fetched
+  await psql(db.dsn, `INSERT INTO readings (topic, value) SELECT '${topic}', g FROM generate_series(1, 17) g`);
+  await caughtUp('a 17-row statement');
+  assert.equal(await metric('sensorpipe_hub_fetches_total'), fetches0 + 2);
+  // a payload serve cannot read is counted, and treated as a doorbell
+  await psql(db.dsn, `SELECT pg_notify('new_reading', '{"first": 1, "rows": "x"}')`);
+  await waitFor(async () => (await metric('sensorpipe_notifies_reading_bad_total')) === 1, { message: 'the bad payload counted' });
+  await waitFor(async () => (await metric('sensorpipe_hub_fetches_total')) === fetches0 + 3, { message: 'its fetch' });
+  await psql(db.dsn, `INSERT INTO readings (topic, value) VALUES ('${topic}', 200)`);
+  await caughtUp('a row after a bad payload');
+  assert.equal(await metric('sensorpipe_rows_notified_total'), 20, 'back to payload rows after the bad one');
+  await c.close();
+  assert.equal(await serve.stop(), 0);
+  // --notify-rows=false: every NOTIFY is a doorbell, the rows come from the table
+  const port2 = await freePort();
+  const serve2 = await startServe(db, port2, ['--notify-rows=false']);
+  const c2 = await wsConnect(`ws://127.0.0.1:${port2}/ws?history=0`);
+  await c2.next((m) => m.type === 'history');
+  await psql(db.dsn, `INSERT INTO readings (topic, value) VALUES ('${topic}', 300)`);
+  const last = (await dbIds(db, `topic = '${topic}'`)).at(-1);
+  await waitFor(() => c2.rows().some((r) => r.id === last), { message: 'the row through serve --notify-rows=false' });
+  const m2 = await (await fetch(`http://127.0.0.1:${port2}/metrics`)).text();
+  assert.match(m2, /^sensorpipe_rows_notified_total 0$/m);
+  assert.match(m2, /^sensorpipe_rows_fetched_total 1$/m);
+  await c2.close();
+  assert.equal(await serve2.stop(), 0);
+});
+
 test('LISTEN connection killed again and again under a steady write load: nothing lost or doubled', { timeout: 120000 }, async () => {
   const db = await createDatabase('listendrop');
   const port = await freePort();

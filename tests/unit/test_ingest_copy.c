@@ -155,6 +155,38 @@ static void test_text_escaped(void **state)
     }
 }
 
+/* The binary array parameters of the small-batch INSERT: header, then length-prefixed elements. */
+static void test_copy_arrays(void **state)
+{
+    (void)state;
+    struct sbuf b;
+    sbuf_init(&b, 0, 4096);
+    assert_true(copy_array_begin(&b, COPY_OID_TIMESTAMPTZ, 2));
+    assert_true(copy_array_ts(&b, COPY_PG_EPOCH_US + 1500000));
+    assert_true(copy_array_ts(&b, COPY_PG_EPOCH_US - 1));
+    static const unsigned char ts[] = {0, 0, 0, 1, 0,    0,    0,    0,    0,    0,    0x04, 0xa0,
+                                       0, 0, 0, 2, 0,    0,    0,    1,                             /* header */
+                                       0, 0, 0, 8, 0,    0,    0,    0,    0,    0x16, 0xe3, 0x60,  /* 1.5 s */
+                                       0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}; /* -1 µs */
+    assert_int_equal(b.len, sizeof ts);
+    assert_memory_equal(b.data, ts, sizeof ts);
+    sbuf_reset(&b);
+    assert_true(copy_array_begin(&b, COPY_OID_TEXT, 1));
+    assert_true(copy_array_text(&b, "a/b/c", 5));
+    static const unsigned char text[] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0,   0,   25,  0,   0,  0,
+                                         1, 0, 0, 0, 1, 0, 0, 0, 5, 'a', '/', 'b', '/', 'c'};
+    assert_int_equal(b.len, sizeof text);
+    assert_memory_equal(b.data, text, sizeof text);
+    sbuf_reset(&b);
+    assert_true(copy_array_begin(&b, COPY_OID_FLOAT8, 1));
+    assert_true(copy_array_f64(&b, 21.5));
+    static const unsigned char f8[] = {0, 0, 0, 1, 0, 0, 0, 0, 0,    0,    0x02, 0xbd, 0, 0, 0, 1,
+                                       0, 0, 0, 1, 0, 0, 0, 8, 0x40, 0x35, 0x80, 0,    0, 0, 0, 0};
+    assert_int_equal(b.len, sizeof f8);
+    assert_memory_equal(b.data, f8, sizeof f8);
+    sbuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_copy_row_values),
         cmocka_unit_test(test_copy_row_topic_verbatim),
         cmocka_unit_test(test_copy_row_cap),
+        cmocka_unit_test(test_copy_arrays),
         cmocka_unit_test(test_text_escaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

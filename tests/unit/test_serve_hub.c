@@ -199,6 +199,39 @@ static void test_frames_live(void **state)
     hub_ring_free(&r);
 }
 
+/* ?history=n from the ring: where the last n matching rows begin, and the first frame as "history". */
+static void test_frames_history_from_ring(void **state)
+{
+    (void)state;
+    struct hub_ring r;
+    struct sbuf b;
+    assert_int_equal(hub_ring_init(&r, 16), 0);
+    sbuf_init(&b, 16, 1 << 20);
+    hub_ring_reset(&r, 100);
+    int64_t cursor = -1;
+    assert_false(ws_frame_history_cursor(&r, "", 1, &cursor)); /* empty ring */
+    append(&r, 101, "a/temperature/x", 1);
+    append(&r, 105, "b/humidity/x", 2);
+    append(&r, 107, "a/temperature/x", 3);
+    append(&r, 110, "b/humidity/x", 4);
+    assert_true(ws_frame_history_cursor(&r, "", 2, &cursor));
+    assert_int_equal(cursor, 106); /* rows 107 and 110 */
+    assert_true(ws_frame_history_cursor(&r, "", 4, &cursor));
+    assert_int_equal(cursor, 100);
+    assert_false(ws_frame_history_cursor(&r, "", 5, &cursor)); /* older rows are in the database only */
+    assert_false(ws_frame_history_cursor(&r, "", 0, &cursor));
+    assert_true(ws_frame_history_cursor(&r, "+/humidity/#", 2, &cursor));
+    assert_int_equal(cursor, 104); /* rows 105 and 110 */
+    assert_false(ws_frame_history_cursor(&r, "+/humidity/#", 3, &cursor));
+    /* the first frame is "history", even of one row, and the rest follows as live frames */
+    cursor = 106;
+    assert_int_equal(ws_frame_ring(&b, &r, &cursor, "", 1, 4096, true), 1);
+    assert_int_equal(cursor, 107);
+    assert_int_equal(strncmp(b.data, "{\"type\":\"history\",\"data\":[{\"id\":107,", 36), 0);
+    sbuf_free(&b);
+    hub_ring_free(&r);
+}
+
 static void test_frames_built(void **state)
 {
     (void)state;
@@ -246,9 +279,13 @@ static void test_frames_built(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ring_basics),       cmocka_unit_test(test_ring_wrap),
-        cmocka_unit_test(test_ring_hostile_rows), cmocka_unit_test(test_ring_init_zero),
-        cmocka_unit_test(test_presence),          cmocka_unit_test(test_frames_live),
+        cmocka_unit_test(test_ring_basics),
+        cmocka_unit_test(test_ring_wrap),
+        cmocka_unit_test(test_ring_hostile_rows),
+        cmocka_unit_test(test_ring_init_zero),
+        cmocka_unit_test(test_presence),
+        cmocka_unit_test(test_frames_live),
+        cmocka_unit_test(test_frames_history_from_ring),
         cmocka_unit_test(test_frames_built),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,13 +23,20 @@ static void test_render(void **state)
     m.ws_rx_refused[WS_RX_REFUSE_BAD_UTF8] = 8;
     m.ws_rx_refused[WS_RX_REFUSE_TOO_LARGE] = 10;
     m.http_connections = 9;
+    m.http_refused[HTTP_REFUSE_TOO_LARGE] = 11;
+    m.http_refused[HTTP_REFUSE_PIPELINED] = 12;
+    m.db_cancelled = 13;
     struct metrics_gauges g = {.ws_clients = 5,
                                .ring_capacity = 16384,
                                .ring_rows = 10,
                                .ring_last_id = 99,
                                .ring_floor = 89,
                                .db_up = {true, false},
-                               .db_queue = {1, 2}};
+                               .db_queue = {1, 2},
+                               .db_pool_size = 3,
+                               .db_pool_up = 2,
+                               .db_pool_busy = 1,
+                               .api_held_bytes = 4096};
     struct sbuf b;
     sbuf_init(&b, 0, 1 << 20);
     metrics_render(&b, &m, &g);
@@ -56,6 +63,14 @@ static void test_render(void **state)
         "sensorpipe_db_up{conn=\"query\"} 0\n",
         "sensorpipe_db_queue{conn=\"query\"} 2\n",
         "sensorpipe_ring_size 16384\n",
+        "sensorpipe_http_refused_total{reason=\"too_large\"} 11\n",
+        "sensorpipe_http_refused_total{reason=\"busy\"} 0\n",
+        "sensorpipe_http_refused_total{reason=\"pipelined\"} 12\n",
+        "sensorpipe_db_cancelled_total 13\n",
+        "sensorpipe_db_pool_size 3\n",
+        "sensorpipe_db_pool_up 2\n",
+        "sensorpipe_db_pool_busy 1\n",
+        "sensorpipe_api_held_bytes 4096\n",
         "sensorpipe_ring_last_id 99\n",
         "sensorpipe_ring_floor_id 89\n",
     };

@@ -1,4 +1,4 @@
--- 009_rollup_topic_index.sql - an index per rollup level (db/004: readings_minutely,
+-- 010_rollup_topic_index.sql - an index per rollup level (db/004: readings_minutely,
 -- readings_hourly) on (topic text_pattern_ops, bucket), covering n, sum, min and max, so a
 -- bucket query for some topics (a device page: /api/readings?topic=dev042/#) reads only those
 -- topics' rollup rows, from the index alone, instead of every topic's rows in the range with the
