@@ -84,6 +84,15 @@ for (const m of measurements) {
     row('24 h hourly buckets from the rollup (readings_hourly, SQL)', `median ${m.median} ms, p99 ${m.p99} ms (${m.runs} runs)`, '', '', '≤ 50 ms', m.p99 <= 50 ? '✅' : '❌');
   } else if (id === 'query_api_24h') {
     row('`/api/readings?bucket=1h` over 24 h', `median ${m.median} ms, p99 ${m.p99} ms (${m.runs} runs, ${m.rows} rows; ${m.edge_minute_rows ?? m.edge_rows ?? '?'} raw rows read, the partial first minute)`, `SQL median ${m.reference} ms`, x2(m.ratio), tgt(m), met(m));
+  } else if (id === 'history_dataset') {
+    row(`history dataset: ${n0(m.rows)} rows, 300 series, ${(+m.span_days).toFixed(1)} days, one reading per ${m.step_s} s a series`, `${m.build} in ${(+m.build_s).toFixed(0)} s; ${n0(m.raw_bytes_per_row)} B/row on disk with indexes; readings_minutely ${n0(m.minutely_rows)} rows, readings_hourly ${n0(m.hourly_rows)} rows`, `rollups = raw: ${m.sampled - m.mismatched}/${m.sampled} sampled buckets`, '', '', m.met ? '✅' : '❌');
+  } else if (id === 'history_model') {
+    row('cost model: 30 days at 1 reading/5 s × 300 series', `${n0(m.rows)} raw rows, ${(m.raw_bytes / 2 ** 30).toFixed(1)} GiB; ${n0(m.minutely_rows)} minutely rows, ${(m.minutely_bytes / 2 ** 30).toFixed(2)} GiB; ${n0(m.hourly_rows)} hourly rows, ${(m.hourly_bytes / 2 ** 20).toFixed(0)} MiB`, '', '', '', '');
+  } else if (id.startsWith('history_api_')) {
+    row(`\`/api/readings\` ${m.view} (bucket ${m.bucket}, ${m.topic === '-' ? 'all topics' : m.topic})`, `median ${m.median} ms, p99 ${m.p99} ms (${m.runs} runs, ${n0(m.rows)} rows); read ${n0(m.raw_rows)} raw rows (${m.raw_seq_scans} seq scans), ${n0(m.minutely_rows)} minutely, ${n0(m.hourly_rows)} hourly${m.minutely_examined != null ? ` (examined ${n0(m.raw_examined)}, ${n0(m.minutely_examined)}, ${n0(m.hourly_examined)})` : ''}`, '', '', tgt(m), met(m));
+  } else if (id.startsWith('history_chart')) {
+    if (m.skipped || m.failed) row('chart drawn in headless Chromium', `${m.skipped ? 'skipped' : 'failed'}: ${m.note}`, '', '', '≤ 500 ms', '');
+    else row(`chart drawn in headless Chromium, range ${m.range}`, `first visit ${m.cold} ms; again median ${m.median} ms, p99 ${m.p99} ms (${m.runs} loads)`, '', '', tgt(m), met(m));
   } else if (id === 'query_api_24h_hours') {
     row('`/api/readings?bucket=1h` over 24 whole hours', `median ${m.median} ms, p99 ${m.p99} ms (${m.runs} runs, ${m.rows} rows)`, `SQL median ${m.reference} ms`, x2(m.ratio), '', '');
   }
