@@ -253,7 +253,14 @@ export class HistoryChart {
       const scale = `u:${unit}`;
       const val = (_u, v) => (v == null ? '' : `${fmtNum(v)}${unit ? ' ' + unit : ''}`);
       const at = series.length;
-      series.push({ label: topic, scale, stroke: color, width: 2, spanGaps: false, gaps, points: { show: false }, value: val });
+      // a bucket with no neighbour draws no line: show it as a dot (the first minutes of a long range)
+      const lone = (u, si) => {
+        const d = u.data[si];
+        const out = [];
+        for (let i = 0; i < d.length; i++) if (d[i] != null && d[i - 1] == null && d[i + 1] == null) out.push(i);
+        return out.length ? out : null;
+      };
+      series.push({ label: topic, scale, stroke: color, width: 2, spanGaps: false, gaps, points: { show: false, size: 6, fill: color, filter: lone }, value: val });
       series.push({ label: `${topic} min`, class: 'u-band-edge', scale, stroke: `${color}55`, width: 1, spanGaps: false, gaps, points: { show: false }, value: val });
       series.push({ label: `${topic} max`, class: 'u-band-edge', scale, stroke: `${color}55`, width: 1, spanGaps: false, gaps, points: { show: false }, value: val });
       bands.push({ series: [at + 2, at + 1], fill: `${color}26` });
