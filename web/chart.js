@@ -3,6 +3,8 @@
 // reading seen) and at most MAX_POINTS points, so memory stays bounded however
 // long the page stays open. Redraws are coalesced to animation frames.
 
+import { AXIS, timeTicks } from './axis.js';
+
 export const WINDOW_MS = 10 * 60 * 1000;
 export const MAX_POINTS = 1200;
 // More lines than this stop being readable (and cost a redraw): the chart shows
@@ -15,27 +17,6 @@ const PALETTE = [
   '#4cc2ff', '#ffb454', '#ff6b81', '#7ee787', '#c792ea',
   '#3dd6c6', '#f2e05a', '#8fa8ff', '#ff7edb', '#d0d7e2',
 ];
-
-const AXIS = {
-  stroke: '#8a94a6',
-  grid: { stroke: 'rgba(255,255,255,0.06)', width: 1 },
-  ticks: { stroke: 'rgba(255,255,255,0.10)', width: 1, size: 4 },
-  font: '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
-};
-
-const pad2 = (n) => String(n).padStart(2, '0');
-
-// Time ticks in local 24 h time: HH:MM, HH:MM:SS when ticks are under a
-// minute apart, with the date in front when the data spans more than a day.
-function timeTicks(u, splits, _axis, _space, incr) {
-  const span = u.scales.x.max - u.scales.x.min;
-  return splits.map((s) => {
-    const d = new Date(s * 1000);
-    const hm = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
-    if (span > 86400) return `${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${hm}`;
-    return incr < 60 ? `${hm}:${pad2(d.getSeconds())}` : hm;
-  });
-}
 
 function fmt(v, digits = 1) {
   return v == null || !Number.isFinite(v) ? '—' : v.toFixed(digits);

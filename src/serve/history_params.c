@@ -17,56 +17,13 @@ bool hp_device_valid(const char *s)
     return true;
 }
 
-/* Printable, bounded echo of a user value for error messages. */
-static const char *hp_echo(const char *v, char *buf, size_t len)
-{
-    size_t i = 0;
-    for (; v[i] && i + 1 < len; i++)
-        buf[i] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
-    buf[i] = '\0';
-    if (v[i] && len > 4)
-        memcpy(buf + len - 4, "...", 4);
-    return buf;
-}
-
-/*
- * The index of frag's name in names (NULL-terminated), its value in *value; -1 with a
- * reason for an unknown or repeated name. seen is parallel to names.
- */
-static int hp_arg(const char *frag, const char *const *names, bool *seen, const char **value, char *err, size_t errlen)
-{
-    char echo[40];
-    const char *eq = strchr(frag, '=');
-    size_t n = eq ? (size_t)(eq - frag) : strlen(frag);
-    *value = eq ? eq + 1 : "";
-    for (int i = 0; names[i]; i++) {
-        if (strlen(names[i]) != n || memcmp(names[i], frag, n) != 0)
-            continue;
-        if (seen[i]) {
-            snprintf(err, errlen, "parameter '%s' given more than once", names[i]);
-            return -1;
-        }
-        seen[i] = true;
-        return i;
-    }
-    char name[33];
-    size_t k = n < sizeof name - 1 ? n : sizeof name - 1;
-    memcpy(name, frag, k);
-    name[k] = '\0';
-    char list[96] = "";
-    for (int i = 0; names[i]; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
-    snprintf(err, errlen, "unknown parameter '%s' (known: %s)", hp_echo(name, echo, sizeof echo), list);
-    return -1;
-}
-
 static int hp_device(const char *v, char *out, char *err, size_t errlen)
 {
     char echo[72];
     if (!hp_device_valid(v)) {
         snprintf(err, errlen,
                  "device must be a device name (1 to %d printable ASCII characters, no '/', '+' or '#'), got '%s'",
-                 TOPIC_LEVEL_MAX, hp_echo(v, echo, sizeof echo));
+                 TOPIC_LEVEL_MAX, qp_echo(v, echo, sizeof echo));
         return -1;
     }
     memcpy(out, v, strlen(v) + 1);
@@ -76,20 +33,13 @@ static int hp_device(const char *v, char *out, char *err, size_t errlen)
 static int hp_limit(const char *v, long max, long *out, char *err, size_t errlen)
 {
     char echo[72];
-    long n = 0;
-    size_t len = strlen(v);
-    bool ok = len > 0 && len <= 6 && strspn(v, "0123456789") == len;
-    if (ok) {
-        for (size_t i = 0; i < len; i++)
-            n = n * 10 + (v[i] - '0');
-        ok = n >= 1 && n <= max;
-    }
-    if (!ok) {
+    long long n;
+    if (qp_parse_uint(v, max, &n) || n < 1) {
         snprintf(err, errlen, "limit must be an integer between 1 and %ld, got '%s'", max,
-                 hp_echo(v, echo, sizeof echo));
+                 qp_echo(v, echo, sizeof echo));
         return -1;
     }
-    *out = n;
+    *out = (long)n;
     return 0;
 }
 
@@ -103,7 +53,7 @@ int hp_parse_rejects(const char *const *args, size_t nargs, struct hp_rejects *o
         const char *v;
         if (!*args[i])
             continue;
-        int k = hp_arg(args[i], names, seen, &v, err, errlen);
+        int k = qp_arg(args[i], names, seen, &v, err, errlen);
         if (k < 0)
             return -1;
         if (!*v)
@@ -127,7 +77,7 @@ int hp_parse_presence(const char *const *args, size_t nargs, int64_t now_us, str
         const char *v;
         if (!*args[i])
             continue;
-        int k = hp_arg(args[i], names, seen, &v, err, errlen);
+        int k = qp_arg(args[i], names, seen, &v, err, errlen);
         if (k < 0)
             return -1;
         if (!*v)
@@ -141,7 +91,7 @@ int hp_parse_presence(const char *const *args, size_t nargs, int64_t now_us, str
         case 2:
             if (qp_parse_time(v, k == 1 ? &out->from_us : &out->to_us)) {
                 snprintf(err, errlen, "%s must be an RFC 3339 time (2026-11-27T10:00:00Z) or epoch seconds, got '%s'",
-                         names[k], hp_echo(v, echo, sizeof echo));
+                         names[k], qp_echo(v, echo, sizeof echo));
                 return -1;
             }
             *(k == 1 ? &has_from : &has_to) = true;

@@ -27,8 +27,7 @@ static void qp_split(const char *frag, struct qp_arg *a)
     a->value = eq ? eq + 1 : "";
 }
 
-/* Printable, bounded echo of a user value for error messages. */
-static const char *qp_echo(const char *v, char *buf, size_t len)
+const char *qp_echo(const char *v, char *buf, size_t len)
 {
     size_t i = 0;
     for (; v[i] && i + 1 < len; i++)
@@ -39,8 +38,7 @@ static const char *qp_echo(const char *v, char *buf, size_t len)
     return buf;
 }
 
-/* A non-negative decimal integer without sign, spaces or leading junk; bounded by max. */
-static int qp_parse_uint(const char *s, long long max, long long *out)
+int qp_parse_uint(const char *s, long long max, long long *out)
 {
     if (!*s)
         return -1;
@@ -163,6 +161,14 @@ static int qp_lookup(const char *const *names, bool *seen, const char *name, cha
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
     snprintf(err, errlen, "unknown parameter '%s' (known: %s)", qp_echo(name, echo, sizeof echo), list);
     return -1;
+}
+
+int qp_arg(const char *frag, const char *const *names, bool *seen, const char **value, char *err, size_t errlen)
+{
+    struct qp_arg a;
+    qp_split(frag, &a);
+    *value = a.value;
+    return qp_lookup(names, seen, a.name, err, errlen);
 }
 
 int qp_parse_ws(const char *const *args, size_t nargs, long history_max, struct qp_ws *out, char *err, size_t errlen)

@@ -50,6 +50,15 @@ int qp_parse_readings(const char *const *args, size_t nargs, int64_t now_us, str
                       size_t errlen);
 
 /* Parse a time: RFC 3339 or epoch seconds with an optional fraction ("1764237600.25"). 0 or -1. */
+/* Printable, bounded echo of a user value for error messages (buf, len >= 5). Returns buf. */
+const char *qp_echo(const char *v, char *buf, size_t len);
+/* A non-negative decimal integer without sign, spaces or leading junk, at most max. 0 or -1. */
+int qp_parse_uint(const char *s, long long max, long long *out);
+/*
+ * One name=value fragment against names (NULL-terminated; seen parallel to it): the index of
+ * its name, its value in *value; -1 with a reason in err for an unknown or repeated name.
+ */
+int qp_arg(const char *frag, const char *const *names, bool *seen, const char **value, char *err, size_t errlen);
 int qp_parse_time(const char *s, int64_t *us);
 /* Parse a bucket width "30s" / "5m" / "1h" / "1d" into seconds (1 s .. 366 d). 0 or -1. */
 int qp_parse_bucket(const char *s, long *seconds);
