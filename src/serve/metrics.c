@@ -91,6 +91,10 @@ void metrics_render(struct sbuf *b, const struct serve_metrics *m, const struct 
                         (unsigned long long)m->http_by_code[i]);
     }
     COUNTER("http_connections_total", "TCP connections accepted.", m->http_connections);
+    COUNTER("accept_drained_total",
+            "Connections serve accepted from the listen queue itself after refusing one at accept (accept_drain.h).",
+            m->accept_drained);
+    COUNTER("accept_errors_total", "Accept errors on the listen socket other than an empty queue.", m->accept_errors);
     by_reason(b, "sensorpipe_http_refused_total",
               "HTTP requests and connections refused, by reason (malformed and header_timeout: closed before a "
               "complete request head).",

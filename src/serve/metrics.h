@@ -97,6 +97,8 @@ struct serve_metrics {
     uint64_t addr_refused[ADDR_REFUSE_COUNT];
     uint64_t http_by_code[METRICS_HTTP_CODES + 1];
     uint64_t http_connections; /* TCP connections accepted on --listen */
+    uint64_t accept_drained;   /* connections accepted by accept_drain.c after a refusal at accept */
+    uint64_t accept_errors;    /* accept errors other than an empty queue, and socket options refused */
     uint64_t http_refused[HTTP_REFUSE_COUNT];
     uint64_t notifies_reading;  /* NOTIFY new_reading received */
     uint64_t notifies_presence; /* NOTIFY device_presence received */

@@ -2,6 +2,7 @@
 #include "serve_lws.h"
 
 #include "core/log.h"
+#include "accept_drain.h"
 #include "auth.h"
 #include "conn_limits.h"
 #include "http_api.h"
@@ -54,8 +55,12 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     switch (reason) {
     /* connections */
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        /* wsi is the listening socket; in is the accepted fd. Nonzero: lws closes it */
-        return conn_limits_accept(sv, (int)(lws_intptr_t)in);
+        /* wsi is the listening socket; in is the accepted fd. Nonzero: lws closes it, and takes no more
+         * connections this loop pass, so take the rest of the queue now (accept_drain.h) */
+        if (!conn_limits_accept(sv, (int)(lws_intptr_t)in))
+            return 0;
+        accept_drain(sv, wsi);
+        return 1;
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
         conn_limits_instantiated(sv, wsi);
         break;
@@ -246,9 +251,9 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
      */
     info.timeout_secs = (unsigned)sv->cfg.http_timeout_s;
     info.timeout_secs_ah_idle = (unsigned)conn_head_timeout_s(sv);
-    info.ka_time = 60; /* TCP keepalive finds dead WebSocket peers */
-    info.ka_probes = 3;
-    info.ka_interval = 10;
+    info.ka_time = SERVE_KA_TIME_S; /* TCP keepalive finds dead WebSocket peers */
+    info.ka_probes = SERVE_KA_PROBES;
+    info.ka_interval = SERVE_KA_INTERVAL_S;
     info.max_http_header_data = SERVE_HTTP_HEADER_MAX;
     info.max_http_header_pool = (unsigned short)sv->cfg.http_header_pool;
     info.pt_serv_buf_size = 16384;

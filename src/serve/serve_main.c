@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define SCRATCH_MAX (64u << 20)
@@ -174,6 +175,34 @@ static int serve_check_http(struct serve *sv, const char *host, int port, char *
         n = snprintf(sv->allowed_hosts, cap, "%s%s%s:%d,", v6 ? "[" : "", host, v6 ? "]" : "", port);
     snprintf(sv->allowed_hosts + n, cap - (size_t)n, "localhost:%d,127.0.0.1:%d,[::1]:%d", port, port, port);
     return 0;
+}
+
+/*
+ * Every connection is a descriptor, and libwebsockets sizes its tables to RLIMIT_NOFILE at start
+ * (and stops accepting near it): raise the soft limit to the hard one, but to no more than
+ * SERVE_NOFILE_MAX, which bounds what lws allocates (two 8-byte entries per descriptor).
+ */
+#define SERVE_NOFILE_MAX 65536
+
+static void serve_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) {
+        log_warn("cannot read the file limit: %s", strerror(errno));
+        return;
+    }
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > SERVE_NOFILE_MAX ? SERVE_NOFILE_MAX : rl.rlim_max;
+    rlim_t was = rl.rlim_cur;
+    if (was == want)
+        return;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl)) {
+        log_warn("cannot set the file limit from %llu to %llu: %s", (unsigned long long)was, (unsigned long long)want,
+                 strerror(errno));
+        return;
+    }
+    log_info("file limit set from %llu to %llu descriptors (hard limit %llu, at most %d)", (unsigned long long)was,
+             (unsigned long long)want, (unsigned long long)rl.rlim_max, SERVE_NOFILE_MAX);
 }
 
 int serve_main(int argc, char **argv)
@@ -325,6 +354,7 @@ int serve_main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    serve_raise_nofile();
     if (serve_lws_start(sv, host, port))
         goto out_hub;
     serve_signal_ctx = sv->ctx;

@@ -104,6 +104,7 @@ struct serve {
     struct auth_state auth;         /* sessions and tokens (auth.h) */
     struct addr_table addrs;        /* per-address counts (conn_limits.h) */
     struct limit_log limit_log[ADDR_REFUSE_COUNT];
+    int64_t accept_error_log_ms; /* when an accept error was last logged (accept_drain.c) */
     size_t
         api_held; /* bytes of API response bodies held now (http_api.c; at most API_HELD_RESPONSES x api_max_bytes) */
 };

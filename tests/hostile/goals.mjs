@@ -100,11 +100,19 @@ export function evaluate(r, cfg) {
     `baseline ${lp(r.loop, 'baseline')}. A latency above is serve's only where these stay small`, null);
   const cpuPct = (ph) => (r.cpu?.[ph] !== undefined && r.wall?.[ph] ? `${Math.round((100 * r.cpu[ph]) / r.wall[ph])}%` : '?');
   row('(attack) serve CPU (of one core)', `baseline ${cpuPct('baseline')}, attack ${cpuPct('attack')}, recovery ${cpuPct('recovery')}, after ${cpuPct('after')}`, null);
+  const rq = (ph) => {
+    const o = r.runq?.[ph];
+    if (!o || !r.wall?.[ph]) return '?';
+    return `${ph} ${Math.round((1000 * o.s) / r.wall[ph])} ms/s, ${o.slices ? ms((1000 * o.s) / o.slices) : '?'} a wake-up`;
+  };
+  row('(diagnosis) serve waiting for a CPU (run queue, /proc/<pid>/schedstat): per second, and on average each time it woke',
+    ['baseline', 'attack', 'recovery'].map(rq).join('; ') + ': the host\'s share of every loop pass of serve', null);
   const m = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text || '')?.[1] ?? NaN);
   const d = (name) => m(r.metricsAfter, name) - m(r.metricsBaseline, name);
   row('(attack) serve\'s own counters, baseline to the end (/metrics)',
     `hub holds ${d('sensorpipe_hub_holds_total')} (${d('sensorpipe_hub_held_milliseconds_total')} ms held), ` +
-    `WebSocket gaps ${d('sensorpipe_ws_gaps_total')}, header timeouts ${d('sensorpipe_http_refused_total{reason="header_timeout"}')}, ` +
+    `WebSocket gaps ${d('sensorpipe_ws_gaps_total')}, connections taken from the listen queue after a refusal ` +
+    `${d('sensorpipe_accept_drained_total')}, header timeouts ${d('sensorpipe_http_refused_total{reason="header_timeout"}')}, ` +
     `queries refused ${d('sensorpipe_db_queue_refused_total')}, credentials refused as unavailable (503) ` +
     `${d('sensorpipe_auth_refused_total{reason="unavailable"}')}, 503 answers ${d('sensorpipe_http_requests_total{code="503"}')}`, null);
   row('(attack) /api/topics from 127.0.0.1, once a second', `under attack ${lat(r.side?.topics?.attack)}; baseline ${lat(r.side?.topics?.baseline)}`, null);

@@ -9,6 +9,9 @@
 //   p.loop[phase]     { p50, p99, max } ms: this process's own event-loop delay, so that a late
 //                     dashboard frame or probe can be told from a late measurer
 //   p.cpu[phase]      serve's CPU seconds (user + system) in that phase, p.wall[phase] its seconds
+//   p.runq[phase]     { s, slices }: serve's seconds runnable but waiting for a CPU, and how many times it
+//                     ran (/proc/<pid>/schedstat): on a loaded host, the delay the scheduler adds to each
+//                     of serve's loop passes
 // tcpPressure() is the kernel's pressure threshold (the middle value of tcp_mem), in pages.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -38,6 +41,15 @@ export const cpuSeconds = (pid) => {
     return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100 a second)
   } catch {
     return 0;
+  }
+};
+/** [seconds waiting on a run queue, timeslices run] of a process's main thread (/proc/<pid>/schedstat). */
+export const runqWait = (pid) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/);
+    return [Number(f[1]) / 1e9, Number(f[2])];
+  } catch {
+    return [0, 0];
   }
 };
 export const tcpMemPages = () => Number(/TCP:.* mem (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'))?.[1] ?? 0);
@@ -98,7 +110,8 @@ export async function metric(base, token, name) {
 export function startProbes({ pid, base }) {
   let phase = 'setup';
   const p = { rss: {}, tcp: {}, health: {}, healthFailed: {}, cpu: {}, wall: {}, inflight: new Set() };
-  let cpu0 = cpuSeconds(pid), t0 = Date.now();
+  let cpu0 = cpuSeconds(pid), t0 = Date.now(), rq0 = runqWait(pid);
+  p.runq = {};
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();
   p.loop = {};
@@ -108,7 +121,11 @@ export function startProbes({ pid, base }) {
     const c = cpuSeconds(pid), t = Date.now();
     p.cpu[phase] = (p.cpu[phase] ?? 0) + (c - cpu0);
     p.wall[phase] = (p.wall[phase] ?? 0) + (t - t0) / 1000;
-    cpu0 = c; t0 = t;
+    const rq = runqWait(pid);
+    const o = (p.runq[phase] ??= { s: 0, slices: 0 });
+    o.s += rq[0] - rq0[0];
+    o.slices += rq[1] - rq0[1];
+    cpu0 = c; t0 = t; rq0 = rq;
   };
   const slot = (o, init) => (o[phase] ??= init());
   const fast = setInterval(() => {

@@ -178,7 +178,7 @@ export async function runHostile(cfg, log = (m) => process.stderr.write(`hostile
     r.gaps = fin.gaps; r.reconnects = fin.reconnects; r.duplicates = fin.duplicates; r.closes = fin.closes;
     r.dashLoop = fin.loop;
     await probes.stop();
-    r.rss = probes.rss; r.tcp = probes.tcp; r.cpu = probes.cpu; r.wall = probes.wall; r.loop = probes.loop; r.health = probes.health; r.healthFailed = probes.healthFailed;
+    r.rss = probes.rss; r.tcp = probes.tcp; r.cpu = probes.cpu; r.runq = probes.runq; r.wall = probes.wall; r.loop = probes.loop; r.health = probes.health; r.healthFailed = probes.healthFailed;
     r.lat = fin.lat; r.side = side;
     r.serveLogTail = stack.serve.output().split('\n').slice(-15).join('\n');
     r.rows = evaluate(r, cfg);

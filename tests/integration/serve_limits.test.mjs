@@ -202,6 +202,42 @@ test('connections: the N+1th from one address is closed at accept, another addre
   for (const s of [...held, other]) s.destroy();
 });
 
+test('connections: a queue of refused connections is taken at once, and the one behind it is served', async () => {
+  // libwebsockets takes no more connections in a loop pass once one is refused at accept; serve
+  // takes the rest of the listen queue itself (accept_drain.c). With serve stopped (SIGSTOP), the
+  // kernel queues the connections; when it runs again, one pass must take them all.
+  const QUEUED = 40;
+  const before = await metrics();
+  const held = [];
+  for (let i = 0; i < CONNS; i++) held.push(await rawConnect('127.0.0.6'));
+  const serve = pipe.serve.child;
+  serve.kill('SIGSTOP');
+  let over, last;
+  try {
+    over = [];
+    for (let i = 0; i < QUEUED; i++) over.push(await rawConnect('127.0.0.6')); // handshakes done by the kernel
+    last = await rawConnect('127.0.0.7');
+  } finally {
+    serve.kill('SIGCONT');
+  }
+  assert.equal(await healthzOn(last), 200, 'the connection queued behind the refused ones is served');
+  await waitFor(() => over.every((s) => s.destroyed), { timeout: 5000, message: `the ${QUEUED} connections over the limit to be closed` });
+  for (const s of over) assert.equal(s.received(), '', 'a connection over the limit is closed without a word');
+  // one taken by serve itself got the same socket options as the ones lws takes
+  const ss = execFileSync('ss', ['-tmnH', 'state', 'established', 'src', `127.0.0.1:${port}`, 'dst', '127.0.0.7'], { encoding: 'utf8' });
+  const tb = [...ss.matchAll(/tb(\d+)/g)].map((m) => Number(m[1]));
+  assert.equal(tb.length, 1, `ss shows serve's socket to 127.0.0.7: ${ss}`);
+  assert.ok(tb[0] <= 2 * SNDBUF, `SO_SNDBUF of a drained socket is ${tb[0]}, more than 2 x ${SNDBUF}:\n${ss}`);
+  const after = await metrics();
+  const drained = after.sensorpipe_accept_drained_total - before.sensorpipe_accept_drained_total;
+  // lws refuses the first one over the limit; serve takes the other QUEUED - 1 and the last in the same pass
+  assert.ok(drained >= QUEUED, `serve took ${drained} connections from the listen queue after a refusal, expected >= ${QUEUED}`);
+  assert.equal(after.sensorpipe_accept_errors_total, before.sensorpipe_accept_errors_total, 'no accept errors');
+  assert.ok(after['sensorpipe_addr_refused_total{limit="connections"}'] - before['sensorpipe_addr_refused_total{limit="connections"}'] >= QUEUED,
+    'every connection over the limit is counted');
+  for (const s of [...held, last]) s.destroy();
+});
+
 test('WebSockets: the N+1th from one address gets 429 with a reason, another address still gets in', async () => {
   const before = await metrics();
   const mine = [];
