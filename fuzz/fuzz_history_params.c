@@ -8,6 +8,7 @@
  * refusals carry a reason that fits the error buffer, however small.
  */
 /* fuzz-max-len: 4096 (query strings past TOPIC_LEVEL_MAX and every numeric bound) */
+#include "fuzz_args.h"
 #include "serve/history_params.h"
 
 #include <stdint.h>
@@ -33,15 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data + 1, size - 1);
     buf[size - 1] = '\0';
     const char *args[MAX_ARGS];
-    size_t n = 0;
-    if (buf[0])
-        for (char *p = buf; n < MAX_ARGS; p++) {
-            args[n++] = p;
-            p = strchr(p, '&');
-            if (!p)
-                break;
-            *p = '\0';
-        }
+    size_t n = fuzz_split_args(buf, args, MAX_ARGS);
 
     char err[384];
     struct hp_rejects rj;

@@ -14,6 +14,7 @@
 /* fuzz-max-len: 4096 (query strings past QP_TOPIC_MAX and every numeric bound) */
 #include "core/timeutil.h"
 #include "core/topic.h"
+#include "fuzz_args.h"
 #include "serve/query_params.h"
 
 #include <stdint.h>
@@ -154,15 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data + 2, size - 2);
     buf[size - 2] = '\0';
     const char *args[MAX_ARGS];
-    size_t n = 0;
-    if (buf[0])
-        for (char *p = buf; n < MAX_ARGS; p++) {
-            args[n++] = p;
-            p = strchr(p, '&');
-            if (!p)
-                break;
-            *p = '\0';
-        }
+    size_t n = fuzz_split_args(buf, args, MAX_ARGS);
 
     char err[384];
     struct qp_ws w;
