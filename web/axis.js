@@ -19,3 +19,22 @@ export function timeTicks(u, splits, _axis, _space, incr) {
     return incr < 60 ? `${hm}:${pad2(d.getSeconds())}` : hm;
   });
 }
+
+// One y scale per unit (units: the topics' units, in any order; sorted here, °C first, % next).
+// The first two units get an axis each (left, right); further units are scaled on their own and
+// read from the legend, so the plot does not drown in axes. Returns { scales, axes } without x.
+export function unitAxes(units, narrow) {
+  const rank = (u) => (u === '°C' ? 0 : u === '%' ? 1 : 2);
+  units.sort((a, b) => rank(a) - rank(b));
+  const scales = {};
+  for (const u of units) scales[`u:${u}`] = { auto: true };
+  const axes = units.slice(0, 2).map((u, i) => ({
+    ...AXIS,
+    scale: `u:${u}`,
+    side: i === 0 ? 3 : 1,
+    grid: i === 0 ? AXIS.grid : { show: false },
+    size: narrow ? 50 : 58,
+    values: (_u, splits) => splits.map((v) => (v == null ? '' : `${+v.toFixed(2)}${u ? ' ' + u : ''}`)),
+  }));
+  return { scales, axes };
+}

@@ -3,7 +3,7 @@
 // reading seen) and at most MAX_POINTS points, so memory stays bounded however
 // long the page stays open. Redraws are coalesced to animation frames.
 
-import { AXIS, timeTicks } from './axis.js';
+import { AXIS, timeTicks, unitAxes } from './axis.js';
 
 export const WINDOW_MS = 10 * 60 * 1000;
 export const MAX_POINTS = 1200;
@@ -162,22 +162,9 @@ export class LiveChart {
       const u = this.series.get(topic).unit || '';
       if (!units.includes(u)) units.push(u);
     }
-    const rank = (u) => (u === '°C' ? 0 : u === '%' ? 1 : 2);
-    units.sort((a, b) => rank(a) - rank(b));
-    const scales = { x: { time: true } };
-    for (const u of units) scales[`u:${u}`] = { auto: true };
-    const narrow = this.size().width < 520;
-    const axes = [{ ...AXIS, space: (u) => (u.width < 520 ? 40 : 64), values: timeTicks }];
-    units.slice(0, 2).forEach((u, i) => {
-      axes.push({
-        ...AXIS,
-        scale: `u:${u}`,
-        side: i === 0 ? 3 : 1,
-        grid: i === 0 ? AXIS.grid : { show: false },
-        size: narrow ? 50 : 58,
-        values: (_u, splits) => splits.map((v) => (v == null ? '' : `${+v.toFixed(2)}${u ? ' ' + u : ''}`)),
-      });
-    });
+    const y = unitAxes(units, this.size().width < 520);
+    const scales = { x: { time: true }, ...y.scales };
+    const axes = [{ ...AXIS, space: (u) => (u.width < 520 ? 40 : 64), values: timeTicks }, ...y.axes];
     const series = [
       {
         label: 'time',

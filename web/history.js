@@ -11,7 +11,7 @@
 
 import { readingsQuery, RANGES } from './range.js';
 import { topicInfo, parseTs } from './format.js';
-import { AXIS, timeTicks } from './axis.js';
+import { AXIS, timeTicks, unitAxes } from './axis.js';
 
 function fmtNum(v) {
   return v == null || !Number.isFinite(v) ? '—' : (Math.round(v * 100) / 100).toString();
@@ -204,22 +204,9 @@ export class HistoryChart {
       const u = topicInfo(t).unit || '';
       if (!units.includes(u)) units.push(u);
     }
-    const rank = (u) => (u === '°C' ? 0 : u === '%' ? 1 : 2);
-    units.sort((a, b) => rank(a) - rank(b));
-    const scales = { x: { time: true, range: () => [this.xmin, this.xmax] } };
-    for (const u of units) scales[`u:${u}`] = { auto: true };
-    const narrow = this.size().width < 520;
-    const axes = [{ ...AXIS, space: (u) => (u.width < 520 ? 50 : 70), values: timeTicks }];
-    units.slice(0, 2).forEach((u, i) => {
-      axes.push({
-        ...AXIS,
-        scale: `u:${u}`,
-        side: i === 0 ? 3 : 1,
-        grid: i === 0 ? AXIS.grid : { show: false },
-        size: narrow ? 50 : 58,
-        values: (_u, splits) => splits.map((v) => (v == null ? '' : `${+v.toFixed(2)}${u ? ' ' + u : ''}`)),
-      });
-    });
+    const y = unitAxes(units, this.size().width < 520);
+    const scales = { x: { time: true, range: () => [this.xmin, this.xmax] }, ...y.scales };
+    const axes = [{ ...AXIS, space: (u) => (u.width < 520 ? 50 : 70), values: timeTicks }, ...y.axes];
     const series = [{ label: 'time', value: (_u, v) => (v == null ? '' : new Date(v * 1000).toLocaleString()) }];
     const bands = [];
     topics.forEach((topic) => {
