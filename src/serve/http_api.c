@@ -157,7 +157,7 @@ void api_error(struct api_req *r, int status, const char *msg)
 }
 
 /* A query failed: 503 when the connection is gone, 500 when the database refused it. */
-static void api_db_error(struct api_req *r, const PGresult *res, const char *err)
+void api_db_error(struct api_req *r, const PGresult *res, const char *err)
 {
     char msg[300];
     if (!res) {
@@ -224,7 +224,7 @@ static void put_ts(struct sbuf *b, int64_t us)
     sbuf_append(b, ts, TIME_RFC3339_LEN);
 }
 
-static void put_json_ts(struct sbuf *b, int64_t us)
+void api_json_ts(struct sbuf *b, int64_t us)
 {
     sbuf_append(b, "\"", 1);
     put_ts(b, us);
@@ -270,7 +270,7 @@ static void devices_cb(void *owner, void *arg, const PGresult *res, const char *
         sbuf_puts(b, i ? ",{\"device\":" : "{\"device\":");
         sbuf_json_string(b, dev, strlen(dev));
         sbuf_puts(b, *PQgetvalue(res, i, 1) == 't' ? ",\"online\":true,\"ts\":" : ",\"online\":false,\"ts\":");
-        put_json_ts(b, pg_i64(res, i, 2));
+        api_json_ts(b, pg_i64(res, i, 2));
         sbuf_puts(b, "}");
     }
     sbuf_puts(b, "]}");
@@ -310,7 +310,7 @@ static void topics_cb(void *owner, void *arg, const PGresult *res, const char *e
         sbuf_puts(b, ",\"value\":");
         sbuf_json_double(b, pg_f64(res, i, 3));
         sbuf_puts(b, ",\"ts\":");
-        put_json_ts(b, pg_i64(res, i, 2));
+        api_json_ts(b, pg_i64(res, i, 2));
         sbuf_printf(b, ",\"id\":%lld}", (long long)pg_i64(res, i, 1));
     }
     if (!api_body_ok(r))
@@ -345,7 +345,7 @@ static void readings_put(struct api_req *r, struct sbuf *b, const PGresult *res,
             sbuf_printf(b, ",%lld\r\n", (long long)pg_i64(res, i, 5));
         } else {
             sbuf_puts(b, first ? "{\"ts\":" : ",{\"ts\":");
-            put_json_ts(b, pg_i64(res, i, 0));
+            api_json_ts(b, pg_i64(res, i, 0));
             sbuf_puts(b, ",\"topic\":");
             sbuf_json_string(b, topic, strlen(topic));
             sbuf_puts(b, ",\"avg\":");

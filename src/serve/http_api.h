@@ -23,8 +23,10 @@
 #include "core/sbuf.h"
 #include "query_params.h"
 
+#include <libpq-fe.h>
 #include <libwebsockets.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct serve;
 struct auth_req;
@@ -72,6 +74,10 @@ int api_writeable(struct api_req *r);
 void api_reply(struct api_req *r, int status, const char *ctype);
 /* A JSON error response {"error": msg}. */
 void api_error(struct api_req *r, int status, const char *msg);
+/* A query failed: 503 when the connection is gone (res NULL), 500 (logged) when the database refused it. */
+void api_db_error(struct api_req *r, const PGresult *res, const char *err);
+/* A timestamp (µs since the epoch) as a JSON string, RFC 3339 UTC with microseconds. */
+void api_json_ts(struct sbuf *b, int64_t us);
 /* LWS_CALLBACK_CLOSED_HTTP / HTTP_DROP_PROTOCOL: cancel queries, free. Idempotent. */
 void api_closed(struct api_req *r);
 

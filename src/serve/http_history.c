@@ -30,15 +30,6 @@ static const char SQL_PRESENCE[] =
     "  WHERE device = $1::text AND ts >= $2::timestamptz AND ts < $3::timestamptz ORDER BY ts, id LIMIT $4::int)";
 /* clang-format on */
 
-static void put_json_ts(struct sbuf *b, int64_t us)
-{
-    char ts[TIME_RFC3339_LEN + 1];
-    time_format_rfc3339(us, ts);
-    sbuf_append(b, "\"", 1);
-    sbuf_append(b, ts, TIME_RFC3339_LEN);
-    sbuf_append(b, "\"", 1);
-}
-
 static int hexval(char c)
 {
     return c >= '0' && c <= '9'   ? c - '0'
@@ -62,18 +53,6 @@ static void put_bytea_text(struct sbuf *b, const char *hex)
     sbuf_json_string(b, raw, n);
 }
 
-/* The query failed: 503 when the connection is gone, 500 when the database refused it. */
-static void history_db_error(struct api_req *r, const PGresult *res, const char *err)
-{
-    char msg[300];
-    size_t n = strcspn(err, "\n");
-    snprintf(msg, sizeof msg, "%s: %.*s", res ? "database query failed" : "database unavailable",
-             (int)(n > 250 ? 250 : n), err);
-    if (res)
-        log_warn("api: %s", msg);
-    api_error(r, res ? HTTP_STATUS_INTERNAL_SERVER_ERROR : HTTP_STATUS_SERVICE_UNAVAILABLE, msg);
-}
-
 static void history_reply(struct api_req *r)
 {
     if (r->body.failed) {
@@ -90,7 +69,7 @@ static void rejects_list_cb(void *owner, void *arg, const PGresult *res, const c
     (void)arg;
     struct api_req *r = owner;
     if (err) {
-        history_db_error(r, res, err);
+        api_db_error(r, res, err);
         return;
     }
     struct sbuf *b = &r->body;
@@ -98,7 +77,7 @@ static void rejects_list_cb(void *owner, void *arg, const PGresult *res, const c
     for (int i = 0, n = PQntuples(res); i < n; i++) {
         const char *topic = PQgetvalue(res, i, 2), *reason = PQgetvalue(res, i, 3);
         sbuf_printf(b, "%s{\"id\":%lld,\"ts\":", i ? "," : "", (long long)pg_i64(res, i, 0));
-        put_json_ts(b, pg_i64(res, i, 1));
+        api_json_ts(b, pg_i64(res, i, 1));
         sbuf_puts(b, ",\"topic\":");
         sbuf_json_string(b, topic, strlen(topic));
         sbuf_puts(b, ",\"reason\":");
@@ -116,7 +95,7 @@ static void presence_cb(void *owner, void *arg, const PGresult *res, const char 
     (void)arg;
     struct api_req *r = owner;
     if (err) {
-        history_db_error(r, res, err);
+        api_db_error(r, res, err);
         return;
     }
     struct sbuf *b = &r->body;
@@ -124,7 +103,7 @@ static void presence_cb(void *owner, void *arg, const PGresult *res, const char 
     sbuf_puts(b, "{\"before\":");
     if (n > 0 && *PQgetvalue(res, 0, 0) == '0') {
         sbuf_puts(b, *PQgetvalue(res, 0, 1) == 't' ? "{\"online\":true,\"ts\":" : "{\"online\":false,\"ts\":");
-        put_json_ts(b, pg_i64(res, 0, 2));
+        api_json_ts(b, pg_i64(res, 0, 2));
         sbuf_puts(b, "}");
         i = 1;
     } else
@@ -133,7 +112,7 @@ static void presence_cb(void *owner, void *arg, const PGresult *res, const char 
     for (int first = i; i < n; i++) {
         sbuf_puts(b, i > first ? "," : "");
         sbuf_puts(b, *PQgetvalue(res, i, 1) == 't' ? "{\"online\":true,\"ts\":" : "{\"online\":false,\"ts\":");
-        put_json_ts(b, pg_i64(res, i, 2));
+        api_json_ts(b, pg_i64(res, i, 2));
         sbuf_puts(b, "}");
     }
     sbuf_puts(b, "]}");
