@@ -1,7 +1,8 @@
 /*
  * serve_state.h - the one state struct of `sensorpipe serve`, passed to every callback.
  *
- * Read order for the component: serve_main.c (config, start, loop, stop) ->
+ * Read order for the component: serve_main.c (config, start, stop) -> serve_loop.c (the
+ * event loop: uv or poll) ->
  * serve_lws.c (HTTP/WebSocket/pg callbacks, dispatch) -> hub_feed.c (LISTEN,
  * fetch new rows into the hub) -> ws_client.c (backfill and live tail per
  * client) -> http_api.c (REST; http_history.c the device page's routes) ; under them
@@ -19,6 +20,7 @@
 #include "hub.h"
 #include "metrics.h"
 #include "pgconn_lws.h"
+#include "serve_loop.h"
 
 #include <libwebsockets.h>
 #include <stdbool.h>
@@ -35,6 +37,7 @@ struct serve_config {
     char *tls_key;          /* its PEM private key file */
     char *trusted_proxy;    /* the one peer address whose X-Forwarded-For/-Proto are believed; "" = none */
     char *log_level;
+    char *event_loop; /* "uv" or "poll" (serve_loop.h) */
     long ring_size;
     long client_max_lag;
     long client_stall_ms;
@@ -83,6 +86,7 @@ struct limit_log {
 
 struct serve {
     struct serve_config cfg;
+    struct serve_loop loop; /* the event loop the context runs on (--event-loop) */
     struct lws_context *ctx;
     struct lws_vhost *vh;
     struct pgc listen_conn;               /* LISTEN + the hub's fetches: the live path only */
