@@ -343,7 +343,8 @@ int serve_main(int argc, char **argv)
     }
     hub_presence_init(&sv->presence);
     sbuf_init(&sv->scratch, LWS_PRE, SCRATCH_MAX);
-    sbuf_init(&sv->fanout, LWS_PRE, SCRATCH_MAX);
+    for (int i = 0; i < WS_FANOUT_SLOTS; i++)
+        sbuf_init(&sv->fanout[i].frame, LWS_PRE, SCRATCH_MAX);
 
     if (serve_loop_init(&sv->loop, loop_kind, err, sizeof err)) {
         log_error("%s", err);
@@ -389,7 +390,8 @@ int serve_main(int argc, char **argv)
 out_loop:
     serve_loop_destroy(&sv->loop, &sv->ctx); /* closes every client: their close callbacks run now */
     sbuf_free(&sv->scratch);
-    sbuf_free(&sv->fanout);
+    for (int i = 0; i < WS_FANOUT_SLOTS; i++)
+        sbuf_free(&sv->fanout[i].frame);
     hub_presence_free(&sv->presence);
     hub_ring_free(&sv->ring);
 out_cfg:

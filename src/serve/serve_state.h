@@ -20,6 +20,7 @@
 #include "hub.h"
 #include "metrics.h"
 #include "pgconn_lws.h"
+#include "query_params.h"
 #include "serve_loop.h"
 
 #include <libwebsockets.h>
@@ -71,11 +72,18 @@ struct hub_feed {
     lws_sorted_usec_list_t hold_timer; /* re-checks a held fetch */
 };
 
-/* The last unfiltered live frame built (ws_client.c): rows (from, to], made when the ring ended at last_id. */
+/*
+ * A live frame built for one topic filter ("" = every topic) (ws_client.c): rows (from, to] of
+ * the ring when it ended at last_id. Clients at the same cursor with the same filter get these
+ * bytes, so a reading costs one scan of the ring per filter in use, not per client.
+ */
+#define WS_FANOUT_SLOTS 8 /* filters remembered per pass; more in use than this cost a scan each */
 struct ws_fanout_cache {
     bool valid;
     int64_t from, to, last_id;
     size_t rows;
+    char filter[QP_TOPIC_MAX + 1];
+    struct sbuf frame; /* LWS_PRE headroom */
 };
 
 /* Rate limit of the refusal log lines of one per-address limit (conn_limits.c). */
@@ -99,8 +107,8 @@ struct serve {
     int64_t live_min_cursor;  /* <= the cursor of every live client (ws_clients_room skips its scan above it) */
     struct serve_metrics m;
     struct sbuf scratch; /* LWS_PRE headroom; one frame or chunk at a time */
-    struct sbuf fanout;  /* LWS_PRE headroom; the live frame shared by unfiltered clients */
-    struct ws_fanout_cache fanout_cache;
+    struct ws_fanout_cache fanout[WS_FANOUT_SLOTS]; /* live frames shared by clients of one filter */
+    unsigned fanout_next;                           /* the slot a new filter takes next (round robin) */
     lws_sorted_usec_list_t ws_tick; /* ws_clients_tick: stalls, gaps and resets on a clock */
     char *allowed_hosts;            /* effective --allowed-hosts (owned; made at start) */
     bool proxy_set;                 /* --trusted-proxy given */

@@ -343,38 +343,49 @@ static int ws_send_presence(struct ws_client *c)
 }
 
 /*
- * The live frame for c: the ring rows after its cursor. Clients without a
- * topic filter that are at the same cursor get the same bytes, so that frame
- * is built once into sv->fanout and reused (lws only writes the WebSocket
- * header into the LWS_PRE headroom, the same for each). Returns the frame
- * (NULL when there is nothing to send) and its row count in *rows; c->cursor
- * moves past the rows it covers. The key stays right while the ring only
- * grows at the end: the rows after a cursor >= floor never change.
+ * The live frame for c: the ring rows after its cursor that its topic filter
+ * takes. Clients with the same filter at the same cursor get the same bytes, so
+ * the frame is built once per filter into a slot of sv->fanout and reused (lws
+ * only writes the WebSocket header into the LWS_PRE headroom, the same for
+ * each); a client whose filter takes none of the new rows costs a string
+ * compare. Returns the frame (NULL when there is nothing to send) and its row
+ * count in *rows; c->cursor moves past the rows it covers. The key stays right
+ * while the ring only grows at the end: the rows after a cursor >= floor never
+ * change.
  */
 static const struct sbuf *ws_live_frame(struct ws_client *c, size_t *rows)
 {
     struct serve *sv = c->sv;
-    struct ws_fanout_cache *fc = &sv->fanout_cache;
-    struct sbuf *b = &sv->scratch;
-    bool shared = !c->params.topic[0];
-    if (shared) {
-        if (fc->valid && fc->from == c->cursor && fc->last_id == sv->ring.last_id) {
+    const char *filter = c->params.topic;
+    struct ws_fanout_cache *slot = NULL;
+    for (int i = 0; i < WS_FANOUT_SLOTS; i++) {
+        struct ws_fanout_cache *fc = &sv->fanout[i];
+        if (!fc->valid || strcmp(fc->filter, filter))
+            continue;
+        if (fc->from == c->cursor && fc->last_id == sv->ring.last_id) {
             c->cursor = fc->to;
             *rows = fc->rows;
-            return fc->rows ? &sv->fanout : NULL;
+            return fc->rows ? &fc->frame : NULL;
         }
-        b = &sv->fanout;
-        fc->valid = false;
+        slot = fc; /* this filter's stale frame: rebuilt in place */
+        break;
     }
+    if (!slot)
+        slot = &sv->fanout[sv->fanout_next++ % WS_FANOUT_SLOTS];
     int64_t from = c->cursor;
-    sbuf_reset(b);
-    size_t n = ws_frame_live(b, &sv->ring, &c->cursor, c->params.topic, WS_FRAME_MAX_ROWS, WS_SCAN_MAX);
-    if (b->failed)
-        return b; /* ws_write counts and refuses it */
-    if (shared)
-        *fc = (struct ws_fanout_cache){true, from, c->cursor, sv->ring.last_id, n};
+    sbuf_reset(&slot->frame);
+    slot->valid = false;
+    size_t n = ws_frame_live(&slot->frame, &sv->ring, &c->cursor, filter, WS_FRAME_MAX_ROWS, WS_SCAN_MAX);
+    if (slot->frame.failed)
+        return &slot->frame; /* ws_write counts and refuses it */
+    slot->valid = true;
+    slot->from = from;
+    slot->to = c->cursor;
+    slot->last_id = sv->ring.last_id;
+    slot->rows = n;
+    snprintf(slot->filter, sizeof slot->filter, "%s", filter);
     *rows = n;
-    return n ? b : NULL;
+    return n ? &slot->frame : NULL;
 }
 
 /* c has rows or presence frames it has not been sent. */
@@ -442,8 +453,17 @@ int ws_writeable(struct ws_client *c)
             lws_callback_on_writable(c->wsi);
             return 0;
         }
+        /*
+         * Not by returning -1: lws 4.1.6 on its libuv loop, built with _DEBUG as Debian's
+         * is, closes a connection twice when a callback returns -1 (a "repeat test" after
+         * the first close), and the second close hangs up before the close frame the first
+         * queued. A synchronous close from here takes lws' polite path once: it queues the
+         * frame, sends it on the next POLLOUT and waits for the peer's. c is freed (CLOSED
+         * has run) when lws_set_timeout returns.
+         */
         lws_close_reason(c->wsi, c->close_status, (unsigned char *)c->close_reason, strlen(c->close_reason));
-        return -1;
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+        return 0;
     case WS_WAIT_HUB:
     case WS_QUERY:
         return 0;
