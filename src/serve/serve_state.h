@@ -106,15 +106,15 @@ struct serve {
     lws_dll2_owner_t clients; /* struct ws_client, established WebSockets */
     int64_t live_min_cursor;  /* <= the cursor of every live client (ws_clients_room skips its scan above it) */
     struct serve_metrics m;
-    struct sbuf scratch; /* LWS_PRE headroom; one frame or chunk at a time */
+    struct sbuf scratch;                            /* LWS_PRE headroom; one frame or chunk at a time */
     struct ws_fanout_cache fanout[WS_FANOUT_SLOTS]; /* live frames shared by clients of one filter */
     unsigned fanout_next;                           /* the slot a new filter takes next (round robin) */
-    lws_sorted_usec_list_t ws_tick; /* ws_clients_tick: stalls, gaps and resets on a clock */
-    char *allowed_hosts;            /* effective --allowed-hosts (owned; made at start) */
-    bool proxy_set;                 /* --trusted-proxy given */
-    uint8_t proxy_addr[16];         /* its address, IPv4 as ::ffff:a.b.c.d */
-    struct auth_state auth;         /* sessions and tokens (auth.h) */
-    struct addr_table addrs;        /* per-address counts (conn_limits.h) */
+    lws_sorted_usec_list_t ws_tick;                 /* ws_clients_tick: stalls, gaps and resets on a clock */
+    char *allowed_hosts;                            /* effective --allowed-hosts (owned; made at start) */
+    bool proxy_set;                                 /* --trusted-proxy given */
+    uint8_t proxy_addr[16];                         /* its address, IPv4 as ::ffff:a.b.c.d */
+    struct auth_state auth;                         /* sessions and tokens (auth.h) */
+    struct addr_table addrs;                        /* per-address counts (conn_limits.h) */
     struct limit_log limit_log[ADDR_REFUSE_COUNT];
     int64_t accept_error_log_ms; /* when an accept error was last logged (accept_drain.c) */
     size_t
