@@ -23,6 +23,7 @@
 #include "serve_lws.h"
 #include "serve_state.h"
 #include "ws_client.h"
+#include "ws_group.h"
 #include "ws_origin.h"
 
 #include <errno.h>
@@ -389,6 +390,7 @@ int serve_main(int argc, char **argv)
     dbq_free(&sv->query_q);
 out_loop:
     serve_loop_destroy(&sv->loop, &sv->ctx); /* closes every client: their close callbacks run now */
+    ws_groups_free(sv);
     sbuf_free(&sv->scratch);
     for (int i = 0; i < WS_FANOUT_SLOTS; i++)
         sbuf_free(&sv->fanout[i].frame);

@@ -107,6 +107,7 @@ struct serve {
     int64_t live_min_cursor;  /* <= the cursor of every live client (ws_clients_room skips its scan above it) */
     struct serve_metrics m;
     struct sbuf scratch;                            /* LWS_PRE headroom; one frame or chunk at a time */
+    lws_dll2_owner_t groups;                        /* live clients by topic filter (ws_group.h) */
     struct ws_fanout_cache fanout[WS_FANOUT_SLOTS]; /* live frames shared by clients of one filter */
     unsigned fanout_next;                           /* the slot a new filter takes next (round robin) */
     lws_sorted_usec_list_t ws_tick;                 /* ws_clients_tick: stalls, gaps and resets on a clock */

@@ -11,6 +11,7 @@
 #include "pgval.h"
 #include "serve_state.h"
 #include "ws_frame.h"
+#include "ws_group.h"
 #include "ws_origin.h"
 
 #include <stdint.h>
@@ -134,6 +135,7 @@ static void ws_check(struct ws_client *c, int64_t now)
         ws_gap(c);
         return;
     case WS_LIVE:
+        ws_group_sync(c);
         /* the same test as when rows arrive (ws_clients_new_rows), for when none do */
         if (ws_live_too_slow(c, now))
             ws_gap(c);
@@ -312,6 +314,11 @@ static void ws_backfill_next(struct ws_client *c)
     }
     if (c->cursor >= sv->ring.floor) {
         /* the ring holds everything after cursor: live from here */
+        if (ws_group_join(sv, c)) {
+            log_error("ws %s: out of memory for its filter's group", c->peer);
+            ws_begin_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "server out of memory");
+            return;
+        }
         c->state = WS_LIVE;
         ws_live_min_note(sv, c->cursor);
         if (c->cursor < sv->ring.last_id || c->presence_seq < sv->presence.next_seq) {
@@ -406,6 +413,7 @@ static int ws_live_send(struct ws_client *c)
 {
     struct serve *sv = c->sv;
     c->waiting_since = 0;
+    ws_group_sync(c);
     if (sv->feed.held)
         hub_feed_poke(sv); /* this client may have made room for the next page */
     if (c->cursor < sv->ring.floor) {
@@ -652,6 +660,7 @@ void ws_closed(struct ws_client *c)
         if (fd >= 0)
             (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
     }
+    ws_group_leave(c);
     if (c->linked) {
         lws_dll2_remove(&c->node);
         c->linked = false;
@@ -682,35 +691,56 @@ void ws_clients_hub_ready(struct serve *sv)
     }
 }
 
+/* Send c its share of new rows (ws_clients_new_rows). */
+static void ws_new_rows_to(struct ws_client *c, int64_t now)
+{
+    struct serve *sv = c->sv;
+    if (c->cursor >= sv->ring.last_id)
+        return;
+    if (ws_live_too_slow(c, now)) {
+        ws_gap(c);
+        return;
+    }
+    if (lws_partial_buffered(c->wsi)) {
+        /* lws still holds part of an earlier frame: WRITEABLE sends the rest first */
+        if (!c->waiting_since)
+            c->waiting_since = now;
+        lws_callback_on_writable(c->wsi);
+    } else if (ws_live_send(c)) {
+        /* the send failed (counted): nothing more for it; lws closes it soon (this loop must not unlink it) */
+        c->state = WS_CLOSING;
+        c->close_status = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
+        c->close_reason = "";
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
+/*
+ * Rows were appended to the ring: each filter in use is asked once whether it takes any
+ * of them (ws_group.c); only the clients of the groups that do are visited.
+ */
 void ws_clients_new_rows(struct serve *sv)
 {
     int64_t now = time_mono_ms();
     int64_t min_cursor = INT64_MAX;
-    for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next) {
-        struct ws_client *c = ws_of(d);
-        if (c->state != WS_LIVE)
-            continue;
-        if (c->cursor < sv->ring.last_id) {
-            if (ws_live_too_slow(c, now)) {
-                ws_gap(c);
-                continue;
-            }
-            if (lws_partial_buffered(c->wsi)) {
-                /* lws still holds part of an earlier frame: WRITEABLE sends the rest first */
-                if (!c->waiting_since)
-                    c->waiting_since = now;
-                lws_callback_on_writable(c->wsi);
-            } else if (ws_live_send(c)) {
-                /* the send failed (counted): nothing more for it; lws closes it soon (this loop must not unlink it) */
-                c->state = WS_CLOSING;
-                c->close_status = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
-                c->close_reason = "";
-                lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-                continue;
+    for (struct lws_dll2 *gd = lws_dll2_get_head(&sv->groups); gd; gd = gd->next) {
+        struct ws_group *g = lws_container_of(gd, struct ws_group, node);
+        int64_t matched_last = g->matched_last, seen_to = g->seen_to;
+        if (ws_group_takes_new_rows(g, &sv->ring)) {
+            g->min_cursor = INT64_MAX;
+            for (struct lws_dll2 *d = lws_dll2_get_head(&g->clients); d; d = d->next) {
+                struct ws_client *c = lws_container_of(d, struct ws_client, group_node);
+                if (c->state != WS_LIVE)
+                    continue;
+                /* past the rows skipped before this batch (the marks have moved on since) */
+                ws_group_sync_to(c, matched_last, seen_to);
+                ws_new_rows_to(c, now);
+                if (c->state == WS_LIVE && c->cursor < g->min_cursor)
+                    g->min_cursor = c->cursor;
             }
         }
-        if (c->state == WS_LIVE && c->cursor < min_cursor)
-            min_cursor = c->cursor;
+        if (g->min_cursor < min_cursor)
+            min_cursor = g->min_cursor;
     }
     sv->live_min_cursor = min_cursor;
 }
@@ -725,10 +755,13 @@ bool ws_clients_room(struct serve *sv, size_t rows)
     bool hold_too_long = sv->feed.held_since && now - sv->feed.held_since > sv->cfg.client_stall_ms;
     bool room = true;
     int64_t min_cursor = INT64_MAX;
+    for (struct lws_dll2 *d = lws_dll2_get_head(&sv->groups); d; d = d->next)
+        lws_container_of(d, struct ws_group, node)->min_cursor = INT64_MAX;
     for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next) {
         struct ws_client *c = ws_of(d);
         if (c->state != WS_LIVE)
             continue;
+        ws_group_sync(c);
         if (hub_ring_lag(&sv->ring, c->cursor) + rows > sv->ring.cap) {
             if (hold_too_long || (c->waiting_since && now - c->waiting_since > sv->cfg.client_hold_ms)) {
                 ws_gap(c);
@@ -738,6 +771,8 @@ bool ws_clients_room(struct serve *sv, size_t rows)
         }
         if (c->cursor < min_cursor)
             min_cursor = c->cursor;
+        if (c->state == WS_LIVE && c->group && c->cursor < c->group->min_cursor)
+            c->group->min_cursor = c->cursor;
     }
     sv->live_min_cursor = min_cursor;
     return room;

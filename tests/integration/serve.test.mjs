@@ -329,6 +329,33 @@ test('live frames shared per filter: clients of one filter, and more filters tha
   for (const c of cs) await disconnect(c);
 });
 
+test('a quiet filter: its clients are skipped while the ring turns over, get no gap, then exactly the row they take', async () => {
+  const start = await insertRows('busy/a/x', 1);
+  await serverSaw(start.at(-1));
+  const gaps = (await metrics()).values.sensorpipe_ws_gaps_total;
+  const quiet = await connect('?history=0&topic=quiet/%2B/x');
+  await quiet.next((m) => m.type === 'history');
+  const busy = await connect('?history=0&topic=busy/%23');
+  await busy.next((m) => m.type === 'history');
+  // more rows than the ring holds (RING), none of them the quiet client's, in several statements
+  let last = 0;
+  for (let i = 0; i < 6; i++) last = (await insertRows('busy/a/x', RING / 4)).at(-1);
+  await waitForId(busy, last, 'the busy client', 30000);
+  // serve's client clock (every 250 ms here) must look at the quiet clients past the ring's
+  // turnover: it would gap a client whose cursor fell behind the ring's floor
+  await new Promise((r) => setTimeout(r, 1000));
+  // a second quiet client joins the group late, at another cursor
+  const late = await connect('?history=0&topic=quiet/%2B/x');
+  await late.next((m) => m.type === 'history');
+  const [mine] = await insertRows('quiet/t/x', 1);
+  await waitForId(quiet, mine, 'the quiet client');
+  await waitForId(late, mine, 'the late quiet client');
+  assert.deepEqual(ids(quiet), [mine], 'the quiet client got exactly its row');
+  assert.deepEqual(ids(late), [mine]);
+  assert.equal((await metrics()).values.sensorpipe_ws_gaps_total, gaps, 'no client was given a gap');
+  for (const c of [quiet, busy, late]) await disconnect(c);
+});
+
 test('--event-loop poll serves the same live tail as the default uv loop; an unknown loop is refused', async () => {
   const bad = spawnSensorpipe(['serve', '--db', pipe.dsn, '--listen', '127.0.0.1:1', '--event-loop', 'epoll'], { name: 'serve-bad-loop' });
   assert.equal(await bad.exited, 2, bad.output());
