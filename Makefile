@@ -22,11 +22,11 @@ Q := @
 say = @printf '  %-6s %s\n'
 endif
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
-PKGS    := libmosquitto libwebsockets libcjson openssl
+PKGS    := libmosquitto libwebsockets libuv libcjson openssl
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
                  -I. -Isrc -Ibuild/gen -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql) \
                  $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DSENSORPIPE_VERSION='"$(VERSION)"'
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmosquitto -lwebsockets -lcjson -lssl -lcrypto) -lpq -lm -lpthread
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmosquitto -lwebsockets -luv -lcjson -lssl -lcrypto) -lpq -lm -lpthread
 
 RELEASE_FLAGS := -O2 -g
 ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -8,6 +8,7 @@ APT_PACKAGES=(
     build-essential pkg-config clang            # compilers (clang for the fuzz targets)
     clang-format                                # make format / format-check (.ci/run)
     libmosquitto-dev libpq-dev libwebsockets-dev libcjson-dev libcmocka-dev
+    libuv1-dev libwebsockets-evlib-uv           # serve's default event loop: libuv (epoll) under libwebsockets
     libssl-dev openssl                          # the ingest's MQTT over TLS; scripts/tls.sh (local CA, broker certificate)
     mosquitto mosquitto-clients                 # broker and mosquitto_pub/sub
     postgresql postgresql-contrib               # server (private clusters under var/ and for tests)

@@ -63,6 +63,7 @@ static const char *const serve_names[] = {
     "notify-rows",
     "migrate",
     "log-level",
+    "event-loop",
     "allowed-hosts",
     "tls-cert",
     "tls-key",

@@ -257,6 +257,8 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
     info.max_http_header_data = SERVE_HTTP_HEADER_MAX;
     info.max_http_header_pool = (unsigned short)sv->cfg.http_header_pool;
     info.pt_serv_buf_size = 16384;
+    info.pcontext = &sv->ctx; /* lws clears it once the context is wholly destroyed (serve_loop_destroy) */
+    serve_loop_context_info(&sv->loop, &info);
     sv->ctx = lws_create_context(&info);
     if (!sv->ctx) {
         log_error("cannot listen on %s:%d (address in use or not local?%s)", host, port,
@@ -266,8 +268,6 @@ int serve_lws_start(struct serve *sv, const char *host, int port)
     sv->vh = lws_get_vhost_by_name(sv->ctx, "default");
     if (!sv->vh) {
         log_error("libwebsockets made no vhost");
-        lws_context_destroy(sv->ctx);
-        sv->ctx = NULL;
         return -1;
     }
     return 0;

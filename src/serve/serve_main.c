@@ -6,8 +6,9 @@
  * --no-migrate; as the schema's owner only: connected as another role, such
  * as sensorpipe_serve, it checks the schema's version instead), make the ring,
  * the lws context, and the database connections (LISTEN + the --db-pool query
- * connections), which connect asynchronously inside the loop. SIGTERM/SIGINT stop the loop;
- * everything is freed and the exit status is 0.
+ * connections), which connect asynchronously inside the loop, the event loop of
+ * --event-loop (serve_loop.c). SIGTERM/SIGINT stop the loop; everything is freed and the
+ * exit status is 0.
  */
 #include "serve.h"
 
@@ -22,10 +23,10 @@
 #include "serve_lws.h"
 #include "serve_state.h"
 #include "ws_client.h"
+#include "ws_group.h"
 #include "ws_origin.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,17 +36,6 @@
 #define SCRATCH_MAX (64u << 20)
 #define QUERY_QUEUE_MAX 4096 /* queued backfill/API queries before new ones get 503 / close */
 #define LISTEN_QUEUE_MAX 64
-
-static volatile sig_atomic_t serve_stop_flag;
-static struct lws_context *serve_signal_ctx;
-
-static void serve_on_signal(int sig)
-{
-    (void)sig;
-    serve_stop_flag = 1;
-    if (serve_signal_ctx)
-        lws_cancel_service(serve_signal_ctx); /* wakes poll(): writes to lws' event pipe */
-}
 
 /* pgc hooks of the query connection */
 static void query_up(struct pgc *c, void *arg)
@@ -269,6 +259,10 @@ int serve_main(int argc, char **argv)
          false},
         {"migrate", CFG_BOOL, &cfg->migrate, "true", 0, 0, NULL, "create/upgrade the schema at start", false},
         {"log-level", CFG_STR, &cfg->log_level, "info", 0, 0, NULL, "error, warn, info or debug", false},
+        {"event-loop", CFG_STR, &cfg->event_loop, "uv", 0, 0, NULL,
+         "uv: libuv (epoll) through libwebsockets' libuv plugin (package " SERVE_LOOP_UV_PACKAGE
+         "); poll: libwebsockets' own poll() loop",
+         false},
         {"allowed-hosts", CFG_STR, &cfg->allowed_hosts, "", 0, 0, NULL,
          "Host values served (comma list of host[:port]); default: the --listen host, localhost, 127.0.0.1 and [::1] "
          "with its port; others get 421",
@@ -301,6 +295,12 @@ int serve_main(int argc, char **argv)
     int level = log_level_parse(cfg->log_level);
     if (level < 0) {
         fprintf(stderr, "sensorpipe serve: --log-level must be error, warn, info or debug\n");
+        status = 2;
+        goto out_cfg;
+    }
+    enum serve_loop_kind loop_kind;
+    if (serve_loop_parse(cfg->event_loop, &loop_kind)) {
+        fprintf(stderr, "sensorpipe serve: --event-loop must be uv or poll, got '%s'\n", cfg->event_loop);
         status = 2;
         goto out_cfg;
     }
@@ -344,20 +344,16 @@ int serve_main(int argc, char **argv)
     }
     hub_presence_init(&sv->presence);
     sbuf_init(&sv->scratch, LWS_PRE, SCRATCH_MAX);
-    sbuf_init(&sv->fanout, LWS_PRE, SCRATCH_MAX);
+    for (int i = 0; i < WS_FANOUT_SLOTS; i++)
+        sbuf_init(&sv->fanout[i].frame, LWS_PRE, SCRATCH_MAX);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = serve_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+    if (serve_loop_init(&sv->loop, loop_kind, err, sizeof err)) {
+        log_error("%s", err);
+        goto out_loop;
+    }
     serve_raise_nofile();
     if (serve_lws_start(sv, host, port))
-        goto out_hub;
-    serve_signal_ctx = sv->ctx;
+        goto out_loop;
 
     static const struct pgc_hooks listen_hooks = {hub_feed_up, hub_feed_input, hub_feed_down};
     static const struct pgc_hooks query_hooks = {query_up, query_input, query_down};
@@ -378,16 +374,10 @@ int serve_main(int argc, char **argv)
     ws_clients_timer_start(sv);
 
     bool v6 = strchr(host, ':') != NULL;
-    log_info("listening on %s://%s%s%s:%d (dashboard from %s, WebSocket /ws; hosts %s)",
+    log_info("listening on %s://%s%s%s:%d (dashboard from %s, WebSocket /ws; hosts %s; %s event loop)",
              *cfg->tls_cert ? "https" : "http", v6 ? "[" : "", host, v6 ? "]" : "", port, cfg->web_root,
-             sv->allowed_hosts);
-    status = 0;
-    while (!serve_stop_flag)
-        if (lws_service(sv->ctx, 0) < 0) {
-            log_error("the event loop failed");
-            status = 1;
-            break;
-        }
+             sv->allowed_hosts, cfg->event_loop);
+    status = serve_loop_run(&sv->loop, sv->ctx) ? 1 : 0;
     log_info("stopping");
 
     hub_feed_stop(sv);
@@ -398,12 +388,12 @@ int serve_main(int argc, char **argv)
         pgc_stop(&sv->query_conns[i]);
     dbq_free(&sv->listen_q);
     dbq_free(&sv->query_q);
-    serve_signal_ctx = NULL;
-    lws_context_destroy(sv->ctx); /* closes every client: their close callbacks run now */
-    sv->ctx = NULL;
-out_hub:
+out_loop:
+    serve_loop_destroy(&sv->loop, &sv->ctx); /* closes every client: their close callbacks run now */
+    ws_groups_free(sv);
     sbuf_free(&sv->scratch);
-    sbuf_free(&sv->fanout);
+    for (int i = 0; i < WS_FANOUT_SLOTS; i++)
+        sbuf_free(&sv->fanout[i].frame);
     hub_presence_free(&sv->presence);
     hub_ring_free(&sv->ring);
 out_cfg:

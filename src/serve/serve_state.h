@@ -1,10 +1,10 @@
 /*
  * serve_state.h - the one state struct of `sensorpipe serve`, passed to every callback.
  *
- * Read order for the component: serve_main.c (config, start, loop, stop) ->
- * serve_lws.c (HTTP/WebSocket/pg callbacks, dispatch) -> hub_feed.c (LISTEN,
- * fetch new rows into the hub) -> ws_client.c (backfill and live tail per
- * client) -> http_api.c (REST; http_history.c the device page's routes) ; under them
+ * Read order for the component: serve_main.c (config, start, stop) -> serve_loop.c (the
+ * event loop: uv or poll) -> serve_lws.c (HTTP/WebSocket/pg callbacks, dispatch) ->
+ * hub_feed.c (LISTEN, fetch new rows into the hub) -> ws_client.c (backfill and live tail
+ * per client; ws_group.c its clients by filter) -> http_api.c (REST; http_history.c the device page's routes) ; under them
  * pgconn_lws.c + dbq.c (libpq in the loop, a pool of query connections; pgcancel.c:
  * server-side cancels from a helper thread), hub.c (the ring), ws_frame.c, ws_rx.c,
  * query_params.c, history_params.c, ws_origin.c, metrics.c.
@@ -19,6 +19,8 @@
 #include "hub.h"
 #include "metrics.h"
 #include "pgconn_lws.h"
+#include "query_params.h"
+#include "serve_loop.h"
 
 #include <libwebsockets.h>
 #include <stdbool.h>
@@ -35,6 +37,7 @@ struct serve_config {
     char *tls_key;          /* its PEM private key file */
     char *trusted_proxy;    /* the one peer address whose X-Forwarded-For/-Proto are believed; "" = none */
     char *log_level;
+    char *event_loop; /* "uv" or "poll" (serve_loop.h) */
     long ring_size;
     long client_max_lag;
     long client_stall_ms;
@@ -68,11 +71,18 @@ struct hub_feed {
     lws_sorted_usec_list_t hold_timer; /* re-checks a held fetch */
 };
 
-/* The last unfiltered live frame built (ws_client.c): rows (from, to], made when the ring ended at last_id. */
+/*
+ * A live frame built for one topic filter ("" = every topic) (ws_client.c): rows (from, to] of
+ * the ring when it ended at last_id. Clients at the same cursor with the same filter get these
+ * bytes, so a reading costs one scan of the ring per filter in use, not per client.
+ */
+#define WS_FANOUT_SLOTS 8 /* filters remembered per pass; more in use than this cost a scan each */
 struct ws_fanout_cache {
     bool valid;
     int64_t from, to, last_id;
     size_t rows;
+    char filter[QP_TOPIC_MAX + 1];
+    struct sbuf frame; /* LWS_PRE headroom */
 };
 
 /* Rate limit of the refusal log lines of one per-address limit (conn_limits.c). */
@@ -83,6 +93,7 @@ struct limit_log {
 
 struct serve {
     struct serve_config cfg;
+    struct serve_loop loop; /* the event loop the context runs on (--event-loop) */
     struct lws_context *ctx;
     struct lws_vhost *vh;
     struct pgc listen_conn;               /* LISTEN + the hub's fetches: the live path only */
@@ -94,15 +105,16 @@ struct serve {
     lws_dll2_owner_t clients; /* struct ws_client, established WebSockets */
     int64_t live_min_cursor;  /* <= the cursor of every live client (ws_clients_room skips its scan above it) */
     struct serve_metrics m;
-    struct sbuf scratch; /* LWS_PRE headroom; one frame or chunk at a time */
-    struct sbuf fanout;  /* LWS_PRE headroom; the live frame shared by unfiltered clients */
-    struct ws_fanout_cache fanout_cache;
-    lws_sorted_usec_list_t ws_tick; /* ws_clients_tick: stalls, gaps and resets on a clock */
-    char *allowed_hosts;            /* effective --allowed-hosts (owned; made at start) */
-    bool proxy_set;                 /* --trusted-proxy given */
-    uint8_t proxy_addr[16];         /* its address, IPv4 as ::ffff:a.b.c.d */
-    struct auth_state auth;         /* sessions and tokens (auth.h) */
-    struct addr_table addrs;        /* per-address counts (conn_limits.h) */
+    struct sbuf scratch;                            /* LWS_PRE headroom; one frame or chunk at a time */
+    lws_dll2_owner_t groups;                        /* live clients by topic filter (ws_group.h) */
+    struct ws_fanout_cache fanout[WS_FANOUT_SLOTS]; /* live frames shared by clients of one filter */
+    unsigned fanout_next;                           /* the slot a new filter takes next (round robin) */
+    lws_sorted_usec_list_t ws_tick;                 /* ws_clients_tick: stalls, gaps and resets on a clock */
+    char *allowed_hosts;                            /* effective --allowed-hosts (owned; made at start) */
+    bool proxy_set;                                 /* --trusted-proxy given */
+    uint8_t proxy_addr[16];                         /* its address, IPv4 as ::ffff:a.b.c.d */
+    struct auth_state auth;                         /* sessions and tokens (auth.h) */
+    struct addr_table addrs;                        /* per-address counts (conn_limits.h) */
     struct limit_log limit_log[ADDR_REFUSE_COUNT];
     int64_t accept_error_log_ms; /* when an accept error was last logged (accept_drain.c) */
     size_t

@@ -11,6 +11,7 @@
 #include "pgval.h"
 #include "serve_state.h"
 #include "ws_frame.h"
+#include "ws_group.h"
 #include "ws_origin.h"
 
 #include <stdint.h>
@@ -134,6 +135,7 @@ static void ws_check(struct ws_client *c, int64_t now)
         ws_gap(c);
         return;
     case WS_LIVE:
+        ws_group_sync(c);
         /* the same test as when rows arrive (ws_clients_new_rows), for when none do */
         if (ws_live_too_slow(c, now))
             ws_gap(c);
@@ -312,6 +314,11 @@ static void ws_backfill_next(struct ws_client *c)
     }
     if (c->cursor >= sv->ring.floor) {
         /* the ring holds everything after cursor: live from here */
+        if (ws_group_join(sv, c)) {
+            log_error("ws %s: out of memory for its filter's group", c->peer);
+            ws_begin_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "server out of memory");
+            return;
+        }
         c->state = WS_LIVE;
         ws_live_min_note(sv, c->cursor);
         if (c->cursor < sv->ring.last_id || c->presence_seq < sv->presence.next_seq) {
@@ -343,38 +350,49 @@ static int ws_send_presence(struct ws_client *c)
 }
 
 /*
- * The live frame for c: the ring rows after its cursor. Clients without a
- * topic filter that are at the same cursor get the same bytes, so that frame
- * is built once into sv->fanout and reused (lws only writes the WebSocket
- * header into the LWS_PRE headroom, the same for each). Returns the frame
- * (NULL when there is nothing to send) and its row count in *rows; c->cursor
- * moves past the rows it covers. The key stays right while the ring only
- * grows at the end: the rows after a cursor >= floor never change.
+ * The live frame for c: the ring rows after its cursor that its topic filter
+ * takes. Clients with the same filter at the same cursor get the same bytes, so
+ * the frame is built once per filter into a slot of sv->fanout and reused (lws
+ * only writes the WebSocket header into the LWS_PRE headroom, the same for
+ * each); a client whose filter takes none of the new rows costs a string
+ * compare. Returns the frame (NULL when there is nothing to send) and its row
+ * count in *rows; c->cursor moves past the rows it covers. The key stays right
+ * while the ring only grows at the end: the rows after a cursor >= floor never
+ * change.
  */
 static const struct sbuf *ws_live_frame(struct ws_client *c, size_t *rows)
 {
     struct serve *sv = c->sv;
-    struct ws_fanout_cache *fc = &sv->fanout_cache;
-    struct sbuf *b = &sv->scratch;
-    bool shared = !c->params.topic[0];
-    if (shared) {
-        if (fc->valid && fc->from == c->cursor && fc->last_id == sv->ring.last_id) {
+    const char *filter = c->params.topic;
+    struct ws_fanout_cache *slot = NULL;
+    for (int i = 0; i < WS_FANOUT_SLOTS; i++) {
+        struct ws_fanout_cache *fc = &sv->fanout[i];
+        if (!fc->valid || strcmp(fc->filter, filter))
+            continue;
+        if (fc->from == c->cursor && fc->last_id == sv->ring.last_id) {
             c->cursor = fc->to;
             *rows = fc->rows;
-            return fc->rows ? &sv->fanout : NULL;
+            return fc->rows ? &fc->frame : NULL;
         }
-        b = &sv->fanout;
-        fc->valid = false;
+        slot = fc; /* this filter's stale frame: rebuilt in place */
+        break;
     }
+    if (!slot)
+        slot = &sv->fanout[sv->fanout_next++ % WS_FANOUT_SLOTS];
     int64_t from = c->cursor;
-    sbuf_reset(b);
-    size_t n = ws_frame_live(b, &sv->ring, &c->cursor, c->params.topic, WS_FRAME_MAX_ROWS, WS_SCAN_MAX);
-    if (b->failed)
-        return b; /* ws_write counts and refuses it */
-    if (shared)
-        *fc = (struct ws_fanout_cache){true, from, c->cursor, sv->ring.last_id, n};
+    sbuf_reset(&slot->frame);
+    slot->valid = false;
+    size_t n = ws_frame_live(&slot->frame, &sv->ring, &c->cursor, filter, WS_FRAME_MAX_ROWS, WS_SCAN_MAX);
+    if (slot->frame.failed)
+        return &slot->frame; /* ws_write counts and refuses it */
+    slot->valid = true;
+    slot->from = from;
+    slot->to = c->cursor;
+    slot->last_id = sv->ring.last_id;
+    slot->rows = n;
+    snprintf(slot->filter, sizeof slot->filter, "%s", filter);
     *rows = n;
-    return n ? b : NULL;
+    return n ? &slot->frame : NULL;
 }
 
 /* c has rows or presence frames it has not been sent. */
@@ -395,6 +413,7 @@ static int ws_live_send(struct ws_client *c)
 {
     struct serve *sv = c->sv;
     c->waiting_since = 0;
+    ws_group_sync(c);
     if (sv->feed.held)
         hub_feed_poke(sv); /* this client may have made room for the next page */
     if (c->cursor < sv->ring.floor) {
@@ -442,8 +461,17 @@ int ws_writeable(struct ws_client *c)
             lws_callback_on_writable(c->wsi);
             return 0;
         }
+        /*
+         * Not by returning -1: lws 4.1.6 on its libuv loop, built with _DEBUG as Debian's
+         * is, closes a connection twice when a callback returns -1 (a "repeat test" after
+         * the first close), and the second close hangs up before the close frame the first
+         * queued. A synchronous close from here takes lws' polite path once: it queues the
+         * frame, sends it on the next POLLOUT and waits for the peer's. c is freed (CLOSED
+         * has run) when lws_set_timeout returns.
+         */
         lws_close_reason(c->wsi, c->close_status, (unsigned char *)c->close_reason, strlen(c->close_reason));
-        return -1;
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+        return 0;
     case WS_WAIT_HUB:
     case WS_QUERY:
         return 0;
@@ -632,6 +660,7 @@ void ws_closed(struct ws_client *c)
         if (fd >= 0)
             (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
     }
+    ws_group_leave(c);
     if (c->linked) {
         lws_dll2_remove(&c->node);
         c->linked = false;
@@ -662,35 +691,56 @@ void ws_clients_hub_ready(struct serve *sv)
     }
 }
 
+/* Send c its share of new rows (ws_clients_new_rows). */
+static void ws_new_rows_to(struct ws_client *c, int64_t now)
+{
+    struct serve *sv = c->sv;
+    if (c->cursor >= sv->ring.last_id)
+        return;
+    if (ws_live_too_slow(c, now)) {
+        ws_gap(c);
+        return;
+    }
+    if (lws_partial_buffered(c->wsi)) {
+        /* lws still holds part of an earlier frame: WRITEABLE sends the rest first */
+        if (!c->waiting_since)
+            c->waiting_since = now;
+        lws_callback_on_writable(c->wsi);
+    } else if (ws_live_send(c)) {
+        /* the send failed (counted): nothing more for it; lws closes it soon (this loop must not unlink it) */
+        c->state = WS_CLOSING;
+        c->close_status = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
+        c->close_reason = "";
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
+/*
+ * Rows were appended to the ring: each filter in use is asked once whether it takes any
+ * of them (ws_group.c); only the clients of the groups that do are visited.
+ */
 void ws_clients_new_rows(struct serve *sv)
 {
     int64_t now = time_mono_ms();
     int64_t min_cursor = INT64_MAX;
-    for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next) {
-        struct ws_client *c = ws_of(d);
-        if (c->state != WS_LIVE)
-            continue;
-        if (c->cursor < sv->ring.last_id) {
-            if (ws_live_too_slow(c, now)) {
-                ws_gap(c);
-                continue;
-            }
-            if (lws_partial_buffered(c->wsi)) {
-                /* lws still holds part of an earlier frame: WRITEABLE sends the rest first */
-                if (!c->waiting_since)
-                    c->waiting_since = now;
-                lws_callback_on_writable(c->wsi);
-            } else if (ws_live_send(c)) {
-                /* the send failed (counted): nothing more for it; lws closes it soon (this loop must not unlink it) */
-                c->state = WS_CLOSING;
-                c->close_status = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
-                c->close_reason = "";
-                lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-                continue;
+    for (struct lws_dll2 *gd = lws_dll2_get_head(&sv->groups); gd; gd = gd->next) {
+        struct ws_group *g = lws_container_of(gd, struct ws_group, node);
+        int64_t matched_last = g->matched_last, seen_to = g->seen_to;
+        if (ws_group_takes_new_rows(g, &sv->ring)) {
+            g->min_cursor = INT64_MAX;
+            for (struct lws_dll2 *d = lws_dll2_get_head(&g->clients); d; d = d->next) {
+                struct ws_client *c = lws_container_of(d, struct ws_client, group_node);
+                if (c->state != WS_LIVE)
+                    continue;
+                /* past the rows skipped before this batch (the marks have moved on since) */
+                ws_group_sync_to(c, matched_last, seen_to);
+                ws_new_rows_to(c, now);
+                if (c->state == WS_LIVE && c->cursor < g->min_cursor)
+                    g->min_cursor = c->cursor;
             }
         }
-        if (c->state == WS_LIVE && c->cursor < min_cursor)
-            min_cursor = c->cursor;
+        if (g->min_cursor < min_cursor)
+            min_cursor = g->min_cursor;
     }
     sv->live_min_cursor = min_cursor;
 }
@@ -705,10 +755,13 @@ bool ws_clients_room(struct serve *sv, size_t rows)
     bool hold_too_long = sv->feed.held_since && now - sv->feed.held_since > sv->cfg.client_stall_ms;
     bool room = true;
     int64_t min_cursor = INT64_MAX;
+    for (struct lws_dll2 *d = lws_dll2_get_head(&sv->groups); d; d = d->next)
+        lws_container_of(d, struct ws_group, node)->min_cursor = INT64_MAX;
     for (struct lws_dll2 *d = lws_dll2_get_head(&sv->clients); d; d = d->next) {
         struct ws_client *c = ws_of(d);
         if (c->state != WS_LIVE)
             continue;
+        ws_group_sync(c);
         if (hub_ring_lag(&sv->ring, c->cursor) + rows > sv->ring.cap) {
             if (hold_too_long || (c->waiting_since && now - c->waiting_since > sv->cfg.client_hold_ms)) {
                 ws_gap(c);
@@ -718,6 +771,8 @@ bool ws_clients_room(struct serve *sv, size_t rows)
         }
         if (c->cursor < min_cursor)
             min_cursor = c->cursor;
+        if (c->state == WS_LIVE && c->group && c->cursor < c->group->min_cursor)
+            c->group->min_cursor = c->cursor;
     }
     sv->live_min_cursor = min_cursor;
     return room;

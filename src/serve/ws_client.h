@@ -60,6 +60,8 @@ enum ws_state { WS_WAIT_HUB, WS_QUERY, WS_SEND, WS_LIVE, WS_CLOSING };
 struct ws_client {
     lws_dll2_t node; /* in serve.clients while `linked` */
     bool linked;
+    lws_dll2_t group_node;  /* in group->clients from going live until closed */
+    struct ws_group *group; /* the clients of its filter (ws_group.h); NULL until live */
     struct lws *wsi;
     struct serve *sv;
     enum ws_state state;

@@ -296,6 +296,88 @@ test('live frames shared by unfiltered clients: each client, at its own cursor o
   for (const c of [...same, behind, filtered]) await disconnect(c);
 });
 
+test('live frames shared per filter: clients of one filter, and more filters than the shared slots, each get exactly their rows', async () => {
+  const start = await insertRows('slot/a/x', 1);
+  await serverSaw(start.at(-1));
+  // 3 clients of one filter (one frame for them), 10 other filters (more than serve's 8 slots: a
+  // filter that lost its slot builds its frame again), one filter that takes nothing (an idle one)
+  const filters = ['slot/a/+', 'slot/a/+', 'slot/a/+', 'slot/#', '+/a/x', 'slot/b/+', 'idle/none/none'];
+  for (let i = 0; i < 7; i++) filters.push(`slot/n${i}/#`);
+  const cs = [];
+  for (const f of filters) cs.push(await connect(`?history=0&topic=${encodeURIComponent(f)}`));
+  for (const c of cs) await c.next((m) => m.type === 'history');
+  const rows = [];
+  for (let batch = 0; batch < 4; batch++) {
+    rows.push(...(await insertRows('slot/a/x', batch + 1)), ...(await insertRows('slot/b/y', 1)),
+      ...(await insertRows(`slot/n${batch}/z`, 2)));
+  }
+  const last = rows.reduce((a, b) => Math.max(a, b));
+  const after = `id > ${start.at(-1)}`;
+  const expect = {
+    'slot/a/+': `${after} AND topic = 'slot/a/x'`, 'slot/#': after, '+/a/x': `${after} AND topic = 'slot/a/x'`,
+    'slot/b/+': `${after} AND topic = 'slot/b/y'`, 'idle/none/none': 'false',
+  };
+  for (let i = 0; i < 7; i++) expect[`slot/n${i}/#`] = `${after} AND topic = 'slot/n${i}/z'`;
+  // every client has what the database says its filter takes, and the idle one nothing, once all
+  // rows reached the widest client (the rows of one batch are written to every client in one pass)
+  await waitForId(cs[3], last, 'the slot/# client');
+  for (const [i, c] of cs.entries()) {
+    const want = await dbIds(expect[filters[i]]);
+    if (want.length) await waitForId(c, want.at(-1), `client ${i} (${filters[i]})`);
+    assertNoGapNoDup(ids(c), want, `client ${i} (${filters[i]})`);
+  }
+  for (const c of cs) await disconnect(c);
+});
+
+test('a quiet filter: its clients are skipped while the ring turns over, get no gap, then exactly the row they take', async () => {
+  const start = await insertRows('busy/a/x', 1);
+  await serverSaw(start.at(-1));
+  const gaps = (await metrics()).values.sensorpipe_ws_gaps_total;
+  const quiet = await connect('?history=0&topic=quiet/%2B/x');
+  await quiet.next((m) => m.type === 'history');
+  const busy = await connect('?history=0&topic=busy/%23');
+  await busy.next((m) => m.type === 'history');
+  // more rows than the ring holds (RING), none of them the quiet client's, in several statements
+  let last = 0;
+  for (let i = 0; i < 6; i++) last = (await insertRows('busy/a/x', RING / 4)).at(-1);
+  await waitForId(busy, last, 'the busy client', 30000);
+  // serve's client clock (every 250 ms here) must look at the quiet clients past the ring's
+  // turnover: it would gap a client whose cursor fell behind the ring's floor
+  await new Promise((r) => setTimeout(r, 1000));
+  // a second quiet client joins the group late, at another cursor
+  const late = await connect('?history=0&topic=quiet/%2B/x');
+  await late.next((m) => m.type === 'history');
+  const [mine] = await insertRows('quiet/t/x', 1);
+  await waitForId(quiet, mine, 'the quiet client');
+  await waitForId(late, mine, 'the late quiet client');
+  assert.deepEqual(ids(quiet), [mine], 'the quiet client got exactly its row');
+  assert.deepEqual(ids(late), [mine]);
+  assert.equal((await metrics()).values.sensorpipe_ws_gaps_total, gaps, 'no client was given a gap');
+  for (const c of [quiet, busy, late]) await disconnect(c);
+});
+
+test('--event-loop poll serves the same live tail as the default uv loop; an unknown loop is refused', async () => {
+  const bad = spawnSensorpipe(['serve', '--db', pipe.dsn, '--listen', '127.0.0.1:1', '--event-loop', 'epoll'], { name: 'serve-bad-loop' });
+  assert.equal(await bad.exited, 2, bad.output());
+  assert.match(bad.output(), /--event-loop must be uv or poll, got 'epoll'/);
+  const port = await freePort();
+  const proc = spawnSensorpipe(['serve', '--db', pipe.dsn, '--listen', `127.0.0.1:${port}`, '--no-migrate', '--event-loop', 'poll'],
+    { name: 'serve-poll' });
+  try {
+    await proc.waitForOutput(/poll event loop/);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200,
+      { message: `serve --event-loop poll to answer /healthz\n${proc.output()}` });
+    const c = await wsConnect(`ws://127.0.0.1:${port}/ws?history=0&topic=poll/%2B/x`);
+    await c.next((m) => m.type === 'history');
+    const got = await insertRows('poll/t/x', 3);
+    await waitForId(c, got.at(-1), 'a client of the poll loop');
+    assert.deepEqual(ids(c), got);
+    await c.close();
+  } finally {
+    assert.equal(await proc.stop(), 0, `serve --event-loop poll exits 0 on SIGTERM\n${proc.output()}`);
+  }
+});
+
 test('a client that stops reading gets a gap and is closed; the others keep receiving', { timeout: 180000 }, async () => {
   const before = (await metrics()).values.sensorpipe_ws_gaps_total;
   const fast = await connect('?history=0');
