@@ -4,10 +4,10 @@
  * Read order for the component: serve_main.c (config, start, stop) -> serve_loop.c (the
  * event loop: uv or poll) -> serve_lws.c (HTTP/WebSocket/pg callbacks, dispatch) ->
  * hub_feed.c (LISTEN, fetch new rows into the hub) -> ws_client.c (backfill and live tail
- * per client; ws_group.c its clients by filter) -> http_api.c (REST; http_history.c the device page's routes) ; under them
- * pgconn_lws.c + dbq.c (libpq in the loop, a pool of query connections; pgcancel.c:
- * server-side cancels from a helper thread), hub.c (the ring), ws_frame.c, ws_rx.c,
- * query_params.c, history_params.c, ws_origin.c, metrics.c.
+ * per client; ws_group.c its clients by filter) -> http_api.c (REST; http_history.c the
+ * device page's routes); under them pgconn_lws.c + dbq.c (libpq in the loop, a pool of
+ * query connections; pgcancel.c: server-side cancels from a helper thread), hub.c (the
+ * ring), ws_frame.c, ws_rx.c, query_params.c, history_params.c, ws_origin.c, metrics.c.
  */
 #ifndef SP_SERVE_STATE_H
 #define SP_SERVE_STATE_H
