@@ -1,4 +1,5 @@
-/* test_serve_ws_group.c - live clients by topic filter: joining, skipping batches a filter does not take, cursor catch-up. */
+/* test_serve_ws_group.c - live clients by topic filter: joining, skipping batches a filter does not take, cursor
+ * catch-up. */
 #include "unit.h"
 
 #include "serve/hub.h"
@@ -51,7 +52,7 @@ static void test_groups_by_filter(void **state)
     assert_int_equal(q->seen_to, 12);
     assert_int_equal(q->min_cursor, 12); /* nobody in it is behind: the bound follows seen_to */
     ws_group_sync(&a);
-    assert_int_equal(a.cursor, 12); /* caught up when looked at */
+    assert_int_equal(a.cursor, 12);               /* caught up when looked at */
     assert_false(ws_group_takes_new_rows(q, &r)); /* nothing new */
 
     /* a row it takes: visited; a client behind that row is not moved past it */
