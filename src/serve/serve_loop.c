@@ -114,7 +114,6 @@ void serve_loop_context_info(struct serve_loop *l, struct lws_context_creation_i
 
 int serve_loop_run(struct serve_loop *l, struct lws_context *ctx)
 {
-    l->ctx = ctx;
     if (l->kind == SERVE_LOOP_UV) {
         uv_run(&l->uv, UV_RUN_DEFAULT); /* returns at uv_stop (a signal) */
         return 0;
@@ -129,11 +128,6 @@ int serve_loop_run(struct serve_loop *l, struct lws_context *ctx)
         }
     poll_signal_ctx = NULL;
     return rc;
-}
-
-static void uv_on_closed(uv_handle_t *h)
-{
-    (void)h;
 }
 
 void serve_loop_destroy(struct serve_loop *l, struct lws_context **pctx)
@@ -152,7 +146,7 @@ void serve_loop_destroy(struct serve_loop *l, struct lws_context **pctx)
     lws_context_destroy(*pctx);
     for (int i = 0; i < 2; i++)
         if (l->sig[i].loop && !uv_is_closing((uv_handle_t *)&l->sig[i]))
-            uv_close((uv_handle_t *)&l->sig[i], uv_on_closed);
+            uv_close((uv_handle_t *)&l->sig[i], NULL);
     for (int i = 0; *pctx && i < SERVE_LOOP_DESTROY_PASSES; i++) {
         uv_run(&l->uv, UV_RUN_DEFAULT);
         lws_context_destroy(*pctx);

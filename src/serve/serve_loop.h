@@ -22,7 +22,6 @@ struct serve_loop {
     uv_loop_t uv;       /* the foreign loop lws runs on (kind UV) */
     uv_signal_t sig[2]; /* SIGTERM, SIGINT (kind UV) */
     void *foreign[1];   /* info.foreign_loops: &uv */
-    struct lws_context *ctx;
 };
 
 /* "uv" or "poll" into *kind. 0, or -1 for anything else. */

@@ -771,7 +771,7 @@ bool ws_clients_room(struct serve *sv, size_t rows)
         }
         if (c->cursor < min_cursor)
             min_cursor = c->cursor;
-        if (c->state == WS_LIVE && c->group && c->cursor < c->group->min_cursor)
+        if (c->group && c->cursor < c->group->min_cursor)
             c->group->min_cursor = c->cursor;
     }
     sv->live_min_cursor = min_cursor;
