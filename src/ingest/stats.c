@@ -30,7 +30,7 @@ void stats_format(const struct ingest_stats *s, size_t queued, char *out, size_t
              ") rejects_written=%llu rejects_lost=%llu presence=%llu retained_skipped=%llu duplicates_skipped=%llu "
              "batches=%llu max_batch=%llu inserts=%llu queue_paused=%llu db_reconnects=%llu mqtt_reconnects=%llu "
              "held_acks=%llu max_held_acks=%llu acks_sent=%llu acks_discarded=%llu queued=%zu max_queued=%llu "
-             "protocol_errors=%llu",
+             "protocol_errors=%llu rolled_up=%llu rollup_runs=%llu",
              (unsigned long long)s->rejects_written, (unsigned long long)s->rejects_lost,
              (unsigned long long)s->presence, (unsigned long long)s->retained_skipped,
              (unsigned long long)s->duplicates_skipped, (unsigned long long)s->batches,
@@ -38,5 +38,6 @@ void stats_format(const struct ingest_stats *s, size_t queued, char *out, size_t
              (unsigned long long)s->db_reconnects, (unsigned long long)s->mqtt_reconnects,
              (unsigned long long)s->held_acks, (unsigned long long)s->max_held_acks, (unsigned long long)s->acks_sent,
              (unsigned long long)s->acks_discarded, queued, (unsigned long long)s->max_queued,
-             (unsigned long long)s->protocol_errors);
+             (unsigned long long)s->protocol_errors, (unsigned long long)s->rolled_up,
+             (unsigned long long)s->rollup_runs);
 }

@@ -5,7 +5,7 @@
  *   stats received=.. written=.. rejected=.. (topic=.. payload=.. status=.. overflow=.. database=.. too_large=..
  * limit=..) rejects_written=.. rejects_lost=.. presence=.. retained_skipped=.. duplicates_skipped=.. batches=..
  * max_batch=.. inserts=.. queue_paused=.. db_reconnects=.. mqtt_reconnects=.. held_acks=.. max_held_acks=..
- * acks_sent=.. acks_discarded=.. queued=.. max_queued=.. protocol_errors=..
+ * acks_sent=.. acks_discarded=.. queued=.. max_queued=.. protocol_errors=.. rolled_up=.. rollup_runs=..
  */
 #ifndef SP_INGEST_STATS_H
 #define SP_INGEST_STATS_H
@@ -37,6 +37,8 @@ struct ingest_stats {
     uint64_t acks_discarded;           /* held PUBACKs dropped with a lost connection (the broker resends) */
     uint64_t max_queued;               /* most readings held in memory at once */
     uint64_t protocol_errors;          /* connections the MQTT client closed for what the broker sent */
+    uint64_t rolled_up;                /* readings the rollups' catch-up added to them (db/011) */
+    uint64_t rollup_runs;              /* catch-ups committed */
 };
 
 uint64_t stats_rejected_total(const struct ingest_stats *s);

@@ -31,8 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DBQ_MAX_PARAMS 9 /* SQL_BUCKETS_MINUTES (http_api.c) has 9 */
-#define DBQ_POOL_MAX 8   /* connections of one dbq at most (--db-pool) */
+#define DBQ_MAX_PARAMS 10 /* SQL_BUCKETS_MINUTES (http_api.c) has 10 */
+#define DBQ_POOL_MAX 8    /* connections of one dbq at most (--db-pool) */
 
 /*
  * res: the query's last result (NULL when the connection failed); borrowed,

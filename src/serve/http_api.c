@@ -49,24 +49,37 @@ static const char SQL_BUCKETS[] =
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
 /*
- * Which rollups the triggers keep: 't' or 'f' for readings_hourly (db/002_hourly_rollup.sql)
- * and readings_minutely (db/003_minute_rollup.sql); both off on TimescaleDB.
+ * Which rollups are kept: 't' or 'f' for readings_hourly (db/002_hourly_rollup.sql) and
+ * readings_minutely (db/003_minute_rollup.sql), both off on TimescaleDB; and the rollups' mark
+ * (db/011): the highest id of readings they hold now, which the query then passes as a hint.
  */
 static const char SQL_ROLLUP_ON[] =
     "SELECT coalesce(bool_or(key = 'hourly_rollup' AND value = 'on'), false),"
-    " coalesce(bool_or(key = 'minute_rollup' AND value = 'on'), false)"
+    " coalesce(bool_or(key = 'minute_rollup' AND value = 'on'), false),"
+    " (SELECT last_id FROM sensorpipe_rollup_mark)"
     " FROM sensorpipe_settings WHERE key IN ('hourly_rollup', 'minute_rollup')";
 
 /*
  * Buckets of whole hours (bucket seconds a multiple of 3600) with the hourly rollup:
- * as SQL_BUCKETS, and $6, $7 the whole hours [whole_from, whole_to) of qp_rollup_split.
+ * as SQL_BUCKETS, and $6, $7 the whole hours [whole_from, whole_to) of qp_rollup_split, $8 the mark.
  * The readings_hourly rows of those hours, plus the raw rows of [$1, $6) and [$7, $2)
  * (the partial first and last hour, read through the BRIN index on ts), grouped into
  * the buckets: the same rows as SQL_BUCKETS (avg = sum / n). Each partial part lies in
- * one hour, hence in the bucket of its start: no date_bin per raw row.
+ * one hour, hence in the bucket of its start: no date_bin per raw row. Plus TAIL of [$6, $7).
  */
 #define TOPIC_MATCH "($3::text IS NULL OR topic ~ $3::text)"
 #define BIN(t) "date_bin($5::interval, " t ", timestamptz '1970-01-01 00:00:00+00')"
+/*
+ * The rows of [from, to) the rollups do not hold yet: those above the rollups' mark (db/011), read in
+ * the same statement as the rollup rows, so with the same snapshot: the catch-up moves the mark and
+ * adds to the rollups in one commit, and each row is counted once. `mark` is the mark as SQL_ROLLUP_ON
+ * read it just before, never above the one this statement sees: it only lets the planner know the
+ * rows are few (an index scan on id) where the subquery alone would be estimated as a third of them.
+ */
+#define TAIL(from, to, mark)                                                                                      \
+    " SELECT " BIN("ts") ", topic, count(*), sum(value), min(value), max(value) FROM readings"                    \
+    "  WHERE id > " mark "::int8 AND id > (SELECT last_id FROM sensorpipe_rollup_mark)"                           \
+    "  AND ts >= " from " AND ts < " to " AND " TOPIC_MATCH " GROUP BY 1, topic"
 static const char SQL_BUCKETS_ROLLUP[] =
     "SELECT " SQL_TS_US("b") ", topic, sum(s) / sum(n)::float8, min(lo), max(hi), sum(n)::int8 FROM ("
     " SELECT " BIN("bucket") " AS b, topic, n, sum AS s, min AS lo, max AS hi FROM readings_hourly"
@@ -76,7 +89,8 @@ static const char SQL_BUCKETS_ROLLUP[] =
     "  WHERE ts >= $1::timestamptz AND ts < $6::timestamptz AND " TOPIC_MATCH " GROUP BY topic"
     " UNION ALL"
     " SELECT " BIN("$7::timestamptz") ", topic, count(*), sum(value), min(value), max(value) FROM readings"
-    "  WHERE ts >= $7::timestamptz AND ts < $2::timestamptz AND " TOPIC_MATCH " GROUP BY topic) p"
+    "  WHERE ts >= $7::timestamptz AND ts < $2::timestamptz AND " TOPIC_MATCH " GROUP BY topic"
+    " UNION ALL" TAIL("$6::timestamptz", "$7::timestamptz", "$8") ") p"
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
 /*
@@ -85,7 +99,7 @@ static const char SQL_BUCKETS_ROLLUP[] =
  * minutes [$6, $7) and [$8, $9) from readings_minutely, raw rows [$1, $6) and [$9, $2). Each
  * part but the whole hours lies in one hour, hence in the bucket of its start. Every range is
  * a plain parameter, so the planner estimates each from the statistics (no CASE: see
- * docs/BENCHMARKS.md, "The 24 h bucket query").
+ * docs/BENCHMARKS.md, "The 24 h bucket query"). Plus TAIL of [$6, $9), $10 the mark.
  */
 #define PART(table, from, to)                                                                                     \
     " SELECT " BIN(from) ", topic, sum(n), sum(sum), min(min), max(max) FROM " table                              \
@@ -100,21 +114,24 @@ static const char SQL_BUCKETS_MINUTES[] =
     " UNION ALL" PART("readings_minutely", "$6::timestamptz", "$7::timestamptz")
     " UNION ALL" PART("readings_minutely", "$8::timestamptz", "$9::timestamptz")
     " UNION ALL" RAW_PART("$1::timestamptz", "$6::timestamptz")
-    " UNION ALL" RAW_PART("$9::timestamptz", "$2::timestamptz") ") p"
+    " UNION ALL" RAW_PART("$9::timestamptz", "$2::timestamptz")
+    " UNION ALL" TAIL("$6::timestamptz", "$9::timestamptz", "$10") ") p"
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
 /*
  * Buckets of whole minutes that are not whole hours (qp_minute_split), with the minute rollup:
  * the readings_minutely rows of [$6, $7) grouped into the buckets, plus the raw rows of
  * [$1, $6) and [$7, $2), each within one minute, hence in the bucket of its start. The same
- * rows as SQL_BUCKETS; a 24 h view of 2-minute buckets reads no raw row but two partial minutes.
+ * rows as SQL_BUCKETS; a 24 h view of 2-minute buckets reads no raw row but two partial minutes
+ * (and TAIL of [$6, $7), $8 the mark).
  */
 static const char SQL_BUCKETS_MINUTELY[] =
     "SELECT " SQL_TS_US("b") ", topic, sum(s) / sum(n)::float8, min(lo), max(hi), sum(n)::int8 FROM ("
     " SELECT " BIN("bucket") " AS b, topic, n, sum AS s, min AS lo, max AS hi FROM readings_minutely"
     "  WHERE bucket >= $6::timestamptz AND bucket < $7::timestamptz AND " TOPIC_MATCH
     " UNION ALL" RAW_PART("$1::timestamptz", "$6::timestamptz")
-    " UNION ALL" RAW_PART("$7::timestamptz", "$2::timestamptz") ") p"
+    " UNION ALL" RAW_PART("$7::timestamptz", "$2::timestamptz")
+    " UNION ALL" TAIL("$6::timestamptz", "$7::timestamptz", "$8") ") p"
     " GROUP BY b, topic ORDER BY b, topic LIMIT $4::int";
 
 static const char SQL_REJECTS[] = "SELECT count(*) FROM rejects";
@@ -418,9 +435,9 @@ static void readings_cb(void *owner, void *arg, const PGresult *res, const char 
 
 /*
  * Submit the /api/readings query for r->q (validated): buckets of whole hours from the rollups
- * the triggers keep (hourly_on, minute_on), otherwise from raw rows.
+ * kept (hourly_on, minute_on) and the rows above their mark (SQL_ROLLUP_ON's), otherwise from raw rows.
  */
-static void readings_submit(struct api_req *r, bool hourly_on, bool minute_on)
+static void readings_submit(struct api_req *r, bool hourly_on, bool minute_on, const char *mark)
 {
     char from[TIME_RFC3339_LEN + 1], to[TIME_RFC3339_LEN + 1], limit[16], bucket[32], regex[QP_REGEX_MAX];
     char wf[TIME_RFC3339_LEN + 1], wt[TIME_RFC3339_LEN + 1];
@@ -443,22 +460,22 @@ static void readings_submit(struct api_req *r, bool hourly_on, bool minute_on)
         time_format_rfc3339(sp.hour_from, wf);
         time_format_rfc3339(sp.hour_to, wt);
         time_format_rfc3339(sp.min_to, mt);
-        const char *mparams[9] = {from, to, re, limit, bucket, mf, wf, wt, mt};
-        api_submit_rows(r, SQL_BUCKETS_MINUTES, 9, mparams, readings_row, readings_cb);
+        const char *mparams[10] = {from, to, re, limit, bucket, mf, wf, wt, mt, mark};
+        api_submit_rows(r, SQL_BUCKETS_MINUTES, 10, mparams, readings_row, readings_cb);
         return;
     }
-    const char *params[7] = {from, to, re, limit, bucket, wf, wt};
+    const char *params[8] = {from, to, re, limit, bucket, wf, wt, mark};
     int64_t whole_from, whole_to;
     if (minute_on && qp_minute_split(&r->q, &whole_from, &whole_to)) {
         time_format_rfc3339(whole_from, wf);
         time_format_rfc3339(whole_to, wt);
-        api_submit_rows(r, SQL_BUCKETS_MINUTELY, 7, params, readings_row, readings_cb);
+        api_submit_rows(r, SQL_BUCKETS_MINUTELY, 8, params, readings_row, readings_cb);
         return;
     }
     if (hourly_on && qp_rollup_split(&r->q, &whole_from, &whole_to)) {
         time_format_rfc3339(whole_from, wf);
         time_format_rfc3339(whole_to, wt);
-        api_submit_rows(r, SQL_BUCKETS_ROLLUP, 7, params, readings_row, readings_cb);
+        api_submit_rows(r, SQL_BUCKETS_ROLLUP, 8, params, readings_row, readings_cb);
         return;
     }
     api_submit_rows(r, r->q.bucket_s ? SQL_BUCKETS : SQL_RAW, r->q.bucket_s ? 5 : 4, params, readings_row, readings_cb);
@@ -473,8 +490,9 @@ static void rollup_on_cb(void *owner, void *arg, const PGresult *res, const char
         api_db_error(r, res, err);
         return;
     }
-    bool one = PQntuples(res) == 1 && PQnfields(res) == 2;
-    readings_submit(r, one && *PQgetvalue(res, 0, 0) == 't', one && *PQgetvalue(res, 0, 1) == 't');
+    bool one = PQntuples(res) == 1 && PQnfields(res) == 3 && !PQgetisnull(res, 0, 2);
+    readings_submit(r, one && *PQgetvalue(res, 0, 0) == 't', one && *PQgetvalue(res, 0, 1) == 't',
+                    one ? PQgetvalue(res, 0, 2) : "0");
 }
 
 static void api_readings(struct api_req *r, bool csv_path)
@@ -498,7 +516,7 @@ static void api_readings(struct api_req *r, bool csv_path)
     if (qp_rollup_split(&r->q, &whole_from, &whole_to) || qp_minute_split(&r->q, &whole_from, &whole_to))
         api_submit(r, SQL_ROLLUP_ON, 0, NULL, rollup_on_cb); /* is the rollup kept here? then the query */
     else
-        readings_submit(r, false, false);
+        readings_submit(r, false, false, "0");
 }
 
 /* ---- /healthz and /metrics ---- */

@@ -221,6 +221,30 @@ test('2000 readings published quickly go in far fewer statements, none lost', as
   }
 });
 
+test('the rollups follow what the ingest writes: its catch-up adds the committed rows and moves the mark', async () => {
+  const p = await startPipeline({ serve: false });
+  try {
+    const t = prefix();
+    const lines = Array.from({ length: 40 }, (_, i) => String(i / 4));
+    await publishLines(`${t}/temperature/roll`, lines, { qos: 1 });
+    await waitFor(async () => (await count(p, `SELECT count(*) FROM readings WHERE topic = '${t}/temperature/roll'`)) === 40, {
+      message: '40 readings in the table',
+    });
+    // no trigger writes the rollups (db/011): the ingest's catch-up, about once a second, does
+    await waitFor(async () => (await count(p, `SELECT coalesce(sum(n), 0) FROM readings_minutely WHERE topic = '${t}/temperature/roll'`)) === 40, {
+      timeout: 10000,
+      message: 'the catch-up to add the 40 readings to readings_minutely',
+    });
+    assert.equal(await p.psql(`SELECT sum(n) || ' ' || sum(sum) FROM readings_hourly WHERE topic = '${t}/temperature/roll'`), '40 195');
+    assert.equal(await p.psql('SELECT last_id = (SELECT max(id) FROM readings) FROM sensorpipe_rollup_mark'), 't');
+    await stopOk(p);
+    const s = lastStats(p.ingest);
+    assert.ok(s.rolled_up >= 40 && s.rollup_runs >= 1, `stats: rolled_up=${s.rolled_up} rollup_runs=${s.rollup_runs}`);
+  } finally {
+    await p.stop();
+  }
+});
+
 test('SIGTERM flushes every queued reading, then exits 0', async () => {
   const p = await startPipeline({ serve: false, ingestArgs: ['--log-level', 'debug'] });
   const locker = await pgClient(p.db.name);

@@ -119,7 +119,8 @@ test('the ingest role appends readings, rejects and presence, and nothing else',
   assert.equal(await psql(db.dsn, `SELECT value FROM readings WHERE topic = '${topic}'`), '21.5');
   assert.equal(await psql(db.dsn, `SELECT online FROM devices WHERE device = 'roles'`), 'f');
   if (!timescale) {
-    // the rollup triggers fired inside its INSERT and wrote tables it may not write itself
+    // its role runs the rollups' catch-up (as the owner, db/011), which writes tables it may not write itself
+    assert.ok(Number((await as('sensorpipe_ingest', 'SELECT sensorpipe_rollup_catch_up() AS n')).rows[0].n) >= 1);
     assert.equal(await psql(db.dsn, `SELECT sum(n) FROM readings_hourly WHERE topic = '${topic}'`), '1');
     assert.equal(await psql(db.dsn, `SELECT sum(n) FROM readings_minutely WHERE topic = '${topic}'`), '1');
   }
@@ -151,7 +152,8 @@ test('the ingest role appends readings, rejects and presence, and nothing else',
 test('the serve role reads and LISTENs, and cannot write or run the upkeep', async () => {
   const c = await tcpClient('sensorpipe_serve');
   try {
-    for (const t of ['readings', 'devices', 'sensorpipe_settings', 'readings_hourly', 'readings_minutely', 'schema_migrations'])
+    for (const t of ['readings', 'devices', 'sensorpipe_settings', 'readings_hourly', 'readings_minutely', 'schema_migrations',
+      'sensorpipe_rollup_mark'])
       await c.query(`SELECT * FROM ${t} LIMIT 1`);
     await c.query('SELECT count(*) FROM rejects'); // what /metrics asks
     await c.query('SELECT payload, reason FROM rejects LIMIT 1'); // the device page's GET /api/rejects (db/008)
@@ -175,20 +177,22 @@ test('the serve role reads and LISTENs, and cannot write or run the upkeep', asy
     'CREATE TABLE roles_y (a int)',
     'SELECT sensorpipe_maintain()',
     'SELECT sensorpipe_rollup_rebuild()',
+    'SELECT sensorpipe_rollup_catch_up()',
+    'UPDATE sensorpipe_rollup_mark SET last_id = 0',
   ])
     assert.equal(await refused('sensorpipe_serve', sql), DENIED, sql);
 });
 
-test('the upkeep and the rollup triggers run as the owner: SECURITY DEFINER with a fixed search_path', async () => {
+test('the upkeep and the rollups\' catch-up run as the owner: SECURITY DEFINER with a fixed search_path', async () => {
   const fns = await psql(db.dsn, `SELECT string_agg(proname || ':' || prosecdef || ':' || array_to_string(proconfig, ','), ' ' ORDER BY proname)
-    FROM pg_proc WHERE proname IN ('sensorpipe_maintain', 'readings_hourly_add', 'readings_minutely_add')`);
+    FROM pg_proc WHERE proname IN ('sensorpipe_maintain', 'sensorpipe_rollup_catch_up', 'readings_hourly_add', 'readings_minutely_add')`);
   assert.equal(fns, 'readings_hourly_add:true:search_path=public, pg_temp readings_minutely_add:true:search_path=public, pg_temp '
-    + 'sensorpipe_maintain:true:search_path=public, pg_temp');
-  // EXECUTE: the ingest may call the upkeep only; PUBLIC no function of ours
+    + 'sensorpipe_maintain:true:search_path=public, pg_temp sensorpipe_rollup_catch_up:true:search_path=public, pg_temp');
+  // EXECUTE: the ingest may call the upkeep and the catch-up only; PUBLIC no function of ours
   assert.equal(await psql(db.dsn, `SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_proc p
     WHERE p.pronamespace = 'public'::regnamespace AND has_function_privilege('sensorpipe_ingest', p.oid, 'EXECUTE')
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')`),
-  'sensorpipe_maintain');
+  'sensorpipe_maintain,sensorpipe_rollup_catch_up');
 });
 
 test('upkeep called by the ingest role: partitions made ahead, old ones dropped by the retention', async (t) => {
@@ -211,6 +215,14 @@ test('upkeep called by the ingest role: partitions made ahead, old ones dropped 
     INSERT INTO readings (ts, topic, value) VALUES ('${day(-10)}T12:00:00Z', 'old/temperature/a', 1);
     UPDATE sensorpipe_settings SET value = '3' WHERE key = 'retention_days';
     DROP TABLE ${part(7)}`);
+  // the ingest's role runs the rollups' catch-up (as the owner: it may not write them itself)
+  const ci = await tcpClient('sensorpipe_ingest', d.name);
+  try {
+    assert.equal((await ci.query('SELECT sensorpipe_rollup_catch_up() AS n')).rows[0].n, '1');
+    await assert.rejects(ci.query('UPDATE sensorpipe_rollup_mark SET last_id = 0'), (e) => e.code === DENIED);
+  } finally {
+    await ci.end();
+  }
   assert.equal(await psql(d.dsn, `SELECT sum(n) FROM readings_hourly WHERE topic = 'old/temperature/a'`), '1');
   const c = await tcpClient('sensorpipe_ingest', d.name);
   let summary;
