@@ -26,6 +26,7 @@
 #include "mqtt_io.h"
 #include "mqtt_io_tls.h"
 #include "stats.h"
+#include "rollup_keeper.h"
 #include "writer.h"
 
 #include <errno.h>
@@ -72,11 +73,13 @@ struct ingest {
     struct mqtt_tls tls;     /* the broker connection's transport (--mqtt-tls) */
     struct mqtt_client mqtt; /* the subscriber; owns the ack tracker */
     struct writer writer;
-    struct known known;       /* the stored and admitted topics and devices, and their bounds */
-    struct msg_bounds bounds; /* --ts-past-days, --ts-future-minutes */
-    long max_packet;          /* --mqtt-max-packet, for reject reasons */
-    bool paused;              /* reading MQTT is held back (a queue is full) */
-    int64_t pause_logged_ms;  /* when a pause was last logged at warn */
+    struct rollup_keeper rollup; /* the rollups' catch-up, on a connection of its own */
+    uint64_t rollup_seen;        /* stats.written when the keeper was last told */
+    struct known known;          /* the stored and admitted topics and devices, and their bounds */
+    struct msg_bounds bounds;    /* --ts-past-days, --ts-future-minutes */
+    long max_packet;             /* --mqtt-max-packet, for reject reasons */
+    bool paused;                 /* reading MQTT is held back (a queue is full) */
+    int64_t pause_logged_ms;     /* when a pause was last logged at warn */
     int64_t stats_every_ms;
     bool stopping;      /* a stop signal came: flushing */
     bool disconnecting; /* flushed: the MQTT DISCONNECT is on its way */
@@ -242,7 +245,7 @@ static void ingest_message(void *ctx, const struct mqtt_message *msg, struct ack
 
 /* ---- the loop ---- */
 
-enum { FD_SIGNAL, FD_MQTT, FD_DB, FD_COUNT };
+enum { FD_SIGNAL, FD_MQTT, FD_DB, FD_ROLLUP, FD_COUNT };
 
 /* Gauges and peaks of the stats, from the queues and the MQTT client. */
 static void ingest_update_gauges(struct ingest *in)
@@ -278,6 +281,7 @@ static void ingest_begin_stop(struct ingest *in)
              batchq_count(&in->readings), rejectq_count(&in->rejects), presenceq_count(&in->presence),
              INGEST_SHUTDOWN_MS / 1000);
     writer_stop(&in->writer);
+    rollup_keeper_stop(&in->rollup);
 }
 
 /* The nearest timer of everything in the loop, as a poll() timeout. */
@@ -288,6 +292,9 @@ static int ingest_poll_timeout(struct ingest *in, int64_t now, int64_t stats_at,
     if (t < wake)
         wake = t;
     t = writer_next_timer(&in->writer);
+    if (t < wake)
+        wake = t;
+    t = rollup_keeper_next_timer(&in->rollup);
     if (t < wake)
         wake = t;
     if (!in->stopping && stats_at < wake)
@@ -333,6 +340,7 @@ static int ingest_loop(struct ingest *in)
         fds[FD_SIGNAL].events = POLLIN;
         fds[FD_MQTT].fd = mqtt_client_pollfd(&in->mqtt, &fds[FD_MQTT].events);
         fds[FD_DB].fd = writer_pollfd(&in->writer, &fds[FD_DB].events);
+        fds[FD_ROLLUP].fd = rollup_keeper_pollfd(&in->rollup, &fds[FD_ROLLUP].events);
         int n = poll(fds, FD_COUNT, ingest_poll_timeout(in, now, stats_at, deadline));
         if (n < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
@@ -349,11 +357,17 @@ static int ingest_loop(struct ingest *in)
         now = time_mono_ms();
         /*
          * Order: the broker's messages first, so they go out in this round's database write; then the
-         * writer, whose commits release PUBACKs; then the client again, to send those at once.
+         * writer, whose commits release PUBACKs; then the client again, to send those at once; then the
+         * rollups' catch-up, told when readings were committed.
          */
         mqtt_client_service(&in->mqtt, fds[FD_MQTT].fd >= 0 ? fds[FD_MQTT].revents : 0, now);
         writer_service(&in->writer, fds[FD_DB].fd >= 0 ? fds[FD_DB].revents : 0, now);
         mqtt_client_flush(&in->mqtt);
+        if (in->stats.written != in->rollup_seen) {
+            in->rollup_seen = in->stats.written;
+            rollup_keeper_rows_committed(&in->rollup);
+        }
+        rollup_keeper_service(&in->rollup, fds[FD_ROLLUP].fd >= 0 ? fds[FD_ROLLUP].revents : 0, now);
         ingest_update_pause(in);
         ingest_update_gauges(in);
 
@@ -521,6 +535,8 @@ int ingest_main(int argc, char **argv)
     writer_init(&in->writer, &wcfg, &in->readings, &in->rejects, &in->presence, &in->stats);
     writer_set_settle(&in->writer, ingest_settle, in);
     writer_set_known(&in->writer, &in->known);
+    const struct pgconn_config rcfg = writer_pgconn_config(&wcfg, "sensorpipe-ingest-rollup");
+    rollup_keeper_init(&in->rollup, &rcfg, &in->stats);
 
     started = true; /* the queues and the writer are set up; the client frees itself when its init fails */
 
@@ -566,6 +582,7 @@ done:
         mqtt_tls_free(&in->tls);
     if (started) {
         writer_free(&in->writer);
+        rollup_keeper_free(&in->rollup);
         batchq_free(&in->readings);
         rejectq_free(&in->rejects);
         presenceq_free(&in->presence);

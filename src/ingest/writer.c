@@ -9,14 +9,9 @@
 
 #include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define WRITER_MAINTAIN_RETRY_MS 300000 /* after a failed upkeep */
-#define WRITER_ROLLUP_RETRY_MS 60000    /* after a failed catch-up */
-#define WRITER_ROLLUP_MAX "100000" /* rows one catch-up takes at most; more waiting: the next one follows at once */
-#define WRITER_ROLLUP_SQL "SELECT sensorpipe_rollup_catch_up(" WRITER_ROLLUP_MAX ")"
-
 #define WRITER_COPY_CHUNK 65536
 #define WRITER_COPY_ROW_MAX 512 /* bytes of one COPY row at most: 30 + topic */
 #define WRITER_COPY_KEEP 65536  /* COPY buffer kept between batches; a larger one is freed once drained */
@@ -62,15 +57,20 @@ void writer_init(struct writer *w, const struct writer_config *cfg, struct batch
     /* room for a whole batch; a row is bounded, so only malloc can fail */
     sbuf_init(&w->copy, 0, readings->batch_max * WRITER_COPY_ROW_MAX + 1024);
     stmt_init(&w->stmt);
-    /* client_encoding: every string the ingest sends is UTF-8 */
-    const struct pgconn_config pcfg = {.conninfo = cfg->dsn,
-                                       .app_name = "sensorpipe-ingest",
-                                       .client_encoding = "UTF8",
-                                       .password = cfg->db_password,
-                                       .backoff_base_ms = WRITER_BACKOFF_BASE_MS,
-                                       .backoff_max_ms = WRITER_BACKOFF_MAX_MS,
-                                       .stable_ms = WRITER_STABLE_MS};
+    const struct pgconn_config pcfg = writer_pgconn_config(cfg, "sensorpipe-ingest");
     pgconn_init(&w->pc, &pcfg, (uint32_t)time_now_us()); /* connects at once */
+}
+
+struct pgconn_config writer_pgconn_config(const struct writer_config *cfg, const char *app_name)
+{
+    /* client_encoding: every string the ingest sends is UTF-8 */
+    return (struct pgconn_config){.conninfo = cfg->dsn,
+                                  .app_name = app_name,
+                                  .client_encoding = "UTF8",
+                                  .password = cfg->db_password,
+                                  .backoff_base_ms = WRITER_BACKOFF_BASE_MS,
+                                  .backoff_max_ms = WRITER_BACKOFF_MAX_MS,
+                                  .stable_ms = WRITER_STABLE_MS};
 }
 
 void writer_set_settle(struct writer *w, writer_settle_fn fn, void *ctx)
@@ -135,9 +135,7 @@ int64_t writer_next_timer(const struct writer *w)
     case WR_DOWN:
         return pgconn_next_timer(&w->pc);
     case WR_IDLE:
-        if (w->stopping)
-            return INT64_MAX;
-        return w->rollup_due && w->rollup_at_ms < w->maintain_at_ms ? w->rollup_at_ms : w->maintain_at_ms;
+        return w->stopping ? INT64_MAX : w->maintain_at_ms;
     default:
         return INT64_MAX;
     }
@@ -173,8 +171,6 @@ static bool writer_has_work(const struct writer *w, enum writer_job j, int64_t n
 {
     if (j == JOB_MAINTAIN)
         return !w->stopping && now_ms >= w->maintain_at_ms;
-    if (j == JOB_ROLLUP)
-        return !w->stopping && w->rollup_due && now_ms >= w->rollup_at_ms;
     const struct rowq *q = writer_rows(w, j);
     return q && rowq_count(q) > 0;
 }
@@ -283,9 +279,8 @@ static int writer_start(struct writer *w, enum writer_job j)
         rc = stmt_presence(&w->stmt, w->presence, w->job_rows) == 0 ? writer_send_stmt(w) : -1;
         break;
     case JOB_MAINTAIN:
-    case JOB_ROLLUP:
         w->job_rows = 0;
-        rc = PQsendQuery(w->pc.conn, j == JOB_MAINTAIN ? "SELECT sensorpipe_maintain()" : WRITER_ROLLUP_SQL) ? 0 : -1;
+        rc = PQsendQuery(w->pc.conn, "SELECT sensorpipe_maintain()") ? 0 : -1;
         if (rc == 0)
             w->state = WR_RESULT;
         break;
@@ -351,18 +346,6 @@ static void writer_reject_reading(struct writer *w, const struct reading_row *r)
     sbuf_free(&reason);
 }
 
-/* The catch-up's answer (w->note: the rows it added): the next one in a second, or at once when it took its most. */
-static void writer_rollup_done(struct writer *w, int64_t now_ms)
-{
-    unsigned long long added = strtoull(w->note, NULL, 10);
-    w->stats->rolled_up += added;
-    w->stats->rollup_runs++;
-    bool more = added >= strtoull(WRITER_ROLLUP_MAX, NULL, 10);
-    w->rollup_due = more;
-    w->rollup_at_ms = more ? now_ms : now_ms + WRITER_ROLLUP_EVERY_MS;
-    log_debug("rollup catch-up: %llu readings added%s", added, more ? ", more waiting" : "");
-}
-
 static void writer_job_done(struct writer *w, int64_t now_ms)
 {
     enum writer_job j = w->job;
@@ -383,7 +366,6 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             w->stats->written += n;
             w->stats->batches++;
             w->stats->inserts += w->job_insert;
-            w->rollup_due = true;
             if (n > w->stats->max_batch)
                 w->stats->max_batch = n;
             log_debug("wrote %zu readings in one %s%s; %zu waiting; %.3f ms from send to commit", n,
@@ -403,15 +385,12 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
             log_info("maintenance: %s", w->note);
             w->maintain_at_ms = now_ms + WRITER_MAINTAIN_EVERY_MS;
             break;
-        case JOB_ROLLUP:
-            writer_rollup_done(w, now_ms);
-            break;
         default:
             break;
         }
         if (j == JOB_SESSION)
             w->insert_ready = true;
-        if (j != JOB_MAINTAIN && j != JOB_ROLLUP && j != JOB_SESSION)
+        if (j != JOB_MAINTAIN && j != JOB_SESSION)
             backoff_reset(&w->pc.backoff);
         w->job = JOB_NONE;
         w->state = WR_IDLE;
@@ -423,15 +402,6 @@ static void writer_job_done(struct writer *w, int64_t now_ms)
         log_warn("database: session setup failed (%s); going on without client_connection_check_interval and the "
                  "INSERT of small batches (every batch by COPY)",
                  w->errmsg);
-        w->job = JOB_NONE;
-        w->state = WR_IDLE;
-        return;
-    }
-    if (j == JOB_ROLLUP) {
-        log_warn("rollup catch-up failed: %s; trying again in %d s (answers stay exact: serve reads the rows above "
-                 "the rollups' mark from readings)",
-                 w->errmsg, WRITER_ROLLUP_RETRY_MS / 1000);
-        w->rollup_at_ms = now_ms + WRITER_ROLLUP_RETRY_MS;
         w->job = JOB_NONE;
         w->state = WR_IDLE;
         return;

@@ -11,10 +11,7 @@
  * Jobs, taken in turn when the connection is idle: a binary COPY of readings
  * (copy_format.h; with synchronous_commit off for its transaction when no row
  * holds a PUBACK and cfg.qos0_async_commit is set), an
- * INSERT of rejects, an upsert of presence, the hourly partition upkeep, and
- * about once a second after readings were committed, the rollups' catch-up
- * (sensorpipe_rollup_catch_up(), db/011: the rollups follow the committed rows
- * outside the writes' transactions; serve adds the rows above the mark).
+ * INSERT of rejects, an upsert of presence, and the hourly partition upkeep.
  * Before them, once per connection, the session settings (JOB_SESSION):
  * client_connection_check_interval (PostgreSQL 14+), so a statement still
  * running when the ingest dies is cancelled within a second instead of
@@ -80,7 +77,6 @@ enum writer_job {
     JOB_REJECTS,
     JOB_PRESENCE,
     JOB_MAINTAIN,
-    JOB_ROLLUP, /* sensorpipe_rollup_catch_up(): the rollups take the rows committed since (db/011) */
     JOB_KINDS,
     JOB_SESSION = JOB_KINDS,
     JOB_NONE = -1
@@ -123,8 +119,6 @@ struct writer {
     char note[256]; /* first value of a SELECT (maintenance summary) */
 
     int64_t maintain_at_ms; /* next partition upkeep */
-    int64_t rollup_at_ms;   /* next rollup catch-up, when rollup_due */
-    bool rollup_due;        /* readings were committed since the last catch-up (or it failed, or was cut short) */
     int64_t job_start_us;   /* wall clock when the job under way was sent (for the debug log's write time) */
     bool setup_done;        /* migrations and maintenance at start ran */
     bool session_set;       /* this connection's session settings were sent (JOB_SESSION) */
@@ -134,6 +128,8 @@ struct writer {
     char peer[160]; /* "host=... port=... dbname=..." for log lines */
 };
 
+/* The connection parameters of the writer (app_name given), for another connection of the ingest (rollup_keeper.h). */
+struct pgconn_config writer_pgconn_config(const struct writer_config *cfg, const char *app_name);
 /* The writer borrows cfg strings, queues and stats; they must outlive it. */
 void writer_init(struct writer *w, const struct writer_config *cfg, struct batchq *readings, struct rejectq *rejects,
                  struct presenceq *presence, struct ingest_stats *stats);

@@ -131,8 +131,6 @@ static void writer_connected_ok(struct writer *w, int64_t now_ms)
         }
     }
     w->state = WR_IDLE;
-    w->rollup_due = true; /* rows committed before (by this process or another) are caught up soon */
-    w->rollup_at_ms = now_ms;
     w->session_set = false; /* JOB_SESSION runs first on this connection */
     w->insert_ready = false;
     if (w->ever_connected)

@@ -17,7 +17,6 @@
 #ifndef WRITER_MAINTAIN_EVERY_MS
 #define WRITER_MAINTAIN_EVERY_MS 3600000 /* partition upkeep (overridable at build time for tests) */
 #endif
-#define WRITER_ROLLUP_EVERY_MS 1000 /* the rollups' catch-up, when readings were committed since the last one */
 
 /* pc DOWN -> CONNECTING (or still DOWN with a retry time). */
 void writer__connect_start(struct writer *w, int64_t now_ms);
