@@ -237,9 +237,20 @@ test('the rollups follow what the ingest writes: its catch-up adds the committed
     });
     assert.equal(await p.psql(`SELECT sum(n) || ' ' || sum(sum) FROM readings_hourly WHERE topic = '${t}/temperature/roll'`), '40 195');
     assert.equal(await p.psql('SELECT last_id = (SELECT max(id) FROM readings) FROM sensorpipe_rollup_mark'), 't');
+    // its own connection, beside the writer's: when it is cut, it comes back and catches up what was written meanwhile
+    assert.equal(await p.psql(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+      WHERE application_name = 'sensorpipe-ingest-rollup' AND datname = current_database()`), '1');
+    await waitFor(() => /rollup connection lost/.test(p.ingest.output()), { message: 'the ingest to see its rollup connection go' });
+    await publishLines(`${t}/temperature/roll`, ['100', '200'], { qos: 1 });
+    await waitFor(async () => (await count(p, `SELECT coalesce(sum(n), 0) FROM readings_hourly WHERE topic = '${t}/temperature/roll'`)) === 42, {
+      timeout: 15000,
+      message: 'the catch-up to add the 2 later readings after its reconnect',
+    });
+    assert.equal(await p.psql(`SELECT count(*) FROM readings WHERE topic = '${t}/temperature/roll'`), '42');
     await stopOk(p);
     const s = lastStats(p.ingest);
-    assert.ok(s.rolled_up >= 40 && s.rollup_runs >= 1, `stats: rolled_up=${s.rolled_up} rollup_runs=${s.rollup_runs}`);
+    assert.ok(s.rolled_up >= 42 && s.rollup_runs >= 2, `stats: rolled_up=${s.rolled_up} rollup_runs=${s.rollup_runs}`);
+    assert.equal(s.db_reconnects, 0, 'the writer kept its connection');
   } finally {
     await p.stop();
   }
