@@ -167,8 +167,8 @@ void rollup_keeper_service(struct rollup_keeper *k, short revents, int64_t now_m
         if (r == PGCONN_WAITING)
             return;
         if (r != PGCONN_READY) {
-            log_warn("rollup connection %s; retrying in %u ms",
-                     r == PGCONN_TIMED_OUT ? "timed out" : k->pc.last_error, k->pc.retry_ms);
+            log_warn("rollup connection %s; retrying in %u ms", r == PGCONN_TIMED_OUT ? "timed out" : k->pc.last_error,
+                     k->pc.retry_ms);
             return;
         }
         char peer[160];

@@ -24,20 +24,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define ROLLUP_EVERY_MS 1000  /* a catch-up at most this often, when readings were committed since */
-#define ROLLUP_RETRY_MS 60000 /* after a failed one */
+#define ROLLUP_EVERY_MS 1000   /* a catch-up at most this often, when readings were committed since */
+#define ROLLUP_RETRY_MS 60000  /* after a failed one */
 #define ROLLUP_MAX_ROWS 100000 /* rows one catch-up takes at most; the next follows at once when it took as many */
 
 struct rollup_keeper {
-    struct pgconn pc;            /* owned: the connection and its reconnects */
-    struct ingest_stats *stats;  /* borrowed: rolled_up, rollup_runs */
-    bool due;                    /* readings were committed since the last catch-up was sent */
-    bool busy;                   /* a catch-up is under way */
-    bool failed;                 /* ... and an error result came back for it */
-    bool flushing;               /* PQflush left data: wait for the socket to be writable */
-    bool stopping;               /* no new catch-up */
-    int64_t at_ms;               /* the next catch-up, when due */
-    unsigned long long added;    /* the catch-up's answer */
+    struct pgconn pc;           /* owned: the connection and its reconnects */
+    struct ingest_stats *stats; /* borrowed: rolled_up, rollup_runs */
+    bool due;                   /* readings were committed since the last catch-up was sent */
+    bool busy;                  /* a catch-up is under way */
+    bool failed;                /* ... and an error result came back for it */
+    bool flushing;              /* PQflush left data: wait for the socket to be writable */
+    bool stopping;              /* no new catch-up */
+    int64_t at_ms;              /* the next catch-up, when due */
+    unsigned long long added;   /* the catch-up's answer */
     char errmsg[512];
 };
 
