@@ -182,6 +182,11 @@ test('with the minute rollup off the hourly one still answers, with raw rows for
   await pipe.psql(`UPDATE sensorpipe_settings SET value = 'off' WHERE key = 'minute_rollup'`);
   try {
     await pipe.psql(`UPDATE readings_minutely SET n = n + 1000, min = -1e9`);
+    // the catch-up keeps the hourly level alone now
+    await pipe.psql(`INSERT INTO readings (ts, topic, value) VALUES ('2026-03-01T04:20:00Z', 'ra/temperature/x', 4.5)`);
+    const minutes = await pipe.psql('SELECT sum(n) FROM readings_minutely');
+    assert.equal(await pipe.psql('SELECT sensorpipe_rollup_catch_up()'), '1');
+    assert.equal(await pipe.psql('SELECT sum(n) FROM readings_minutely'), minutes);
     await compareAll();
   } finally {
     await pipe.psql(`SELECT sensorpipe_rollup_rebuild(NULL, NULL)`);
