@@ -144,7 +144,9 @@ firmware:
 
 # Benchmarks (docs/BENCHMARKS.md): private PostgreSQL + mosquitto, every measurement, build/bench/results.*
 # BENCH_QUICK=1 for a smoke run of a couple of minutes.
-bench: build/sensorpipe
+# Installs what it needs like run and test (chromium, gnuplot, the dashboard's web/vendor assets).
+bench: deps
+	$(MAKE) build/sensorpipe web
 	bench/run
 
 # every C file the project owns (tracked by git), formatted by .clang-format; .ci/run checks it

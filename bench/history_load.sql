@@ -15,9 +15,9 @@
 --   * a spike: dev000/temperature/dht22 reads 80 for the 10 minutes from anchor - 3 days + 12 h
 --     (only when that time is inside the range), something to zoom into;
 --   * a gap: dev007 sends nothing for the 6 hours from anchor - 10 days (device offline).
--- The rollup triggers (and the NOTIFY and writers' lock triggers) are off during the insert
--- (session_replication_role = replica, as the owner); sensorpipe_rollup_rebuild() then builds
--- readings_minutely and readings_hourly for the range (db/004_rollup_levels.sql).
+-- The NOTIFY and writers' lock triggers are off during the insert (session_replication_role =
+-- replica, as the owner); sensorpipe_rollup_rebuild() then builds readings_minutely and
+-- readings_hourly (db/004_rollup_levels.sql) and moves the rollups' mark (db/011).
 \set ON_ERROR_STOP 1
 SET maintenance_work_mem = '256MB';
 SET work_mem = '256MB'; -- the rebuild's grouping of a month of rows
@@ -64,7 +64,7 @@ CREATE INDEX readings_ts_brin_idx ON readings USING brin (ts) WITH (autosummariz
 \endif
 RESET session_replication_role;
 ANALYZE readings;
--- the rollup triggers were off: both levels for the hours of the range; on a fresh load their
+-- the rollups: both levels for the hours of the range; on a fresh load their
 -- primary keys are built after the rows, sorted (random-order inserts into a 13M-entry btree
 -- cost more than the grouping)
 -- (and db/010's topic indexes, when the schema has them)
@@ -77,7 +77,14 @@ DROP INDEX readings_minutely_topic_idx;
 DROP INDEX readings_hourly_topic_idx;
 \endif
 \endif
+-- a fresh load holds only the range: rebuilding everything moves the mark to the last row with
+-- no catch-up (whose upsert needs the primary keys dropped above); a top-up catches up its rows
+-- and recounts its range
+\if :fresh
+SELECT sensorpipe_rollup_rebuild(NULL, NULL);
+\else
 SELECT sensorpipe_rollup_rebuild(to_timestamp(:from_epoch), to_timestamp(:to_epoch));
+\endif
 \if :fresh
 ALTER TABLE readings_minutely ADD PRIMARY KEY (bucket, topic);
 ALTER TABLE readings_hourly ADD PRIMARY KEY (bucket, topic);

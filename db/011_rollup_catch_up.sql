@@ -12,8 +12,9 @@
 --                              adds the rows of readings above the mark (at most max_rows of them,
 --                              NULL: all) to every level whose setting is 'on', moves the mark past
 --                              them, in one transaction; returns how many rows it added. The ingest
---                              calls it about once a second (src/ingest/writer.c, JOB_ROLLUP), so one
---                              grouped upsert covers the statements of a second.
+--                              calls it about once a second on a connection of its own
+--                              (src/ingest/rollup_keeper.c), so one grouped upsert covers the
+--                              statements of a second.
 --   /api/readings              adds the raw rows above the mark to what it reads from the rollups, in
 --                              the same statement (one snapshot), so every answer still equals the raw
 --                              query however far behind the catch-up is (src/serve/http_api.c).
