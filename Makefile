@@ -25,7 +25,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
 PKGS    := libmosquitto libwebsockets libuv libcjson openssl
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
                  -I. -Isrc -Ibuild/gen -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql) \
-                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DSENSORPIPE_VERSION='"$(VERSION)"'
+                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmosquitto -lwebsockets -luv -lcjson -lssl -lcrypto) -lpq -lm -lpthread
 
 RELEASE_FLAGS := -O2 -g
@@ -71,6 +71,18 @@ build/asan/%.o: %.c
 	$(Q)$(CC) $(CFLAGS_COMMON) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
 
 build/asan/build/gen/migrations.o build/release/build/gen/migrations.o: CFLAGS_COMMON += -Isrc/core
+
+# the version (`sensorpipe --version`) is compiled into main.o only, which is rebuilt when the
+# version changes: build/gen/version.txt is rewritten only then (a commit that touches no C
+# file still gets its own version)
+VERSION_STAMP := build/gen/version.txt
+$(VERSION_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' >$@
+build/release/src/main.o build/asan/src/main.o: $(VERSION_STAMP)
+build/release/src/main.o build/asan/src/main.o: CFLAGS_COMMON += -DSENSORPIPE_VERSION='"$(VERSION)"'
+.PHONY: FORCE
+FORCE:
 
 build/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_LIB_OBJS)
 	@mkdir -p $(dir $@)
