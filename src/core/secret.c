@@ -2,6 +2,7 @@
 #include "secret.h"
 
 #include "log.h"
+#include "stringify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,9 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STR2(x) #x
-#define STR(x) STR2(x)
-#define SECRET_MAX_TEXT STR(SECRET_MAX)
+#define SECRET_MAX_TEXT SP_STR(SECRET_MAX)
 
 void secret_wipe(void *p, size_t n)
 {

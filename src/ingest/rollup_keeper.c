@@ -2,6 +2,7 @@
 #include "rollup_keeper.h"
 
 #include "core/log.h"
+#include "core/stringify.h"
 #include "core/timeutil.h"
 
 #include <poll.h>
@@ -9,9 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
-#define ROLLUP_SQL "SELECT sensorpipe_rollup_catch_up(" STR(ROLLUP_MAX_ROWS) ")"
+#define ROLLUP_SQL "SELECT sensorpipe_rollup_catch_up(" SP_STR(ROLLUP_MAX_ROWS) ")"
 
 void rollup_keeper_init(struct rollup_keeper *k, const struct pgconn_config *cfg, struct ingest_stats *stats)
 {

@@ -4,6 +4,7 @@
 #include "auth.h"
 
 #include "core/log.h"
+#include "core/stringify.h"
 #include "core/timeutil.h"
 #include "core/topic.h"
 #include "http_util.h"
@@ -27,9 +28,6 @@
 #define WS_PENDING_MAX (1u << 20) /* one page of WS_PAGE_ROWS rows fits easily */
 #define WS_SCAN_MAX 4096          /* ring rows looked at per WRITEABLE (filtered clients) */
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
-
 /* clang-format off */
 /* The lowest id of the last $3 rows with id <= $1 (matching regex $2 unless NULL); NULL when there are none. */
 static const char SQL_HISTORY_START[] =
@@ -42,7 +40,7 @@ static const char SQL_HISTORY_START[] =
 static const char SQL_PAGE[] =
     "SELECT id, " SQL_TS_US("ts") ", topic, value FROM readings"
     " WHERE id > $1::int8 AND id <= $2::int8 AND ($3::text IS NULL OR topic ~ $3::text)"
-    " ORDER BY id LIMIT " STR(WS_PAGE_ROWS);
+    " ORDER BY id LIMIT " SP_STR(WS_PAGE_ROWS);
 /* clang-format on */
 
 static void ws_backfill_next(struct ws_client *c);
