@@ -129,11 +129,12 @@ put(
     .filter((m) => m.group === 'latency' && !m.proposal)
     .map((m) => [m.rate, m.p50, m.p90, m.p99, m.max, m.mqtt_p99, m.commit_p99, m.serve_p99].map((v, i) => (i ? v / 1000 : v)).join(' '))
 );
+// the fan-out plot draws the loop measured first (serve's default) only: the other loop's 10,000-client run is in the table
+const fanLoop = measurements.find((m) => m.group === 'fanout')?.loop;
 put(
   'fanout',
   measurements
-    // the loop measured first (serve's default) only: the other loop's 10,000-client run is in the table
-    .filter((m, _, all) => m.group === 'fanout' && m.loop === all.find((f) => f.group === 'fanout').loop)
+    .filter((m) => m.group === 'fanout' && m.loop === fanLoop)
     .map((m) => `${m.clients} ${m.p50 / 1000} ${m.p99 / 1000} ${m.serve_cpu_pct} ${m.serve_rss_kb / 1024} ${m.delivery_ratio * 100}`)
 );
 put(
